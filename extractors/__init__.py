@@ -1,0 +1,1 @@
+"""Everything that looks at pixels: rasterise, orient, barcodes, classify, register, read."""

@@ -1,0 +1,1 @@
+"""Committed sample batches and the generator (`plico synth`) that makes more."""

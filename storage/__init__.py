@@ -1,0 +1,1 @@
+"""Object store, record index and audit trail."""

@@ -1,0 +1,1 @@
+"""Coded tables, field rules, kit rules and the anomaly catalogue."""
