@@ -36,6 +36,7 @@ class Page:
         self.fields: dict[str, dict] = {}
         self.headings: list[dict] = []
         self.sections: list[dict] = []
+        self.boxes: list[dict] = []
 
     def section(self, title: str, note: str | None = None) -> None:
         self.y += 6
@@ -100,6 +101,8 @@ class Page:
             out["headings"] = self.headings
         if self.sections:
             out["sections"] = self.sections
+        if self.boxes:
+            out["boxes"] = self.boxes
         return out
 
 
@@ -196,6 +199,13 @@ def modulo1() -> dict:
     return pages
 
 
+def modulo1_header_boxes() -> list[dict]:
+    import yaml
+
+    furniture = yaml.safe_load((OUT / "layout-p1-3.yaml").read_text(encoding="utf-8"))
+    return [{"name": b["name"], "box": list(b["box"])} for b in furniture["pages"][1]["boxes"]]
+
+
 def modulo2() -> dict:
     pages = {}
     p = Page(1, 150)
@@ -206,6 +216,9 @@ def modulo2() -> dict:
     p.fields["questore_sigla"] = {"kind": "code", "table": "province",
                                   "runs": [[177.12, 67.84, 2, 14.16, 19.92, 17.28]],
                                   "label": "Sigla Provincia"}
+    # ... and the same two header spaces (revenue stamp, Codice Istanza), copied from where
+    # our furniture file puts them on Modulo 1 page 1 so that the two headers stay alike.
+    p.boxes = modulo1_header_boxes()
     p.section("Sezione 1 - Tipologie di lavoro")
     p.heading("3", "Attivita")
     p.row([("4", "check", "Lavoro subordinato", 8, 1), ("5", "check", "Lavoro autonomo", 18, 1),

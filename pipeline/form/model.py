@@ -6,7 +6,8 @@ Data files (pipeline/form/data/):
   unchanged from shared/mod209 (its header names the source PDF and its hash);
 - ``modulo1-p4-8.yaml`` and ``modulo2.yaml``: our layout of the other pages on the same grid
   (made by tools/layout_unofficial_pages.py);
-- ``layout-p1-3.yaml``: section titles and cell-less numbered headings of pages 1-3.
+- ``layout-p1-3.yaml``: section titles and cell-less numbered headings of pages 1-3, and the
+  header boxes of page 1 that belong to no field (revenue stamp, Codice Istanza).
 
 Units are PDF points with the origin at the page's top-left corner.
 """
@@ -146,6 +147,9 @@ class Page:
     headings: tuple[Heading, ...] = ()
     sections: tuple[Section, ...] = ()
     official: bool = False
+    # printed boxes that belong to no field, by name: the revenue-stamp space
+    # (``marca_da_bollo``) and the Codice Istanza barcode space (``codice_istanza``)
+    boxes: tuple[tuple[str, Cell], ...] = ()
 
     @property
     def name(self) -> str:
@@ -246,15 +250,19 @@ def _page(
         Section(float(s["y"]), s["title"], s.get("note"))
         for s in raw.get("sections", []) + furniture.get("sections", [])
     )
-    return Page(form, number, size[0], size[1], fields, headings, sections, official)
+    boxes = tuple(
+        (str(b["name"]), Cell(*map(float, b["box"])))
+        for b in raw.get("boxes", []) + furniture.get("boxes", [])
+    )
+    return Page(form, number, size[0], size[1], fields, headings, sections, official, boxes)
 
 
 def validate(model: FormModel) -> None:
     """Raise FormModelError unless every page is consistent.
 
     Checks: the expected pages exist; ids are unique within a form; every field has cells or
-    a box; every cell lies inside its page; no two boxes of a page overlap; notes are Foglio
-    Note letters and tables are known tables.
+    a box; every cell and every named page box lies inside its page; no two boxes of a page
+    overlap; notes are Foglio Note letters and tables are known tables.
     """
     problems: list[str] = []
     for form in FORMS:
@@ -278,6 +286,10 @@ def validate(model: FormModel) -> None:
             boxes.extend((f.key, c) for c in f.cells)
             if f.box is not None:
                 boxes.append((f.key, f.box))
+        names = [name for name, _ in page.boxes]
+        if len(set(names)) != len(names):
+            problems.append(f"{page.name}: duplicate box names {names}")
+        boxes.extend((f"{page.name}.{name}", c) for name, c in page.boxes)
         for key, c in boxes:
             if c.x < 0 or c.y < 0 or c.x2 > page.width or c.y2 > page.height:
                 problems.append(f"{key}: box {c} outside page {page.name}")
