@@ -1,0 +1,315 @@
+"""`plico synth`: plan kits, render their sheets, scan them, write the batch and its truth.
+
+Random streams: a kit's contents come from the stream (seed, kit); each page's pen, paper
+and scanner effects from (seed, kit, sheet, purpose). The truth of a seed therefore does not
+depend on the resolution or the output format, and the same seed gives byte-identical truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import __version__
+from pipeline.errors import ConfigError
+from pipeline.form import FieldKind, load_form_model
+from pipeline.form.render import blank_page_image
+from pipeline.truth import BatchTruth, KitTruth, PageTruth
+from sample_scans.synth import documents, handprint
+from sample_scans.synth.kit import FormCopy, KitPlan, SheetPlan, plan_kit
+from sample_scans.synth.people import Person
+from sample_scans.synth.scanner import ScanProfile, blank_back, scan
+from sample_scans.synth.writers import ScannedPage, write_pdf, write_tiff
+from validators.checklist import attachment_kinds
+
+log = logging.getLogger(__name__)
+
+DPIS = (200, 300, 600)
+FILLED_BY = ("hand", "typed", "mixed")
+FORMATS = ("pdf", "tiff", "both")
+MODES = ("grey", "bitonal", "mixed")
+# purposes of the per-page random streams
+_PEN, _SCAN, _BACK, _WRITER = 1, 2, 3, 4
+
+
+@dataclass(frozen=True, slots=True)
+class SynthOptions:
+    seed: int = 0
+    kits: int = 1
+    dpi: int = 300
+    duplex: bool = False
+    filled_by: str = "mixed"
+    anomaly_rate: float = 0.0
+    formats: str = "pdf"
+    mode: str = "grey"
+    name: str | None = None
+    writer_pool: str = "bench"  # the hand-print recogniser trains on "train" writers only
+
+    def __post_init__(self) -> None:
+        if self.dpi not in DPIS:
+            raise ConfigError(f"--dpi must be one of {DPIS}, not {self.dpi}")
+        if self.filled_by not in FILLED_BY:
+            raise ConfigError(f"--filled-by must be one of {FILLED_BY}, not {self.filled_by!r}")
+        if self.formats not in FORMATS:
+            raise ConfigError(f"--format must be one of {FORMATS}, not {self.formats!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"--mode must be one of {MODES}, not {self.mode!r}")
+        if not 0.0 <= self.anomaly_rate <= 1.0:
+            raise ConfigError("--anomalies is a rate between 0 and 1")
+        if self.kits < 1:
+            raise ConfigError("--kits must be at least 1")
+        if self.writer_pool not in ("train", "bench"):
+            raise ConfigError("writer pool is train or bench")
+
+    @property
+    def batch_name(self) -> str:
+        return self.name or f"synth-{self.seed}"
+
+
+@dataclass
+class BatchResult:
+    name: str
+    kits: int
+    pages: int
+    files: list[Path] = field(default_factory=list)
+    truth: Path | None = None
+
+
+def _rng(opts: SynthOptions, *key: int) -> np.random.Generator:
+    return np.random.default_rng([opts.seed, *key])
+
+
+def write_batch(opts: SynthOptions, out: Path) -> BatchResult:
+    """Generate the batch into `out` (created if needed); return what was written."""
+    out.mkdir(parents=True, exist_ok=True)
+    plans = []
+    for k in range(opts.kits):
+        rng = _rng(opts, k)
+        filled_by = opts.filled_by if opts.filled_by != "mixed" else (
+            "hand" if rng.random() < 0.5 else "typed")
+        plans.append(plan_kit(rng, k, filled_by, with_anomaly=rng.random() < opts.anomaly_rate))
+
+    scanned: list[ScannedPage] = []
+    page_truth: list[PageTruth] = []
+    kit_truth: list[KitTruth] = []
+    for plan in plans:
+        first = len(scanned)
+        for s_index, sheet in enumerate(plan.sheets):
+            pages = _render_and_scan(opts, plan, s_index, sheet)
+            sheet_no = None
+            if sheet.is_sheet:
+                sheet_no = sum(1 for s in plan.sheets[: s_index + 1] if s.is_sheet)
+            for side, sp in zip(("front", "back"), pages):
+                meta = sp.meta
+                page_truth.append(PageTruth(
+                    index=len(scanned), kit=plan.index,
+                    kind="blank" if side == "back" else sheet.kind, owner=sheet.owner,
+                    sheet=sheet_no, side=side, rotation=meta.rotation,
+                    skew_deg=round(float(meta.skew_deg), 3), dpi=meta.dpi, mode=meta.mode,
+                    blank=side == "back",
+                ))
+                scanned.append(sp)
+        kit_truth.append(_kit_truth(plan, first, len(scanned) - 1))
+
+    name = opts.batch_name
+    files: list[Path] = []
+    if opts.formats in ("pdf", "both"):
+        files.append(out / f"{name}.pdf")
+        write_pdf(scanned, files[-1])
+    if opts.formats in ("tiff", "both"):
+        files.append(out / f"{name}.tif")
+        write_tiff(scanned, files[-1])
+    truth = BatchTruth(
+        batch=name, generator=f"plico {__version__}", seed=opts.seed,
+        options={"kits": opts.kits, "dpi": opts.dpi, "duplex": opts.duplex,
+                 "filled_by": opts.filled_by, "anomalies": opts.anomaly_rate,
+                 "format": opts.formats, "mode": opts.mode, "writer_pool": opts.writer_pool},
+        files=[f.name for f in files], pages=page_truth, kits=kit_truth,
+    )
+    truth_path = out / f"{name}.truth.json"
+    truth.dump(truth_path)
+    log.info("batch %s: %d kits, %d pages", name, len(plans), len(scanned))
+    return BatchResult(name, len(plans), len(scanned), files, truth_path)
+
+
+def _kit_truth(plan: KitPlan, first: int, last: int) -> KitTruth:
+    attachments = [s.kind for s in plan.sheets if s.is_sheet and not s.kind[:2] in ("m1", "m2")]
+    return KitTruth(
+        index=plan.index, assicurata=plan.assicurata if plan.has_label else None,
+        codice_istanza=plan.codice_istanza, ologramma=plan.ologramma, questura=plan.questura,
+        application_date=plan.application_date.isoformat(), request=plan.request,
+        document=plan.document, motivo=plan.motivo, filled_by=plan.filled_by,
+        pages=(first, last), sheets=plan.sheet_count, attachments=attachments,
+        fields=plan.truth_fields(), anomalies=list(plan.anomalies), planted=plan.details,
+    )
+
+
+def _profile(opts: SynthOptions, rng: np.random.Generator) -> ScanProfile:
+    mode = opts.mode if opts.mode != "mixed" else ("bitonal" if rng.random() < 0.5 else "grey")
+    return ScanProfile.for_batch(opts.dpi, mode)
+
+
+def _render_and_scan(opts: SynthOptions, plan: KitPlan, s_index: int,
+                     sheet: SheetPlan) -> list[ScannedPage]:
+    pen = _rng(opts, plan.index, s_index, _PEN)
+    clean = render_sheet(opts, plan, sheet, pen)
+    scan_rng = _rng(opts, plan.index, s_index, _SCAN)
+    profile = _profile(opts, scan_rng)
+    image, meta = scan(clean, scan_rng, profile)
+    pages = [ScannedPage(image, meta)]
+    if opts.duplex:
+        back, back_meta = blank_back(clean, _rng(opts, plan.index, s_index, _BACK), profile)
+        pages.append(ScannedPage(back, back_meta))
+    return pages
+
+
+def _writers(opts: SynthOptions, plan: KitPlan, owner: str):
+    """The pen of a form's owner: a hand-print writer, or a typed style for Patronato forms."""
+    rng = _rng(opts, plan.index, 0 if owner == "m1" else 1, _WRITER)
+    writer = handprint.sample_writer(rng, opts.writer_pool)
+    typed = handprint.sample_typed(rng) if plan.filled_by == "typed" else None
+    return writer, typed
+
+
+def render_sheet(opts: SynthOptions, plan: KitPlan, sheet: SheetPlan,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The clean page of a sheet (uint8 grey, A4 at the batch dpi) before scanning."""
+    dpi = opts.dpi
+    if sheet.form_index is not None:
+        copy = plan.forms[sheet.form_index]
+        owner = copy.prefix if copy.form == "m1" else "m1"
+        writer, typed = _writers(opts, plan, owner)
+        return _render_form_page(plan, copy, sheet.page or 1, writer, typed, rng, dpi)
+    person = _owner(plan, sheet.owner)
+    if sheet.kind == "label":
+        image, _ = documents.label_page(plan.assicurata, plan.ologramma, dpi, rng)
+    elif sheet.kind == "passport":
+        image, _ = documents.passport_copy(_passport_data(person), dpi, rng)
+    elif sheet.kind == "permit":
+        image, _ = documents.permit_copy(_permit_data(plan, sheet, person), dpi, rng)
+    elif sheet.kind == "bollettino":
+        payer = f"{person.surname} {person.given_names}"
+        paid_on = plan.application_date - dt.timedelta(days=int(rng.integers(0, 6)))
+        image, _ = documents.bollettino_receipt(int(sheet.arg("amount_cents")), payer, paid_on,
+                                                dpi, rng)
+    elif sheet.kind == "payslip":
+        image, _ = documents.payslip(_payslip_data(plan, person, rng), dpi, rng)
+    else:
+        title = attachment_kinds().get(sheet.kind, sheet.kind)
+        image, _ = documents.attachment_page(title, _attachment_lines(plan, person, title), dpi, rng)
+    return image
+
+
+def _owner(plan: KitPlan, prefix: str) -> Person:
+    for copy in plan.forms:
+        if copy.prefix == prefix:
+            return copy.owner
+    return plan.applicant
+
+
+def _render_form_page(plan: KitPlan, copy: FormCopy, number: int, writer, typed,
+                      rng: np.random.Generator, dpi: int) -> np.ndarray:
+    page = load_form_model().page(copy.form, number)
+    base = blank_page_image(copy.form, number, dpi)
+    ink = np.zeros(base.shape, dtype=np.float32)
+    scale = dpi / 72.0
+    pen = typed or writer
+
+    def px(c) -> tuple[float, float, float, float]:
+        return (c.x * scale, c.y * scale, c.w * scale, c.h * scale)
+
+    for f in page.fields:
+        w = copy.writes.get(f.id)
+        if w is None:
+            continue
+        if f.kind is FieldKind.SIGNATURE:
+            if w.signed and f.box is not None:
+                handprint.draw_signature(ink, px(f.box), writer, rng, dpi)
+        elif f.kind is FieldKind.LINE:
+            if w.text and f.box is not None:
+                handprint.draw_free_text(ink, px(f.box), w.text, pen, rng, dpi)
+        elif f.kind is FieldKind.CHECK:
+            boxes = [c for name, c in f.options if name == w.option] if f.options else (
+                list(f.cells) if w.ticked else [])
+            for c in boxes:
+                mark = "X" if typed or rng.random() < 0.75 else "tick"
+                handprint.draw_check(ink, px(c), pen, rng, dpi, mark=mark)
+        else:
+            for c, ch in zip(f.cells, w.chars):
+                if ch is None:
+                    continue
+                if typed:
+                    handprint.draw_typed_char(ink, px(c), ch, typed, dpi)
+                else:
+                    handprint.draw_char(ink, px(c), ch, writer, rng, dpi)
+    image = handprint.apply_ink(np.array(base), ink)
+    if copy.prefix == "m1" and page.form == "m1" and number == 1:
+        _paste_sticker(image, page, plan.codice_istanza, dpi, rng)
+    return image
+
+
+def _paste_sticker(image: np.ndarray, page, code: str, dpi: int, rng: np.random.Generator) -> None:
+    """Poste's Codice Istanza sticker, stuck by hand inside its box on Modulo 1 page 1."""
+    sticker = documents.istanza_sticker(code, dpi)
+    sticker = sticker[0] if isinstance(sticker, tuple) else sticker
+    box = dict(page.boxes)["codice_istanza"]
+    scale = dpi / 72.0
+    h, w = sticker.shape
+    x0 = int(box.x * scale + max(0.0, (box.w * scale - w)) * rng.uniform(0.1, 0.9))
+    y0 = int(box.y * scale + max(0.0, (box.h * scale - h)) * rng.uniform(0.1, 0.9))
+    region = image[y0:y0 + h, x0:x0 + w]
+    np.minimum(region, sticker[: region.shape[0], : region.shape[1]], out=region)
+
+
+def _passport_data(p: Person) -> documents.PassportData:
+    return documents.PassportData(
+        issuing_state=p.citizenship, number=p.passport_number, surname=p.surname,
+        given_names=p.given_names, nationality=p.citizenship, birth_date=p.birth_date,
+        sex=p.sex, birth_place=p.birth_city, issue_date=p.passport_issued,
+        expiry_date=p.passport_expiry,
+    )
+
+
+def _permit_data(plan: KitPlan, sheet: SheetPlan, p: Person) -> documents.PermitData:
+    motivo = str(sheet.arg("motivo") or plan.motivo)
+    return documents.PermitData(
+        number=str(sheet.arg("number")), surname=p.surname, given_names=p.given_names,
+        nationality=p.citizenship, birth_date=p.birth_date, sex=p.sex,
+        expiry_date=sheet.arg("expiry"), permit_type=_permit_type(motivo),
+        card=plan.document == "carta",
+    )
+
+
+def _permit_type(motivo: str) -> str:
+    from validators.coded_tables import editions
+
+    for ed in reversed(editions("motivo")):
+        name = ed.name_of(motivo)
+        if name:
+            return name.upper()
+    return "ALTRO"
+
+
+def _payslip_data(plan: KitPlan, p: Person, rng: np.random.Generator) -> documents.PayslipData:
+    from sample_scans.synth.people import data
+
+    month = plan.application_date.replace(day=1) - dt.timedelta(days=1)
+    return documents.PayslipData(
+        employer=str(rng.choice(data()["employers"])), employee=f"{p.surname} {p.given_names}",
+        codice_fiscale=p.codice_fiscale or "", period=month, gross_cents=int(rng.integers(120, 260)) * 1000,
+    )
+
+
+def _attachment_lines(plan: KitPlan, p: Person, title: str) -> list[str]:
+    return [
+        f"Si attesta che {p.given_names} {p.surname}, nato/a il {p.birth_date:%d/%m/%Y} "
+        f"a {p.birth_city}, cittadinanza {p.citizenship},",
+        f"residente in {plan.address.street} {plan.address.civico}, {plan.address.cap} "
+        f"{plan.address.comune} ({plan.address.province}),",
+        f"e' titolare della documentazione indicata: {title.lower()}.",
+        f"Rilasciato in data {plan.application_date - dt.timedelta(days=30):%d/%m/%Y}.",
+    ]
