@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-ita tesseract-ocr-eng  # machine print
   libzbar0                                           # pyzbar's library
-  fonts-dejavu-core fonts-liberation2 fonts-ocr-b    # the generator's printed text and MRZ
+  fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-noto-mono fonts-ocr-b  # generator text, MRZ
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
