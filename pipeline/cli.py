@@ -92,7 +92,17 @@ def synth(
         seed=seed, kits=kits, dpi=dpi, duplex=duplex, filled_by=filled_by, anomaly_rate=anomalies,
         formats=fmt, mode=mode, name=name,
     )
-    result = write_batch(options, out)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("synth", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("sheets", total=None)
+
+        def on_sheet(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = write_batch(options, out, on_sheet)
     typer.echo(
         f"{result.name}: {result.kits} kits, {result.pages} scan pages -> "
         + ", ".join(str(p) for p in result.files)
@@ -107,3 +117,7 @@ def main() -> None:
         log.debug("failed", exc_info=True)
         typer.echo(f"plico: error: {exc}", err=True)
         sys.exit(int(exc.exit_code))
+
+
+if __name__ == "__main__":
+    main()

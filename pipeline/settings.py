@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         description="Largest page raster accepted (decompression-bomb guard).",
     )
     max_pages_per_input: int = Field(default=5_000, ge=1, description="Largest batch accepted.")
-    log_level: str = Field(default="INFO", description="Logging level of the CLI and workers.")
+    log_level: str = Field(default="WARNING", description="Logging level of the CLI and workers.")
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +84,13 @@ def _rng(opts: SynthOptions, *key: int) -> np.random.Generator:
     return np.random.default_rng([opts.seed, *key])
 
 
-def write_batch(opts: SynthOptions, out: Path) -> BatchResult:
-    """Generate the batch into `out` (created if needed); return what was written."""
+def write_batch(
+    opts: SynthOptions, out: Path, on_sheet: Callable[[int, int], None] | None = None
+) -> BatchResult:
+    """Generate the batch into `out` (created if needed); return what was written.
+
+    on_sheet(done, total) is called after each rendered sheet (for a progress bar).
+    """
     out.mkdir(parents=True, exist_ok=True)
     plans = []
     for k in range(opts.kits):
@@ -96,10 +102,13 @@ def write_batch(opts: SynthOptions, out: Path) -> BatchResult:
     scanned: list[ScannedPage] = []
     page_truth: list[PageTruth] = []
     kit_truth: list[KitTruth] = []
+    total = sum(len(p.sheets) for p in plans)
     for plan in plans:
         first = len(scanned)
         for s_index, sheet in enumerate(plan.sheets):
             pages = _render_and_scan(opts, plan, s_index, sheet)
+            if on_sheet:
+                on_sheet(len(page_truth) // (2 if opts.duplex else 1) + 1, total)
             sheet_no = None
             if sheet.is_sheet:
                 sheet_no = sum(1 for s in plan.sheets[: s_index + 1] if s.is_sheet)
@@ -162,7 +171,8 @@ def _render_and_scan(opts: SynthOptions, plan: KitPlan, s_index: int,
     image, meta = scan(clean, scan_rng, profile)
     pages = [ScannedPage(image, meta)]
     if opts.duplex:
-        back, back_meta = blank_back(clean, _rng(opts, plan.index, s_index, _BACK), profile)
+        # the back of the sheet as fed: same orientation and shape as the scanned front
+        back, back_meta = blank_back(image, _rng(opts, plan.index, s_index, _BACK), profile)
         pages.append(ScannedPage(back, back_meta))
     return pages
 

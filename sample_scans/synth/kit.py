@@ -274,7 +274,7 @@ def plan_kit(rng: np.random.Generator, index: int, filled_by: str, with_anomaly:
         codes = [c for c in PLANTABLE if applicable(plan, c)]
         anomaly = codes[int(rng.integers(len(codes)))]
         plant(rng, plan, anomaly)
-    declared = plan.details[0].get("declared") if plan.details else None
+    declared = plan.details[0].get("declared_sheets") if plan.details else None
     count = str(declared if declared is not None else plan.sheet_count)
     for copy in plan.forms:
         if copy.form == "m1":
@@ -489,7 +489,7 @@ def plant(rng: np.random.Generator, plan: KitPlan, code: str) -> None:
     elif code == "sheet_count_mismatch":
         actual = plan.sheet_count
         delta = int(rng.choice([-2, -1, 1, 2, 3]))
-        detail["declared"] = max(1, actual + delta) if actual + delta != actual else actual + 1
+        detail["declared_sheets"] = max(1, actual + delta)
         detail["field"] = "m1.25"
     elif code == "children_count_mismatch":
         listed = sum(1 for k in range(5) if str(137 + 7 * k) in m1.writes)
@@ -501,7 +501,7 @@ def plant(rng: np.random.Generator, plan: KitPlan, code: str) -> None:
         m1.pages = tuple(p for p in m1.pages if p != number)
         drop(f"m1p{number}")
         detail["page"] = f"m1p{number}"
-        detail["declared"] = plan.sheet_count + 1
+        detail["declared_sheets"] = plan.sheet_count + 1
     elif code == "missing_modulo2":
         m1.writes["24"] = TICK
         plan.forms = [c for c in plan.forms if c.form != "m2"]
