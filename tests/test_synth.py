@@ -146,3 +146,12 @@ def test_passport_mrz_check_digits_hold_and_agree_with_the_form():
         assert mrz.sex == fields["m1.33"]
         assert mrz.birth_date.isoformat() == fields["m1.34"]
         assert mrz.surname == fields["m1.3"].replace(" ", "<").replace("<", " ")
+
+
+def test_committed_sample_is_what_its_command_makes(tmp_path):
+    root = Path(__file__).resolve().parent.parent / "sample_scans"
+    res = _synth(tmp_path, "--seed", "101", "--kits", "1", "--filled-by", "typed", "--dpi", "300",
+                 "--mode", "bitonal", "--format", "both", "--name", "typed-300dpi-bitonal")
+    assert res.returncode == 0, res.stderr
+    for name in ("typed-300dpi-bitonal.truth.json", "typed-300dpi-bitonal.pdf"):
+        assert (tmp_path / name).read_bytes() == (root / name).read_bytes(), name
