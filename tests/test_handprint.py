@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -238,17 +237,3 @@ def test_apply_ink_darkens_without_reaching_black():
     assert page[9, 5] == 240  # the input is left alone
     with pytest.raises(ValueError):
         hp.apply_ink(page, np.zeros((5, 5), np.float32))
-
-
-def test_a_page_of_cells_draws_fast():
-    rng = np.random.default_rng(9)
-    writers = _writers("train", 5, 9) + _writers("bench", 5, 10)
-    ink = np.zeros((3508, 2480), np.float32)  # A4 at 300 dpi
-    text = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-'./@_"
-    cells = [(60 + (i % 30) * PITCH, 100 + (i // 30) * 120, CELL_W, CELL_H) for i in range(150)]
-    for writer in writers:  # warm the glyph caches
-        hp.draw_char(ink, cells[0], "A", writer, rng, DPI)
-    start = time.perf_counter()
-    for i, cell in enumerate(cells):
-        hp.draw_char(ink, cell, text[i % len(text)], writers[i % len(writers)], rng, DPI)
-    assert time.perf_counter() - start < 0.5
