@@ -1,0 +1,168 @@
+"""Recognise form pages by their printed cell grid and register them on their template.
+
+The cell grid of MOD.209 is fixed by the official form, so it identifies a page without
+relying on any mark only our rendition prints. On an upright, deskewed page we detect the
+printed boxes (comb cells and check boxes: 13.174 x 18.844 pt), match them against every page
+template of the form model, and keep the template whose cells the detected boxes explain
+best. The matched pairs give an affine map from template points to page pixels; `warp` then
+resamples the page onto the template, so that model point (x, y) sits at pixel
+(x * dpi / 72, y * dpi / 72).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+
+from pipeline.form import load_form_model
+
+log = logging.getLogger(__name__)
+
+# Detection works at this resolution whatever the scan's: cells are 27 x 39 px, plenty.
+WORK_DPI = 150
+CELL_W_PT, CELL_H_PT = 13.174, 18.844
+# A template explains a page when at least this share of cells match (F1 of detected boxes
+# against template cells). Filled pages lose some boxes to ink crossing their borders.
+MIN_SCORE = 0.45
+MATCH_TOL_PT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Where a page's template lies on the page."""
+
+    page: str  # m1p1 ... m2p3
+    score: float  # F1 of matched boxes, 0..1
+    matched: int
+    detected: int
+    matrix: tuple[tuple[float, ...], ...]  # 2x3 affine: template points -> page pixels
+    residual_pt: float  # RMS distance of matched cell centres after the fit
+
+    def as_array(self) -> np.ndarray:
+        return np.array(self.matrix, dtype=np.float64)
+
+
+@cache
+def _templates() -> tuple[tuple[str, np.ndarray], ...]:
+    """Centres (points) of every printed box of every page, cells and option boxes alike."""
+    out = []
+    for page in load_form_model().pages:
+        centres = [(c.x + c.w / 2, c.y + c.h / 2) for f in page.fields for c in f.cells
+                   if abs(c.w - CELL_W_PT) < 2 and abs(c.h - CELL_H_PT) < 2.5]
+        out.append((page.name, np.array(centres, dtype=np.float64)))
+    return tuple(out)
+
+
+def detect_boxes(image: np.ndarray, dpi: int) -> np.ndarray:
+    """Centres, in points, of the cell-sized boxes printed on an upright page."""
+    scale = WORK_DPI / dpi
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    binary = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
+                                   31, 12)
+    # outer contours only: one per printed box (a box's inner edge would be a second one)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    px_per_pt = WORK_DPI / 72.0
+    w_exp, h_exp = CELL_W_PT * px_per_pt, CELL_H_PT * px_per_pt
+    centres = []
+    for c in contours:
+        x, y, w, h = cv2.boundingRect(c)
+        if not (0.75 * w_exp < w < 1.3 * w_exp and 0.75 * h_exp < h < 1.3 * h_exp):
+            continue
+        if cv2.contourArea(c) < 0.6 * w * h:  # a box outline, not a letter's stroke
+            continue
+        centres.append(((x + w / 2) / px_per_pt, (y + h / 2) / px_per_pt))
+    if not centres:
+        return np.zeros((0, 2))
+    return np.array(centres)
+
+
+def _vote_offset(det: np.ndarray, tmpl: np.ndarray, bin_pt: float = 4.0) -> tuple[np.ndarray, int]:
+    """The translation template -> page most detected boxes agree on."""
+    d = (det[:, None, :] - tmpl[None, :, :]).reshape(-1, 2)
+    d = d[(np.abs(d[:, 0]) < 60) & (np.abs(d[:, 1]) < 60)]
+    if len(d) == 0:
+        return np.zeros(2), 0
+    span = int(60 / bin_pt) + 1
+    keys = np.round(d / bin_pt).astype(np.int64) + span
+    flat = keys[:, 0] * (2 * span + 1) + keys[:, 1]
+    counts = np.bincount(flat)
+    best = int(np.argmax(counts))
+    return d[flat == best].mean(axis=0), int(counts[best])
+
+
+def _match(det: np.ndarray, mapped: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-neighbour pairs (template index, detected index) within tol points."""
+    dist = np.hypot(mapped[:, None, 0] - det[None, :, 0], mapped[:, None, 1] - det[None, :, 1])
+    ti = np.arange(len(mapped))
+    di = dist.argmin(axis=1)
+    ok = dist[ti, di] < tol
+    # one detected box per template cell
+    pairs: dict[int, int] = {}
+    for t, d in zip(ti[ok], di[ok]):
+        if d not in pairs or dist[t, d] < dist[pairs[d], d]:
+            pairs[d] = t
+    if not pairs:
+        return np.zeros(0, int), np.zeros(0, int)
+    d_idx = np.array(list(pairs.keys()))
+    t_idx = np.array([pairs[d] for d in d_idx])
+    return t_idx, d_idx
+
+
+def _fit(det: np.ndarray, tmpl: np.ndarray) -> tuple[np.ndarray, int, float] | None:
+    offset, votes = _vote_offset(det, tmpl)
+    if votes < 8:
+        return None
+    m = np.array([[1.0, 0.0, offset[0]], [0.0, 1.0, offset[1]]])
+    t_idx = d_idx = np.zeros(0, int)
+    for tol in (8.0, 5.0, MATCH_TOL_PT, MATCH_TOL_PT):
+        mapped = tmpl @ m[:, :2].T + m[:, 2]
+        t_idx, d_idx = _match(det, mapped, tol)
+        if len(t_idx) < 6:
+            return None
+        est, _ = cv2.estimateAffinePartial2D(tmpl[t_idx], det[d_idx], method=cv2.LMEDS)
+        if est is None:
+            return None
+        m = est
+    mapped = tmpl[t_idx] @ m[:, :2].T + m[:, 2]
+    residual = float(np.sqrt(np.mean(np.sum((mapped - det[d_idx]) ** 2, axis=1))))
+    return m, len(t_idx), residual
+
+
+def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = None
+             ) -> Registration | None:
+    """The template that best explains the page's boxes, or None for a page with no form grid."""
+    det = detect_boxes(image, dpi)
+    if len(det) < 10:
+        return None
+    best: Registration | None = None
+    for name, tmpl in _templates():
+        if candidates and name not in candidates:
+            continue
+        fitted = _fit(det, tmpl)
+        if fitted is None:
+            continue
+        m, matched, residual = fitted
+        score = 2 * matched / (len(det) + len(tmpl))
+        if best is None or score > best.score:
+            to_px = m * (dpi / 72.0)  # points -> points, then points -> page pixels
+            best = Registration(name, score, matched, len(det),
+                                tuple(tuple(float(v) for v in row) for row in to_px), residual)
+    if best is None or best.score < MIN_SCORE:
+        log.debug("no form template explains the page (best %s)", best and best.score)
+        return None
+    return best
+
+
+def warp(image: np.ndarray, reg: Registration, dpi: int) -> np.ndarray:
+    """The page resampled onto its template: model point (x, y) at pixel (x, y) * dpi / 72."""
+    h = round(842 * dpi / 72)
+    w = round(595 * dpi / 72)
+    # reg maps template points to page pixels; template pixels are points * dpi/72
+    m = reg.as_array().copy()
+    m[:, :2] /= dpi / 72.0
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=255)
