@@ -36,7 +36,7 @@ class Registration:
     """Where a page's template lies on the page."""
 
     page: str  # m1p1 ... m2p3
-    score: float  # F1 of matched boxes, 0..1
+    score: float  # F1 of template outlines found on the page and detected boxes explained
     matched: int
     detected: int
     matrix: tuple[tuple[float, ...], ...]  # 2x3 affine: template points -> page pixels
@@ -57,12 +57,19 @@ def _templates() -> tuple[tuple[str, np.ndarray], ...]:
     return tuple(out)
 
 
-def detect_boxes(image: np.ndarray, dpi: int) -> np.ndarray:
-    """Centres, in points, of the cell-sized boxes printed on an upright page."""
+def _binary(image: np.ndarray, dpi: int) -> np.ndarray:
+    """Ink mask at WORK_DPI, with the thin printed lines that bitonal scans break mended."""
     scale = WORK_DPI / dpi
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     binary = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
                                    31, 12)
+    return cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+
+
+def detect_boxes(image: np.ndarray, dpi: int, binary: np.ndarray | None = None) -> np.ndarray:
+    """Centres, in points, of the cell-sized boxes printed on an upright page."""
+    if binary is None:
+        binary = _binary(image, dpi)
     # outer contours only: one per printed box (a box's inner edge would be a second one)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     px_per_pt = WORK_DPI / 72.0
@@ -132,10 +139,35 @@ def _fit(det: np.ndarray, tmpl: np.ndarray) -> tuple[np.ndarray, int, float] | N
     return m, len(t_idx), residual
 
 
+def _outline_share(binary: np.ndarray, tmpl: np.ndarray, m: np.ndarray) -> float:
+    """Share of template cells whose printed outline is really on the page.
+
+    Each cell's four edges are sampled (12 points each) in the ink mask, dilated by one pixel to
+    absorb the fit's residual; an outline counts when 70% of its samples are ink. This checks
+    the template against the page, where box detection alone cannot tell a page from another
+    whose cells are a subset of it (Modulo 1 pages 7 and 8).
+    """
+    px = WORK_DPI / 72.0
+    mask = cv2.dilate(binary, np.ones((3, 3), np.uint8)) > 0
+    t = np.linspace(-0.5, 0.5, 12)
+    hw, hh = CELL_W_PT / 2, CELL_H_PT / 2
+    offsets = np.concatenate([
+        np.stack([t * CELL_W_PT, np.full(12, -hh)], 1), np.stack([t * CELL_W_PT, np.full(12, hh)], 1),
+        np.stack([np.full(12, -hw), t * CELL_H_PT], 1), np.stack([np.full(12, hw), t * CELL_H_PT], 1),
+    ])
+    pts = tmpl[:, None, :] + offsets[None, :, :]
+    mapped = (pts @ m[:, :2].T + m[:, 2]) * px
+    xs = np.clip(np.round(mapped[..., 0]).astype(int), 0, mask.shape[1] - 1)
+    ys = np.clip(np.round(mapped[..., 1]).astype(int), 0, mask.shape[0] - 1)
+    present = mask[ys, xs].mean(axis=1) >= 0.7
+    return float(present.mean())
+
+
 def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = None
              ) -> Registration | None:
     """The template that best explains the page's boxes, or None for a page with no form grid."""
-    det = detect_boxes(image, dpi)
+    binary = _binary(image, dpi)
+    det = detect_boxes(image, dpi, binary)
     if len(det) < 10:
         return None
     best: Registration | None = None
@@ -146,7 +178,9 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
         if fitted is None:
             continue
         m, matched, residual = fitted
-        score = 2 * matched / (len(det) + len(tmpl))
+        recall = _outline_share(binary, tmpl, m)
+        precision = matched / len(det)
+        score = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
         if best is None or score > best.score:
             to_px = m * (dpi / 72.0)  # points -> points, then points -> page pixels
             best = Registration(name, score, matched, len(det),
