@@ -119,14 +119,14 @@ def person_block(p: Page, first: int, title_note: str | None = None) -> None:
         (str(n + 4), "code", "Codice Stato di nascita", 8, 3, "k", "stato"),
         (str(n + 5), "code", "Codice Stato di cittadinanza", 23, 3, "k", "stato"),
     ])
-    p.wide(str(n + 6), "text", "Citta di nascita")
+    p.wide(str(n + 6), "text", "Città di nascita")
 
 
 def modulo1() -> dict:
     pages = {}
     p = Page(4, 60)
     p.section("Sezione 9 - Dati per la carta di soggiorno", note="s")
-    p.heading("86", "Certificazione di idoneita alloggiativa", note="t")
+    p.heading("86", "Certificazione di idoneità alloggiativa", note="t")
     p.row([("87", "date", "Data di rilascio", 8, "date", "t")])
     p.row([("88", "check", "Rilasciata dal Comune", 8, 1, "t"),
            ("89", "check", "Rilasciata dalla ASL", 20, 1, "t")])
@@ -220,7 +220,7 @@ def modulo2() -> dict:
     # our furniture file puts them on Modulo 1 page 1 so that the two headers stay alike.
     p.boxes = modulo1_header_boxes()
     p.section("Sezione 1 - Tipologie di lavoro")
-    p.heading("3", "Attivita")
+    p.heading("3", "Attività")
     p.row([("4", "check", "Lavoro subordinato", 8, 1), ("5", "check", "Lavoro autonomo", 18, 1),
            ("6", "check", "Altro", 26, 1)])
     p.heading("7", "Contratto di lavoro subordinato", note="v")
@@ -250,7 +250,7 @@ def modulo2() -> dict:
 
     p = Page(2, 60)
     p.section("Sezione 3 - Contratto di soggiorno")
-    p.heading("33", "Il contratto di soggiorno e stato")
+    p.heading("33", "Il contratto di soggiorno è stato")
     p.row([("34", "check", "Sottoscritto presso lo Sportello Unico di", 14, 1),
            ("35", "code", "Provincia", 20, 2, None, "province")])
     p.row([("36", "date", "In data", 8, "date")])
@@ -282,12 +282,12 @@ def modulo2() -> dict:
     p.row([("59", "check", "CUD", 6, 1), ("60", "check", "Busta paga", 13, 1),
            ("61", "check", "Bollettino INPS", 22, 1)])
     p.row([("62", "digits", "Importo mensile (euro)", 10, 6, "x")])
-    p.row([("63", "check", "Attivita autonoma iniziata nell'anno in corso", 27, 1, "y")])
+    p.row([("63", "check", "Attività autonoma iniziata nell'anno in corso", 27, 1, "y")])
     p.section("Sezione 6 - Centro per l'impiego")
     p.heading("64", "Iscrizione al Centro per l'impiego")
     p.row([("65", "date", "Data iscrizione", 8, "date"),
            ("66", "code", "Provincia", 25, 2, None, "province")])
-    p.wide("67", "text", "Citta")
+    p.wide("67", "text", "Città")
     p.row([("68", "text", "Circoscrizione", 8, 10)])
     pages[3] = p.dump()
     return pages
