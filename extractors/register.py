@@ -163,6 +163,37 @@ def _outline_share(binary: np.ndarray, tmpl: np.ndarray, m: np.ndarray) -> float
     return float(present.mean())
 
 
+def _unshift(binary: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarray
+             ) -> tuple[np.ndarray, int, float]:
+    """Settle the fit on the right cell: comb rows repeat every pitch, so a fit one cell (or
+    one row) off still matches most boxes. Among the fit and its neighbours one pitch or one
+    row away, keep the one whose template outlines are really on the page."""
+    best = (_outline_share(binary, tmpl, m), m)
+    for _ in range(4):  # a fit may be more than one cell off: walk until nothing is better
+        start = best
+        for dx in (-17.004, 0.0, 17.004):
+            for dy in (-23.9, 0.0, 23.9):
+                if dx == dy == 0.0:
+                    continue
+                shifted = start[1].copy()
+                shifted[:, 2] += start[1][:, :2] @ np.array([dx, dy])
+                share = _outline_share(binary, tmpl, shifted)
+                if share > best[0] + 0.01:
+                    best = (share, shifted)
+        if best is start:
+            break
+    m = best[1]
+    mapped = tmpl @ m[:, :2].T + m[:, 2]
+    t_idx, d_idx = _match(det, mapped, MATCH_TOL_PT)
+    if len(t_idx) >= 6:
+        est, _ = cv2.estimateAffinePartial2D(tmpl[t_idx], det[d_idx], method=cv2.LMEDS)
+        if est is not None:
+            m = est
+    mapped = tmpl[t_idx] @ m[:, :2].T + m[:, 2]
+    residual = float(np.sqrt(np.mean(np.sum((mapped - det[d_idx]) ** 2, axis=1)))) if len(t_idx) else 99.0
+    return m, len(t_idx), residual
+
+
 def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = None
              ) -> Registration | None:
     """The template that best explains the page's boxes, or None for a page with no form grid."""
@@ -188,7 +219,11 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
     if best is None or best.score < MIN_SCORE:
         log.debug("no form template explains the page (best %s)", best and best.score)
         return None
-    return best
+    tmpl = dict(_templates())[best.page]
+    m, matched, residual = _unshift(binary, det, tmpl, best.as_array() / (dpi / 72.0))
+    to_px = m * (dpi / 72.0)
+    return Registration(best.page, best.score, matched, len(det),
+                        tuple(tuple(float(v) for v in row) for row in to_px), residual)
 
 
 def warp(image: np.ndarray, reg: Registration, dpi: int) -> np.ndarray:
