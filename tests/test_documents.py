@@ -195,3 +195,10 @@ def test_payslip_adds_up() -> None:
     assert meta.period == date(2024, 3, 1)
     assert meta.gross_cents == meta.deductions_cents + meta.net_cents
     assert 0 < meta.net_cents < meta.gross_cents
+
+
+def test_label_code_starting_with_99_prints_every_digit() -> None:
+    """python-barcode 0.16 drops a leading "99" of a digit string: our encoder must not."""
+    image, _ = D.label_page("994622599668", "240000176165", 200, np.random.default_rng(3))
+    reads = {r.text for r in zxingcpp.read_barcodes(image)}
+    assert "994622599668" in reads
