@@ -153,30 +153,6 @@ def test_generated_pages(gi: int, dpi: int, mode: str) -> None:
     assert summary.skew_max_error_deg is not None and summary.skew_max_error_deg <= 0.15
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
-def test_speed_on_one_core() -> None:
-    """At most 150 ms of one core per 300-dpi page (measured: about 50 ms).
-
-    The process is held to one CPU meanwhile, as OpenCV would otherwise spread some of the
-    work over every core. Processor time, not wall time: on a shared CI machine wall time
-    includes waiting.
-    """
-    profile = ScanProfile.for_batch(300, "grey")
-    rng = np.random.default_rng(9)
-    pages = [_filled_form("m1", 1, 300, rng), DOCS["passport"](300, rng)[0],
-             DOCS["payslip"](300, rng)[0]]  # fmt: skip
-    samples = [BenchSample(f"p{i}-{r}", scan(p, rng, profile, force_rotation=r)[0], 300, r, None)
-               for i, p in enumerate(pages) for r in (0, 90)]  # fmt: skip
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})
-    try:
-        summary = summarise_bench(bench_orientation(samples))
-    finally:
-        os.sched_setaffinity(0, cpus)
-    assert summary.rotation_wrong == 0
-    assert summary.cpu_ms_median <= 150, summary
-
-
 # --- blank pages ----------------------------------------------------------------------------
 
 
