@@ -1046,3 +1046,19 @@ def synthetic_mrz_samples(count: int, *, seed: int = 0, dpis: Sequence[int] = (2
                               p_sideways=0.0)  # fmt: skip
         image, _ = scan(page, rng, profile)
         yield MrzSample(f"{kind}-{seed + k}-{dpi}-{mode}", image, dpi, tuple(meta.mrz))
+
+
+def read_mrz_unknown_dpi(image: np.ndarray, *, today: date | None = None) -> MrzReading | None:
+    """Read a photo or scan of a document whose resolution is unknown (real specimens).
+
+    The dpi is guessed from the image width taken as the document's (125 mm for a passport,
+    85.6 mm for a card), then as 70% of it; the first valid reading wins.
+    """
+    best = None
+    for doc_mm in (125.0, 85.6):
+        for share in (1.0, 0.7):
+            reading = read_mrz(image, image.shape[1] * share * 25.4 / doc_mm, today=today)
+            if reading is not None and reading.valid:
+                return reading
+            best = best or reading
+    return best

@@ -168,18 +168,8 @@ def _passporteye(shared: Path) -> Path:
 
 
 def _read_specimen(path: Path) -> mrz.MrzReading | None:
-    """A specimen's resolution is unknown: guess it from the image width, taken as the
-    document's (125 mm for a passport, 85.6 mm for a card), then as 70 % of it; the first
-    valid reading wins."""
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    best = None
-    for doc_mm in (125.0, 85.6):
-        for share in (1.0, 0.7):
-            reading = mrz.read_mrz(image, image.shape[1] * share * 25.4 / doc_mm, today=TODAY)
-            if reading is not None and reading.valid:
-                return reading
-            best = best or reading
-    return best
+    return mrz.read_mrz_unknown_dpi(image, today=TODAY)
 
 
 @pytest.mark.parametrize("name", ["passport-td3.png", "passport-td3.jpg"])
