@@ -109,6 +109,152 @@ def synth(
     )
 
 
+bench_app = typer.Typer(help="Benchmarks that print numbers (not tests).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _recogniser(naive: bool = False):
+    from extractors.recognise import NaiveTesseractRecogniser, TesseractCellRecogniser
+
+    return NaiveTesseractRecogniser() if naive else TesseractCellRecogniser()
+
+
+@app.command()
+def process(
+    inputs: Annotated[list[Path], typer.Argument(help="PDF, TIFF, image files or folders.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the istanza records.")],
+) -> None:
+    """Read scanned batches into istanza records (embedded default: local store, in-process)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from pipeline.errors import ExitCode
+    from pipeline.process import count_pages, process_batch
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    recogniser = _recogniser()
+    summaries = []
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("pages", total=count_pages(inputs))
+
+        def advance(name: str, n: int) -> None:
+            bar.update(task, advance=n, description=name)
+
+        for src in inputs:
+            summary, _ = process_batch(src, out, settings, recogniser, advance)
+            summaries.append(summary)
+            typer.echo(summary.line())
+    if any(s.quarantined for s in summaries):
+        for s in summaries:
+            for reason in s.quarantined:
+                typer.echo(f"quarantined: {reason}", err=True)
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+@bench_app.command("accuracy")
+def bench_accuracy(
+    seed: Annotated[int, typer.Option("--seed")] = 1000,
+    kits: Annotated[int, typer.Option("--kits", min=1)] = 4,
+    filled_by: Annotated[str, typer.Option("--filled-by", help="hand, typed or mixed.")] = "typed",
+    dpi: Annotated[int, typer.Option("--dpi")] = 300,
+    mode: Annotated[str, typer.Option("--mode", help="grey, bitonal or mixed.")] = "mixed",
+    duplex: Annotated[bool, typer.Option("--duplex")] = False,
+    realdata: Annotated[Optional[Path], typer.Option(
+        "--realdata", help="shared/realdata folder (barcodes, skew, MRZ with ground truth).")] = None,
+    show_errors: Annotated[int, typer.Option("--show-errors", help="List this many wrong fields.")] = 0,
+) -> None:
+    """Generate fresh kits, process them, score against the truth; then the real data sets."""
+    import tempfile
+
+    from pipeline.bench import format_score, score_batch
+    from pipeline.process import process_batch
+    from pipeline.settings import Settings
+    from pipeline.truth import BatchTruth
+    from sample_scans.synth.batch import SynthOptions, write_batch
+
+    with tempfile.TemporaryDirectory(prefix="plico-bench-") as tmp:
+        root = Path(tmp)
+        result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, duplex=duplex,
+                                          filled_by=filled_by, mode=mode), root / "batch")
+        settings = Settings(data_dir=root / "data")
+        _, records = process_batch(result.files[0], root / "out", settings, _recogniser())
+        score = score_batch(BatchTruth.load(result.truth), records)
+    typer.echo(f"synthetic: seed {seed}, {kits} kits, {result.pages} pages, {dpi} dpi, "
+               f"filled by {filled_by}, mode {mode}{', duplex' if duplex else ''}")
+    typer.echo(format_score(score))
+    for kit, key, want, got in score.wrong[:show_errors]:
+        typer.echo(f"  {kit} {key}: want {want!r} got {got!r}")
+    if realdata is not None:
+        _bench_realdata(realdata)
+
+
+def _bench_realdata(root: Path) -> None:
+    import datetime as dt
+
+    import cv2
+
+    from extractors import barcode_bench, mrz, orient
+
+    typer.echo("")
+    typer.echo(f"real data ({root}):")
+    rows = barcode_bench.bench_barcodes(root)
+    typer.echo(barcode_bench.format_bench(r for set_rows in rows.values() for r in set_rows))
+    typer.echo("")
+    typer.echo(orient.format_bench(orient.bench_orientation(root / "skew")))
+    typer.echo("")
+    folder = root / "mrz" / "passporteye"
+    files = sorted([folder / "passport-td3.png", folder / "passport-td3.jpg",
+                    *folder.glob("specimens/*_pass-*")])
+    valid = 0
+    for f in files:
+        reading = mrz.read_mrz_unknown_dpi(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE),
+                                           today=dt.date(2026, 11, 1))
+        valid += bool(reading and reading.valid)
+    typer.echo(f"MRZ, PassportEye TD3 specimens (ICAO samples + *_pass-*): {valid}/{len(files)} "
+               "read with every check digit holding")
+
+
+@bench_app.command("speed")
+def bench_speed(
+    seed: Annotated[int, typer.Option("--seed")] = 2000,
+    kits: Annotated[int, typer.Option("--kits", min=1)] = 2,
+    filled_by: Annotated[str, typer.Option("--filled-by")] = "typed",
+    dpi: Annotated[int, typer.Option("--dpi")] = 300,
+) -> None:
+    """Pages per second per core end to end and per step, peak RSS; naive reader as baseline."""
+    import resource
+    import tempfile
+
+    import cv2
+
+    cv2.setNumThreads(1)  # one core: the figure a worker process gets
+
+    from pipeline.process import process_batch
+    from pipeline.settings import Settings
+    from sample_scans.synth.batch import SynthOptions, write_batch
+
+    with tempfile.TemporaryDirectory(prefix="plico-speed-") as tmp:
+        root = Path(tmp)
+        result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, filled_by=filled_by,
+                                          mode="grey"), root / "batch")
+        typer.echo(f"batch: {result.pages} pages, {dpi} dpi, filled by {filled_by}")
+        for label, naive in (("stacked (default)", False), ("naive: one call per field", True)):
+            settings = Settings(data_dir=root / f"data-{naive}")
+            summary, records = process_batch(result.files[0], root / f"out-{naive}", settings,
+                                             _recogniser(naive))
+            steps: dict[str, float] = {}
+            for rec in records:
+                for step, sec in rec.timings.items():
+                    steps[step] = steps.get(step, 0.0) + sec
+            per_step = ", ".join(f"{k} {1000 * v / summary.pages:.0f} ms" for k, v in sorted(steps.items()))
+            typer.echo(f"{label}: {summary.pages / summary.seconds:.2f} pages/s on one core "
+                       f"({1000 * summary.seconds / summary.pages:.0f} ms/page; per page: {per_step})")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    typer.echo(f"peak RSS {rss_mb:.0f} MB")
+
+
 def main() -> None:
     """Console entry point: typer handles usage errors (exit 2), PlicoError maps to its code."""
     try:

@@ -66,3 +66,7 @@ class InputTooLargeError(InputError):
 
 class UnsupportedInputError(InputError):
     exit_code = ExitCode.BAD_INPUT
+
+
+class OrphanPageError(InputError):
+    """A readable page that belongs to no kit (it comes before any label page or Modulo 1)."""

@@ -1,0 +1,117 @@
+"""Page preparation: orient, deskew, blank-side detection, barcodes, classification.
+
+`prepare_page` is a plain function of one rasterised page; the in-process runner and the
+workers call it the same way. A page is classified by what is printed on it: the MOD.209
+cell grid (extractors/register.py) for form pages; for the photocopies, an MRZ (TD3 passport,
+TD1 permit card), the bollettino's receipt, or the envelope label's 12-digit Codice
+Assicurata barcode; anything else is an attachment.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from extractors import barcodes, orient, register
+from extractors.mrz import MrzReading, read_mrz
+from extractors.raster import PageImage
+from extractors.receipt import ReceiptReading, read_receipt
+from pipeline.form import load_form_model
+
+log = logging.getLogger(__name__)
+
+CODE_12 = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A page made upright, with what the cheap steps found on it."""
+
+    source: PageImage
+    image: np.ndarray  # upright, deskewed
+    rotation: int
+    skew_deg: float
+    blank: bool
+    kind: str  # m1p1..m2p3, label, passport, permit, bollettino, attachment, blank
+    registration: register.Registration | None = None
+    codes: tuple[str, ...] = ()  # 12-digit Code128 codes found on the page
+    mrz: MrzReading | None = None
+    receipt: ReceiptReading | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dpi(self) -> int:
+        return self.source.dpi
+
+    @property
+    def is_form(self) -> bool:
+        return self.registration is not None
+
+
+def prepare_page(page: PageImage) -> PreparedPage:
+    """Orient, deskew and classify one page."""
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    dpi = page.dpi
+    found = orient.detect_orientation(page.image, dpi)  # says blank for a duplex back
+    if found.blank:
+        timings["orient"] = time.perf_counter() - t
+        return PreparedPage(page, page.image, 0, 0.0, True, "blank", timings=timings)
+    upright = orient.normalise_page(page.image, found)
+    timings["orient"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    reg = register.register(upright, dpi)
+    timings["register"] = time.perf_counter() - t
+    common = dict(source=page, image=upright, rotation=found.rotation, skew_deg=found.skew_deg,
+                  blank=False)
+    if reg is not None:
+        codes: tuple[str, ...] = ()
+        if reg.page == "m1p1":  # Poste's Codice Istanza sticker sits in its box
+            t = time.perf_counter()
+            codes = _codes(_box_crop(upright, reg, "codice_istanza", dpi))
+            timings["barcodes"] = time.perf_counter() - t
+        return PreparedPage(kind=reg.page, registration=reg, codes=codes, timings=timings,
+                            **common)
+
+    t = time.perf_counter()
+    codes = _codes(upright)
+    timings["barcodes"] = time.perf_counter() - t
+    if codes:
+        return PreparedPage(kind="label", codes=codes, timings=timings, **common)
+    t = time.perf_counter()
+    mrz = read_mrz(upright, dpi)
+    timings["mrz"] = time.perf_counter() - t
+    if mrz is not None and mrz.format == "TD3":
+        return PreparedPage(kind="passport", mrz=mrz, timings=timings, **common)
+    if mrz is not None and mrz.format == "TD1":
+        return PreparedPage(kind="permit", mrz=mrz, timings=timings, **common)
+    t = time.perf_counter()
+    receipt = read_receipt(upright, dpi)
+    timings["receipt"] = time.perf_counter() - t
+    if receipt.account or receipt.amount_cents is not None:
+        return PreparedPage(kind="bollettino", receipt=receipt, timings=timings, **common)
+    return PreparedPage(kind="attachment", timings=timings, **common)
+
+
+def _codes(image: np.ndarray) -> tuple[str, ...]:
+    """The 12-digit Code128 codes (Codice Assicurata, Codice Istanza) on an image."""
+    return tuple(b.text for b in barcodes.read_barcodes(image, symbologies=("code128",))
+                 if CODE_12.match(b.text))
+
+
+def _box_crop(image: np.ndarray, reg: register.Registration, name: str, dpi: int) -> np.ndarray:
+    """A named box of the page template (e.g. the Codice Istanza space), cut from the page
+    with a margin: a sticker is stuck by hand and may overhang its box."""
+    page = load_form_model().page(reg.page[:2], int(reg.page[3:]))
+    box = dict(page.boxes)[name]
+    m = reg.as_array()
+    corners = np.array([[box.x, box.y], [box.x2, box.y2]]) @ m[:, :2].T + m[:, 2]
+    margin = int(10 * dpi / 25.4)
+    x1, y1 = np.maximum(corners.min(axis=0).astype(int) - margin, 0)
+    x2, y2 = corners.max(axis=0).astype(int) + margin
+    return np.ascontiguousarray(image[y1:y2, x1:x2])

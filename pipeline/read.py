@@ -1,0 +1,126 @@
+"""Read one kit: its form pages' fields, its photocopies, into an istanza record.
+
+The lettura anomalies are raised here (low_confidence_field, unreadable_page) together with
+missing_assicurata; the validators add the documentale and dati ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from extractors import register
+from extractors.fields import FieldReading, read_page_fields
+from extractors.recognise import CellRecogniser
+from pipeline import __version__
+from pipeline.form import load_form_model
+from pipeline.pages import PreparedPage
+from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
+from pipeline.split import KitPages
+
+ATTACHMENT_KINDS = ("passport", "permit", "bollettino", "attachment")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadContext:
+    batch: str
+    recogniser: CellRecogniser
+    threshold: float
+    crops_dir: Path | None  # where field crops are written; None: keep none
+
+
+def _page_ref(p: PreparedPage, owner: str) -> PageRef:
+    return PageRef(
+        source=p.source.source, sha256=p.source.source_sha256, index=p.source.index,
+        kind=p.kind, owner=owner, rotation=p.rotation, skew_deg=round(p.skew_deg, 3),
+        blank=p.blank, dpi=p.dpi,
+        registration_score=round(p.registration.score, 3) if p.registration else None,
+    )
+
+
+def _save_crop(ctx: ReadContext, kit_name: str, key: str, image: np.ndarray,
+               bbox: tuple[float, float, float, float]) -> str | None:
+    if ctx.crops_dir is None:
+        return None
+    x, y, w, h = (int(round(v)) for v in bbox)
+    pad = 4
+    crop = image[max(0, y - pad): y + h + pad, max(0, x - pad): x + w + pad]
+    if crop.size == 0:
+        return None
+    rel = Path("crops") / kit_name / f"{key.replace('#', '_')}.png"
+    path = ctx.crops_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), crop)
+    return rel.as_posix()
+
+
+def kit_name(ctx: ReadContext, kit: KitPages, number: int) -> str:
+    return kit.assicurata or f"{ctx.batch}-kit{number}"
+
+
+def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
+    """The istanza record of one kit (fields, attachments, lettura anomalies)."""
+    timings: dict[str, float] = {}
+    model = load_form_model()
+    name = kit_name(ctx, kit, number)
+    refs = [_page_ref(p, o) for p, o in zip(kit.pages, kit.owners)]
+    fields: dict[str, FieldValue] = {}
+    anomalies: list[Anomaly] = []
+    attachments: list[Attachment] = []
+    t = time.perf_counter()
+    for i, (page, owner) in enumerate(zip(kit.pages, kit.owners)):
+        if page.registration is not None:
+            form, number_ = page.kind[:2], int(page.kind[3:])
+            registered = register.warp(page.image, page.registration, page.dpi)
+            prefix = owner if form == "m1" else "m2"
+            readings: dict[str, FieldReading] = read_page_fields(
+                registered, model.page(form, number_), page.dpi, ctx.recogniser, prefix=prefix)
+            for key, r in readings.items():
+                status = "accepted" if r.confidence >= ctx.threshold else "review"
+                has_value = r.value not in ("", False)
+                crop = _save_crop(ctx, name, key, registered, r.bbox) if has_value or status == "review" else None
+                fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
+                                         status=status, page=i, bbox=r.bbox, crop=crop)
+                if status == "review":
+                    anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
+                                                  value=r.value, confidence=round(r.confidence, 3)))
+        elif page.kind in ("passport", "permit") and page.mrz is not None:
+            mrz = page.mrz
+            data = None
+            if mrz.data is not None:
+                d = mrz.data
+                data = {"surname": d.surname, "given_names": d.given_names, "number": d.number,
+                        "nationality": d.nationality, "sex": d.sex,
+                        "birth_date": d.birth_date.isoformat() if d.birth_date else None,
+                        "expiry_date": d.expiry_date.isoformat() if d.expiry_date else None,
+                        "document_code": d.document_code, "issuing_state": d.issuing_state,
+                        "checks": dict(d.checks)}
+            attachments.append(Attachment(kind=page.kind, pages=[i], mrz={
+                "format": mrz.format, "lines": list(mrz.lines), "valid": mrz.valid,
+                "fields": data}))
+        elif page.kind == "bollettino":
+            attachments.append(Attachment(kind="bollettino", pages=[i],
+                                          amount_cents=page.receipt.amount_cents if page.receipt else None))
+        elif page.kind == "attachment":
+            attachments.append(Attachment(kind="attachment", pages=[i]))
+        elif page.kind == "unknown":
+            anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
+    timings["read"] = round(time.perf_counter() - t, 4)
+    for p in kit.pages:
+        for step, seconds in p.timings.items():
+            timings[step] = round(timings.get(step, 0.0) + seconds, 4)
+    if kit.assicurata is None:
+        anomalies.append(Anomaly.make("missing_assicurata"))
+    sheets = sum(1 for p in kit.pages if p.kind not in ("label", "blank"))
+    inputs = sorted({(p.source.source, p.source.source_sha256) for p in kit.pages})
+    return Record(
+        pipeline_version=__version__,
+        kit=Kit(batch=ctx.batch, number=number, assicurata=kit.assicurata,
+                codice_istanza=kit.codice_istanza, pages=refs, sheets_counted=sheets),
+        fields=fields, attachments=attachments, anomalies=anomalies,
+        inputs=[{"name": n, "sha256": s} for n, s in inputs], timings=timings,
+    )
