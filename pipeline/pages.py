@@ -14,6 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from extractors import barcodes, orient, register
@@ -28,11 +29,31 @@ CODE_12 = re.compile(r"^\d{12}$")
 
 
 @dataclass(frozen=True, slots=True)
-class PreparedPage:
-    """A page made upright, with what the cheap steps found on it."""
+class SourceRef:
+    """Where a page came from, without its pixels (a prepared page keeps only the upright
+    image it needs, so a batch's memory stays that of one kit)."""
 
-    source: PageImage
-    image: np.ndarray  # upright, deskewed
+    source: str  # input file name
+    source_sha256: str
+    index: int
+    dpi: int
+    text_words: tuple = ()
+
+    @classmethod
+    def of(cls, page: PageImage) -> SourceRef:
+        return cls(page.source, page.source_sha256, page.index, page.dpi, page.text_words)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A page made upright, with what the cheap steps found on it.
+
+    `image` is the upright page for form pages (the fields are read from it later) and a
+    quarter-resolution thumbnail for the others.
+    """
+
+    source: SourceRef
+    image: np.ndarray
     rotation: int
     skew_deg: float
     blank: bool
@@ -58,29 +79,30 @@ def prepare_page(page: PageImage) -> PreparedPage:
     t = time.perf_counter()
     dpi = page.dpi
     found = orient.detect_orientation(page.image, dpi)  # says blank for a duplex back
+    ref = SourceRef.of(page)
     if found.blank:
         timings["orient"] = time.perf_counter() - t
-        return PreparedPage(page, page.image, 0, 0.0, True, "blank", timings=timings)
+        return PreparedPage(ref, _thumbnail(page.image), 0, 0.0, True, "blank", timings=timings)
     upright = orient.normalise_page(page.image, found)
     timings["orient"] = time.perf_counter() - t
 
     t = time.perf_counter()
     reg = register.register(upright, dpi)
     timings["register"] = time.perf_counter() - t
-    common = dict(source=page, image=upright, rotation=found.rotation, skew_deg=found.skew_deg,
-                  blank=False)
+    common = dict(source=ref, rotation=found.rotation, skew_deg=found.skew_deg, blank=False)
     if reg is not None:
         codes: tuple[str, ...] = ()
         if reg.page == "m1p1":  # Poste's Codice Istanza sticker sits in its box
             t = time.perf_counter()
             codes = _codes(_box_crop(upright, reg, "codice_istanza", dpi))
             timings["barcodes"] = time.perf_counter() - t
-        return PreparedPage(kind=reg.page, registration=reg, codes=codes, timings=timings,
-                            **common)
+        return PreparedPage(kind=reg.page, image=upright, registration=reg, codes=codes,
+                            timings=timings, **common)
 
     t = time.perf_counter()
     codes = _codes(upright)
     timings["barcodes"] = time.perf_counter() - t
+    common["image"] = _thumbnail(upright)
     if codes:
         return PreparedPage(kind="label", codes=codes, timings=timings, **common)
     t = time.perf_counter()
@@ -96,6 +118,10 @@ def prepare_page(page: PageImage) -> PreparedPage:
     if receipt.account or receipt.amount_cents is not None:
         return PreparedPage(kind="bollettino", receipt=receipt, timings=timings, **common)
     return PreparedPage(kind="attachment", timings=timings, **common)
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
 
 
 def _codes(image: np.ndarray) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ call the same ones):
 1. ingest       pipeline.ingest.ingest         raw input kept by hash; rasterised page by page
 2. prepare      pipeline.pages.prepare_page    orientation, deskew, blank side, barcodes,
                                                form grid -> template, MRZ, receipt
-3. split        pipeline.split.split_batch     pages -> kits (one per envelope)
+3. split        pipeline.split.KitSplitter     pages -> kits (one per envelope), streamed: a kit
+                                               is read as soon as the next one opens
 4. read         pipeline.read.read_kit         fields with confidence, attachments, lettura
                                                anomalies -> istanza record
 5. store        write_record                   DIR/<codice assicurata>.json
@@ -34,11 +35,11 @@ from pipeline.ingest import (
     QuarantineEvent,
     ingest,
 )
-from pipeline.pages import PreparedPage, prepare_page
+from pipeline.pages import prepare_page
 from pipeline.read import ReadContext, kit_name, read_kit
 from pipeline.record import Record
 from pipeline.settings import Settings
-from pipeline.split import split_batch
+from pipeline.split import KitPages, KitSplitter
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,23 @@ def process_batch(
     summary = BatchSummary(name)
     quarantine = Quarantine(settings.data_dir)
     store = LocalRawStore(settings.data_dir / "objects")
-    prepared: list[PreparedPage] = []
+    splitter = KitSplitter()
+    ctx = ReadContext(batch=name, recogniser=recogniser, threshold=settings.confidence_threshold,
+                      crops_dir=out)
+    records: list[Record] = []
+    out.mkdir(parents=True, exist_ok=True)
+
+    def finish_kit(kit: KitPages | None) -> None:
+        if kit is None:
+            return
+        record = read_kit(ctx, kit, len(records) + 1)
+        records.append(record)
+        summary.records.append(write_record(record, out, kit_name(ctx, kit, len(records))))
+        summary.anomalies += len(record.anomalies)
+
     for event in ingest([source], settings, store=store, quarantine=quarantine):
         if isinstance(event, PageEvent):
-            prepared.append(prepare_page(event.page))
+            finish_kit(splitter.push(prepare_page(event.page)))
             summary.pages += 1
             if progress:
                 progress(name, 1)
@@ -92,23 +106,14 @@ def process_batch(
             summary.quarantined.append(f"{event.path.name}: {event.reason}")
         elif isinstance(event, DuplicateInputEvent):
             log.info("input already read in this run: %s", event.raw.sha256[:12])
-    split = split_batch(prepared)
-    for orphan in split.orphans:
+    finish_kit(splitter.finish())
+    for orphan in splitter.orphans:
         src = orphan.source
         quarantine.add(store.info(src.source_sha256),
                        "page belongs to no kit (it comes before any label page or Modulo 1)",
                        "OrphanPageError", [src.index])
         summary.quarantined.append(f"{src.source} page {src.index + 1}: belongs to no kit")
-    ctx = ReadContext(batch=name, recogniser=recogniser, threshold=settings.confidence_threshold,
-                      crops_dir=out)
-    records: list[Record] = []
-    out.mkdir(parents=True, exist_ok=True)
-    for number, kit in enumerate(split.kits, 1):
-        record = read_kit(ctx, kit, number)
-        records.append(record)
-        summary.records.append(write_record(record, out, kit_name(ctx, kit, number)))
-        summary.anomalies += len(record.anomalies)
-    summary.kits = len(split.kits)
+    summary.kits = len(records)
     summary.seconds = time.perf_counter() - started
     log.info("%s", summary.line())
     return summary, records

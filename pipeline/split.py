@@ -37,36 +37,54 @@ class Split:
     orphans: list[PreparedPage]  # pages that belong to no kit
 
 
-def split_batch(pages: list[PreparedPage]) -> Split:
-    kits: list[KitPages] = []
-    orphans: list[PreparedPage] = []
-    current: KitPages | None = None
-    modulo1_count = 0
-    owner = "m1"
-    for page in pages:
+class KitSplitter:
+    """The split as a stream: push pages in scan order; a kit is handed back as soon as the
+    next one opens (so it can be read and its images released), and the last by `finish`."""
+
+    def __init__(self) -> None:
+        self.current: KitPages | None = None
+        self.orphans: list[PreparedPage] = []
+        self._modulo1 = 0
+        self._owner = "m1"
+
+    def _open(self, kit: KitPages) -> KitPages | None:
+        done, self.current = self.current, kit
+        self._modulo1, self._owner = 0, "m1"
+        return done
+
+    def push(self, page: PreparedPage) -> KitPages | None:
+        done = None
         if page.kind == "label":
-            current = KitPages(assicurata=page.codes[0] if page.codes else None)
-            kits.append(current)
-            modulo1_count, owner = 0, "m1"
-            current.add(page, "")
-            continue
+            done = self._open(KitPages(assicurata=page.codes[0] if page.codes else None))
+            self.current.add(page, "")
+            return done
         if page.kind == "m1p1":
             has_sticker = bool(page.codes)
-            if current is None or (has_sticker and current.codice_istanza is not None):
-                current = KitPages()
-                kits.append(current)
-                modulo1_count = 0
-            modulo1_count += 1
-            owner = "m1" if modulo1_count == 1 else f"m1#{modulo1_count}"
-            if has_sticker and current.codice_istanza is None:
-                current.codice_istanza = page.codes[0]
-        if current is None:
-            orphans.append(page)
-            continue
-        if page.kind.startswith("m1p"):
-            current.add(page, owner)
+            if self.current is None or (has_sticker and self.current.codice_istanza is not None):
+                done = self._open(KitPages())
+            self._modulo1 += 1
+            self._owner = "m1" if self._modulo1 == 1 else f"m1#{self._modulo1}"
+            if has_sticker and self.current.codice_istanza is None:
+                self.current.codice_istanza = page.codes[0]
+        if self.current is None:
+            self.orphans.append(page)
+        elif page.kind.startswith("m1p"):
+            self.current.add(page, self._owner)
         elif page.kind.startswith("m2p"):
-            current.add(page, "m2")
+            self.current.add(page, "m2")
         else:
-            current.add(page, owner if page.kind == "blank" else "")
-    return Split(kits, orphans)
+            self.current.add(page, "")
+        return done
+
+    def finish(self) -> KitPages | None:
+        return self._open(KitPages()) if self.current is not None else None
+
+
+def split_batch(pages: list[PreparedPage]) -> Split:
+    """The whole batch at once (tests, tools); the runner streams with KitSplitter."""
+    splitter = KitSplitter()
+    kits = [k for k in map(splitter.push, pages) if k is not None]
+    last = splitter.finish()
+    if last is not None:
+        kits.append(last)
+    return Split(kits, splitter.orphans)

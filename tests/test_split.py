@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from extractors.raster import PageImage
-from pipeline.pages import PreparedPage
+from pipeline.pages import PreparedPage, SourceRef
 from pipeline.split import split_batch
 
 
 def _page(i: int, kind: str, codes: tuple[str, ...] = ()) -> PreparedPage:
     img = np.full((10, 10), 255, np.uint8)
-    src = PageImage("b.pdf", "0" * 64, i, img, 300, False, "grey")
+    src = SourceRef("b.pdf", "0" * 64, i, 300)
     return PreparedPage(src, img, 0, 0.0, kind == "blank", kind, codes=codes)
 
 
