@@ -6,6 +6,7 @@ missing_assicurata; the validators add the documentale and dati ones.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,11 @@ from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Recor
 from pipeline.split import KitPages
 
 ATTACHMENT_KINDS = ("passport", "permit", "bollettino", "attachment")
+# Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
+# digits or a digit among letters. Such a reading is not corrected here (the value stays as
+# read) but cannot be accepted without a person: measured on seed 6000, both typed errors
+# out of 361 filled fields were of this shape, with confidences of 0.71 and 0.96.
+CONFUSABLE = re.compile(r"\d[SIOBZGQD]\d|[A-Z][015826][A-Z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,14 @@ class ReadContext:
     recogniser: CellRecogniser
     threshold: float
     crops_dir: Path | None  # where field crops are written; None: keep none
+
+
+def _confusable(f, value: object) -> bool:
+    """A text reading with a letter/digit confusion shape (see CONFUSABLE). A codice fiscale
+    mixes letters and digits by design and has its own check character instead."""
+    if not isinstance(value, str) or f.kind.value != "text" or "codice fiscale" in f.label.lower():
+        return False
+    return CONFUSABLE.search(value) is not None
 
 
 def _page_ref(p: PreparedPage, owner: str) -> PageRef:
@@ -80,7 +94,9 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             readings: dict[str, FieldReading] = read_page_fields(
                 registered, model.page(form, number_), page.dpi, ctx.recogniser, prefix=prefix)
             for key, r in readings.items():
-                status = "accepted" if r.confidence >= ctx.threshold else "review"
+                confident = r.confidence >= ctx.threshold
+                suspicious = _confusable(model.field(key), r.value)
+                status = "accepted" if confident and not suspicious else "review"
                 has_value = r.value not in ("", False)
                 crop = _save_crop(ctx, name, key, registered, r.bbox) if has_value or status == "review" else None
                 fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),

@@ -238,7 +238,7 @@ def modulo2() -> dict:
     p.wide("22", "text", "Denominazione", rows=2, note="v")
     p.row([("23", "digits", "Codice fiscale", 8, 11, "v")])
     p.row([("24", "digits", "Partita IVA", 8, 11, "v"),
-           ("25", "text", "Matricola INPS", 22, 8, "v")])
+           ("25", "digits", "Matricola INPS", 22, 8, "v")])
     p.heading("26", "Persona fisica", note="v")
     p.row([("27", "text", "Numero permesso/carta di soggiorno", 16, 14, "v")])
     p.wide("28", "text", "Cognome", note="v")
