@@ -201,29 +201,36 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
     det = detect_boxes(image, dpi, binary)
     if len(det) < 10:
         return None
-    best: Registration | None = None
+    scored = []
     for name, tmpl in _templates():
         if candidates and name not in candidates:
             continue
         fitted = _fit(det, tmpl)
-        if fitted is None:
+        if fitted is None or fitted[1] < 0.25 * len(tmpl):
             continue
-        m, matched, residual = fitted
-        recall = _outline_share(binary, tmpl, m)
-        precision = matched / len(det)
-        score = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+        scored.append((_score(binary, det, tmpl, fitted[0], fitted[1]), name, tmpl, fitted[0]))
+    # the two likeliest templates get their fit settled (a fit one cell off scores low and
+    # could lose to a page whose cells are a subset of the right one), then compete again
+    best: Registration | None = None
+    for _, name, tmpl, m in sorted(scored, key=lambda s: s[0], reverse=True)[:2]:
+        m, matched, residual = _unshift(binary, det, tmpl, m)
+        score = _score(binary, det, tmpl, m, matched)
         if best is None or score > best.score:
-            to_px = m * (dpi / 72.0)  # points -> points, then points -> page pixels
+            to_px = m * (dpi / 72.0)  # template points -> page points -> page pixels
             best = Registration(name, score, matched, len(det),
                                 tuple(tuple(float(v) for v in row) for row in to_px), residual)
     if best is None or best.score < MIN_SCORE:
         log.debug("no form template explains the page (best %s)", best and best.score)
         return None
-    tmpl = dict(_templates())[best.page]
-    m, matched, residual = _unshift(binary, det, tmpl, best.as_array() / (dpi / 72.0))
-    to_px = m * (dpi / 72.0)
-    return Registration(best.page, best.score, matched, len(det),
-                        tuple(tuple(float(v) for v in row) for row in to_px), residual)
+    return best
+
+
+def _score(binary: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarray,
+           matched: int) -> float:
+    """F1 of template outlines found on the page and detected boxes the template explains."""
+    recall = _outline_share(binary, tmpl, m)
+    precision = matched / len(det)
+    return 2 * recall * precision / (recall + precision) if recall + precision else 0.0
 
 
 def warp(image: np.ndarray, reg: Registration, dpi: int) -> np.ndarray:
