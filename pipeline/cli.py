@@ -259,6 +259,64 @@ def bench_speed(
     typer.echo(f"peak RSS {rss_mb:.0f} MB")
 
 
+@app.command()
+def show(
+    record: Annotated[Path, typer.Argument(
+        help="An istanza record (JSON) written by plico process.")],
+    lang: Annotated[str, typer.Option("--lang", help="it or en.")] = "it",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """The portal's "Dettaglio Istanza" of a record: codes, state, anomalies (seed 000)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from pipeline.errors import InputError, InputNotFoundError
+    from pipeline.record import Record
+    from validators.report import format_summary, istanza_summary
+
+    if lang not in ("it", "en"):
+        raise typer.BadParameter(f"must be it or en, not {lang!r}", param_hint="--lang")
+    if not record.is_file():
+        raise InputNotFoundError(f"{record} does not exist")
+    try:
+        rec = Record.model_validate_json(record.read_bytes())
+    except ValidationError as exc:
+        raise InputError(f"{record} is not an istanza record: {exc.error_count()} errors") from exc
+    summary = istanza_summary(rec, lang)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+    else:
+        typer.echo(format_summary(summary, lang))
+
+
+@bench_app.command("anomalies")
+def bench_anomalies(
+    seed: Annotated[int, typer.Option("--seed")] = 777,
+    kits: Annotated[int, typer.Option("--kits", min=1)] = 12,
+) -> None:
+    """Generate kits (half with a planted anomaly), process and validate them, and print
+    recall and precision per anomaly code against the truth."""
+    import tempfile
+
+    from pipeline.process import process_batch
+    from pipeline.settings import Settings
+    from pipeline.truth import BatchTruth
+    from sample_scans.synth.batch import SynthOptions, write_batch
+    from validators.report import format_anomaly_score, score_anomalies
+
+    with tempfile.TemporaryDirectory(prefix="plico-anomalies-") as tmp:
+        root = Path(tmp)
+        result = write_batch(SynthOptions(seed=seed, kits=kits, anomaly_rate=0.5, filled_by="typed",
+                                          dpi=200, mode="bitonal"), root / "batch")
+        settings = Settings(data_dir=root / "data")
+        _, records = process_batch(result.files[0], root / "out", settings, _recogniser())
+        score = score_anomalies(BatchTruth.load(result.truth), records)
+    typer.echo(f"synthetic: seed {seed}, {kits} kits, {result.pages} pages, 200 dpi, bitonal, "
+               "typed, anomaly rate 0.5")
+    typer.echo(format_anomaly_score(score))
+
+
 def main() -> None:
     """Console entry point: typer handles usage errors (exit 2), PlicoError maps to its code."""
     try:

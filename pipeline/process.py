@@ -10,7 +10,8 @@ call the same ones):
                                                is read as soon as the next one opens
 4. read         pipeline.read.read_kit         fields with confidence, attachments, lettura
                                                anomalies -> istanza record
-5. store        write_record                   DIR/<codice assicurata>.json
+5. validate     validators.rules.validate      documentale and dati anomalies, appended
+6. store        write_record                   DIR/<codice assicurata>.json
 
 A batch is one top-level input: a file (PDF, multi-page TIFF, image) or a folder whose files,
 in path order, are the pages of one scan.
@@ -40,6 +41,7 @@ from pipeline.read import ReadContext, kit_name, read_kit
 from pipeline.record import Record
 from pipeline.settings import Settings
 from pipeline.split import KitPages, KitSplitter
+from validators.rules import validate
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,11 @@ def process_batch(
         if kit is None:
             return
         record = read_kit(ctx, kit, len(records) + 1)
+        t = time.perf_counter()
+        found = validate(record)  # the reader's lettura anomalies stay, these follow
+        timings = {**record.timings, "validate": round(time.perf_counter() - t, 4)}
+        record = record.model_copy(update={"anomalies": record.anomalies + found,
+                                           "timings": timings})
         records.append(record)
         summary.records.append(write_record(record, out, kit_name(ctx, kit, len(records))))
         summary.anomalies += len(record.anomalies)

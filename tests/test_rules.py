@@ -1,0 +1,231 @@
+"""The validators (validators/rules.py) against the generator's truth, read by a perfect reader
+(validators/testing.py), plus the borderline cases and `plico show`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pipeline.record import Record
+from sample_scans.synth.kit import PLANTABLE, KitPlan, plan_kit
+from validators.rules import RULES, validate
+from validators.testing import record_from_plan
+
+READER_CODES = {"missing_assicurata", "unreadable_page", "low_confidence_field"}
+
+
+def _plan(seed: int, i: int, with_anomaly: bool) -> KitPlan | None:
+    try:
+        return plan_kit(np.random.default_rng([seed, i]), i, "typed", with_anomaly)
+    except ValueError:  # the generator cannot yet age a person born on 29 February
+        return None
+
+
+def _codes(record: Record) -> set[str]:
+    return {a.code for a in validate(record)}
+
+
+def _find(want, seed: int = 11, limit: int = 400) -> KitPlan:
+    """The first planned kit (with an anomaly) for which want(plan) holds."""
+    for i in range(limit):
+        plan = _plan(seed, i, True)
+        if plan is not None and want(plan):
+            return plan
+    raise AssertionError("no such kit in the search range")
+
+
+def _clean(want, seed: int = 12, limit: int = 400) -> KitPlan:
+    for i in range(limit):
+        plan = _plan(seed, i, False)
+        if plan is not None and want(plan):
+            return plan
+    raise AssertionError("no such clean kit in the search range")
+
+
+@pytest.mark.parametrize("code", [c for c in PLANTABLE])
+def test_planted_code_gives_exactly_the_truth(code: str) -> None:
+    plan = _find(lambda p: code in p.anomalies)
+    expected = set(plan.anomalies) - READER_CODES
+    assert _codes(record_from_plan(plan)) == expected, plan.details
+
+
+def test_many_kits_match_the_truth_and_clean_twins_are_clean() -> None:
+    checked = 0
+    for i in range(150):
+        for with_anomaly in (True, False):
+            plan = _plan(5, i, with_anomaly)
+            if plan is None:
+                continue
+            got = _codes(record_from_plan(plan))
+            assert got == set(plan.anomalies) - READER_CODES, (i, plan.details)
+            if not with_anomaly:
+                assert got == set()
+            checked += 1
+    assert checked > 250
+
+
+def test_every_rule_has_its_source_in_the_docstring() -> None:
+    for rule in RULES:
+        assert rule.__doc__ and len(rule.__doc__) > 20, rule.__name__
+
+
+def test_anomalies_name_fields_pages_and_crops() -> None:
+    plan = _find(lambda p: p.anomalies == ["invalid_codice_fiscale"])
+    (a,) = validate(record_from_plan(plan))
+    assert a.fields == ["m1.31"] and a.pages == [2]  # m1p2 follows the label page
+    assert a.evidence["value"] and a.evidence["crops"]["m1.31"].endswith("m1.31.png")
+    assert a.category == "dati" and a.message_it and a.message_en
+
+
+def test_duplex_blank_backs_are_not_sheets() -> None:
+    plan = _clean(lambda p: True)
+    record = record_from_plan(plan, duplex=True)
+    assert sum(p.blank for p in record.kit.pages) == plan.sheet_count + 1  # label page too
+    assert record.kit.sheets_counted == plan.sheet_count
+    assert validate(record) == []
+
+
+def test_second_modulo1_for_a_family_member() -> None:
+    plan = _clean(lambda p: any(c.prefix == "m1#2" for c in p.forms))
+    record = record_from_plan(plan)
+    assert validate(record) == []
+    # the family member's copy is checked on its own: unsigned, and a page lost
+    fields = dict(record.fields)
+    fields["m1#2.29"] = fields["m1#2.29"].model_copy(update={"value": False})
+    pages = [p for p in record.kit.pages if not (p.owner == "m1#2" and p.kind == "m1p3")]
+    broken = record.model_copy(update={"fields": fields, "kit": record.kit.model_copy(
+        update={"pages": pages})})
+    found = {a.code: a for a in validate(broken)}
+    assert found["missing_signature"].fields == ["m1#2.29"]
+    assert found["missing_form_pages"].evidence["missing"] == ["m1p3 (m1#2)"]
+    # one passport for two applicants is one short
+    no_passport = next(i for i, p in enumerate(record.kit.pages) if p.kind == "passport")
+    pages = [p for i, p in enumerate(record.kit.pages) if i != no_passport]
+    short = record.model_copy(update={"kit": record.kit.model_copy(update={"pages": pages})})
+    assert "missing_passport_copy" in _codes(short)
+
+
+def test_renewal_permit_copy_on_one_sheet_counts_once() -> None:
+    plan = _clean(lambda p: p.request == "rinnovo" and len(p.forms) == 1 or
+                  p.request == "rinnovo" and p.forms[1].form == "m2")
+    record = record_from_plan(plan)
+    assert [p.kind for p in record.kit.pages].count("permit") == 1
+    assert validate(record) == []
+    pages = [p for p in record.kit.pages if p.kind != "permit"]
+    without = record.model_copy(update={"kit": record.kit.model_copy(update={"pages": pages})})
+    assert "missing_permit_copy" in _codes(without)
+
+
+def test_passport_valid_on_the_last_day_is_not_expired() -> None:
+    plan = _clean(lambda p: True)
+    record = record_from_plan(plan)
+    fields = dict(record.fields)
+    on = fields["m1.28"].value
+    fields["m1.45"] = fields["m1.45"].model_copy(update={"value": on})
+    assert "expired_document" not in _codes(record.model_copy(update={"fields": fields}))
+    day_before = (dt.date.fromisoformat(on) - dt.timedelta(days=1)).isoformat()
+    fields["m1.45"] = fields["m1.45"].model_copy(update={"value": day_before})
+    assert "expired_document" in _codes(record.model_copy(update={"fields": fields}))
+
+
+def test_uncertain_reading_makes_an_uncertain_anomaly() -> None:
+    plan = _find(lambda p: p.anomalies == ["expired_document"])
+    (a,) = validate(record_from_plan(plan, review=["m1.45"]))
+    assert a.code == "expired_document" and a.severity == "warning"
+    assert a.evidence["uncertain"] is True and a.evidence["uncertain_fields"] == ["m1.45"]
+    assert a.message_it.endswith("(lettura incerta)")
+    assert a.message_en.endswith("(uncertain reading)")
+    (sure,) = validate(record_from_plan(plan))
+    assert "uncertain" not in sure.evidence
+
+
+def test_motivo_dropped_from_the_edition_is_not_postal_not_invalid() -> None:
+    plan = _clean(lambda p: p.application_date >= dt.date(2024, 5, 30) and len(p.forms) == 1)
+    record = record_from_plan(plan)
+    fields = dict(record.fields)
+    for value, code in (("22", "not_postal_request_type"), ("99", "invalid_code")):
+        fields["m1.16"] = fields["m1.16"].model_copy(update={"value": value})
+        got = _codes(record.model_copy(update={"fields": fields}))
+        other = {"not_postal_request_type", "invalid_code"} - {code}
+        assert code in got and other.isdisjoint(got)
+
+
+def test_born_in_the_future_is_an_invalid_date() -> None:
+    plan = _clean(lambda p: True)
+    record = record_from_plan(plan)
+    fields = dict(record.fields)
+    future = (plan.application_date + dt.timedelta(days=3)).isoformat()
+    fields["m1.34"] = fields["m1.34"].model_copy(update={"value": future})
+    found = [a for a in validate(record.model_copy(update={"fields": fields}))
+             if a.code == "invalid_date"]
+    assert [a.fields for a in found] == [["m1.34"]]
+
+
+def test_mrz_of_someone_else_is_not_a_mismatch() -> None:
+    plan = _clean(lambda p: True)
+    other = _clean(lambda p: p.applicant.sex != plan.applicant.sex and p is not plan, seed=13)
+    swapped = replace(plan, applicant=other.applicant)
+    swapped.forms = [replace(c, owner=other.applicant) if c.prefix == "m1" else c
+                     for c in plan.forms]
+    record = record_from_plan(swapped)  # the form still says plan's person: no passport agrees
+    assert "mrz_mismatch" not in _codes(record)
+
+
+def test_missing_attachment_is_counted_and_listed() -> None:
+    plan = _find(lambda p: p.anomalies == ["missing_required_attachment"])
+    (a,) = validate(record_from_plan(plan))
+    assert a.evidence["missing_count"] == 1 and "non sono distinguibili" in a.message_it
+    assert all(k in a.evidence["required"] for k in plan.details[0]["attachment"].split())
+    # an attachment the classifier took for a second, unreadable bollettino still counts
+    record = record_from_plan(_clean(lambda p: len(p.forms) == 1 and any(
+        s.kind not in ("label", "passport", "permit", "bollettino") and s.kind[:2] not in
+        ("m1", "m2") for s in p.sheets)))
+    i = next(i for i, p in enumerate(record.kit.pages) if p.kind == "attachment")
+    pages = list(record.kit.pages)
+    pages[i] = pages[i].model_copy(update={"kind": "bollettino"})
+    atts = [a for a in record.attachments if a.pages != [i]]
+    atts.append(record.attachments[0].model_copy(update={"kind": "bollettino", "pages": [i],
+                                                         "amount_cents": None, "mrz": None}))
+    mistaken = record.model_copy(update={"kit": record.kit.model_copy(update={"pages": pages}),
+                                         "attachments": atts})
+    assert validate(mistaken) == []
+
+
+def test_ocr_confusions_are_not_mrz_mismatches() -> None:
+    plan = _clean(lambda p: len(p.forms) == 1 and "0" in p.applicant.passport_number)
+    record = record_from_plan(plan)
+    fields = dict(record.fields)
+    fields["m1.44"] = fields["m1.44"].model_copy(
+        update={"value": plan.applicant.passport_number.replace("0", "O")})
+    assert validate(record.model_copy(update={"fields": fields})) == []
+
+
+def test_plico_show(tmp_path) -> None:
+    plan = _find(lambda p: p.anomalies == ["missing_signature"])
+    record = record_from_plan(plan)
+    record = record.model_copy(update={"anomalies": record.anomalies + validate(record)})
+    path = tmp_path / "r.json"
+    path.write_text(record.model_dump_json(), encoding="utf-8")
+    cmd = [sys.executable, "-m", "pipeline.cli", "show", str(path)]
+    it = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert f"Codice Assicurata: {plan.assicurata}" in it
+    assert "Stato Attuale: Anomalie documentali" in it
+    assert "Istanza non firmata" in it
+    en = json.loads(subprocess.run(cmd + ["--lang", "en", "--json"], capture_output=True,
+                                   text=True, check=True).stdout)
+    assert en["stato_attuale"] == "Documentary anomalies"
+    assert [a["code"] for a in en["anomalie_documentali"]] == ["missing_signature"]
+    assert en["anomalie"] == []
+
+    clean = record_from_plan(_clean(lambda p: True))
+    path.write_text(clean.model_dump_json(), encoding="utf-8")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "Stato Attuale: In Istruttoria" in out and "Nessuna Anomalia Documentale" in out
+    missing = subprocess.run(cmd[:-1] + [str(tmp_path / "none.json")], capture_output=True)
+    assert missing.returncode == 3

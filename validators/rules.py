@@ -1,0 +1,290 @@
+"""The documentale and dati rules of shared/mod209/ANOMALIES.md, run over an istanza record.
+
+Each rule is a small function `(ctx) -> list[Anomaly]` whose docstring names its source;
+`RULES` is their order; `validate(record)` runs them. The documentale rules (what the
+envelope holds) and the rule context live in validators/kit_rules.py, the dati rules (values)
+here. The lettura anomalies and missing_assicurata are the reader's (pipeline/read.py).
+
+Consequences are not counted twice: a Modulo 2 entirely absent is missing_modulo2 only; a
+missing page of section 12 skips the children count; rules that depend on the request type,
+the document, the motivo or the date step aside when those are ambiguous, invalid or
+unknown (the anomaly about them is raised by its own rule).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from pipeline.form import FieldKind, load_form_model
+from pipeline.record import Anomaly, Record
+from validators.codice_fiscale import check as check_cf
+from validators.coded_tables import edition_on
+from validators.icao import FILLER, mrz_name
+from validators.kit_rules import (
+    DOCUMENT_FIELDS,
+    REQUEST_FIELDS,
+    RuleContext,
+    in_any_edition,
+    missing_form_pages,
+    missing_modulo2,
+    missing_passport_copy,
+    missing_payment_receipt,
+    missing_permit_copy,
+    missing_required_attachment,
+    missing_signature,
+    model_key,
+    payment_amount_mismatch,
+    sheet_count_mismatch,
+)
+
+Rule = Callable[[RuleContext], list[Anomaly]]
+
+REQUIRED_FIELDS = {"3": 1, "4": 1, "16": 1, "34": 2, "36": 2}  # field -> its Modulo 1 page
+# Birth dates: applicant, spouse (section 11), the five children (section 12), employer.
+BIRTH_DATES = ("m1.34", "m1.131", *(f"m1.{140 + 7 * k}" for k in range(5)), "m2.30")
+CHILD_BLOCKS = tuple(range(137, 172, 7))  # first field of each of the 5 blocks of section 12
+
+
+# --- dati --------------------------------------------------------------------------------
+
+
+def not_postal_request_type(ctx: RuleContext) -> list[Anomaly]:
+    """Seed 001 list of postal types, by edition (editions.yaml): a motivo dropped from the
+    edition in force on m1.28 is to be filed at the Questura."""
+    on = ctx.application_date
+    if on is None:
+        return []
+    in_force = edition_on("motivo", on)
+    out = []
+    for o in ctx.copies:
+        motivo = ctx.text(f"{o}.16")
+        if motivo and motivo not in in_force and in_any_edition("motivo", motivo):
+            out.append(ctx.anomaly("not_postal_request_type", fields=[f"{o}.16"], used=["m1.28"],
+                                   value=motivo, edition=in_force.name))
+    return out
+
+
+def invalid_code(ctx: RuleContext) -> list[Anomaly]:
+    """Seed 001, Tabelle allegate 1-5, Foglio Note i, j: every coded field against the edition
+    of its table in force on m1.28 (any edition when the date is unknown). A motivo is checked
+    against every edition: one that was dropped is not_postal_request_type's."""
+    model = load_form_model()
+    on = ctx.application_date
+    out = []
+    for key, fv in ctx.record.fields.items():
+        value = fv.value
+        if not isinstance(value, str) or not value:
+            continue
+        spec = model.field(model_key(key))
+        if spec.table is None:
+            continue
+        if spec.table == "motivo" or on is None:
+            ok = in_any_edition(spec.table, value)
+        else:
+            ok = value in edition_on(spec.table, on)
+        if not ok:
+            out.append(ctx.anomaly("invalid_code", fields=[key], value=value, table=spec.table))
+    return out
+
+
+def invalid_date(ctx: RuleContext) -> list[Anomaly]:
+    """A date must exist (the normaliser keeps an impossible one as raw DDMMYYYY) and be
+    possible: nobody is born after the application date."""
+    model = load_form_model()
+    limit = ctx.application_date or ctx.today
+    out = []
+    for key, fv in ctx.record.fields.items():
+        if not isinstance(fv.value, str) or not fv.value:
+            continue
+        spec = model.field(model_key(key))
+        if spec.kind is not FieldKind.DATE:
+            continue
+        d = ctx.date(key)
+        if d is None:
+            out.append(ctx.anomaly("invalid_date", fields=[key], value=fv.value,
+                                   reason="not a date"))
+        elif limit and model_key(key) in BIRTH_DATES and d > limit:
+            out.append(ctx.anomaly("invalid_date", fields=[key], used=["m1.28"], value=fv.value,
+                                   reason="birth after the application date"))
+    return out
+
+
+def expired_document(ctx: RuleContext) -> list[Anomaly]:
+    """Passport or equivalent expired on the application date (m1.45 < m1.28); a document
+    valid "sino al" a day is still valid on that day."""
+    on = ctx.application_date
+    if on is None:
+        return []
+    return [ctx.anomaly("expired_document", fields=[f"{o}.45"], used=["m1.28"],
+                        value=expiry.isoformat(), application_date=on.isoformat())
+            for o in ctx.copies
+            if (expiry := ctx.date(f"{o}.45")) is not None and expiry < on]
+
+
+def invalid_codice_fiscale(ctx: RuleContext) -> list[Anomaly]:
+    """D.M. 23/12/1976: m1.31's check character, and agreement with surname (3), name (4),
+    birth date (34) and sex (33), each only when present."""
+    out = []
+    for o in ctx.copies:
+        cf = ctx.text(f"{o}.31")
+        if not cf:
+            continue
+        sex = ctx.text(f"{o}.33")
+        result = check_cf(cf, ctx.text(f"{o}.3") or None, ctx.text(f"{o}.4") or None,
+                          ctx.date(f"{o}.34"), sex if sex in ("F", "M") else None)
+        if not result.ok:
+            used = [f"{o}.{n}" for n in ("3", "4", "34", "33") if ctx.text(f"{o}.{n}")]
+            out.append(ctx.anomaly("invalid_codice_fiscale", fields=[f"{o}.31"], used=used,
+                                   value=cf, well_formed=result.well_formed,
+                                   check_ok=result.check_ok,
+                                   disagreements=list(result.disagreements)))
+    return out
+
+
+def missing_required_field(ctx: RuleContext) -> list[Anomaly]:
+    """Fields every application needs: surname 3, name 4, motivo 16, a request type 8-12,
+    birth date 34, citizenship 36 (fields on a missing page are missing_form_pages')."""
+    out = []
+    for o in ctx.copies:
+        pages = ctx.form_pages(o)
+        for n, page in REQUIRED_FIELDS.items():
+            key = f"{o}.{n}"
+            if page in pages and ctx.has(key) and not ctx.text(key):
+                out.append(ctx.anomaly("missing_required_field", fields=[key], field=key))
+        if 1 in pages and not ctx.choices(o, REQUEST_FIELDS):
+            keys = [f"{o}.{n}" for n in REQUEST_FIELDS]
+            out.append(ctx.anomaly("missing_required_field", fields=keys, field=f"{o}.8-12"))
+    return out
+
+
+def conflicting_choices(ctx: RuleContext) -> list[Anomaly]:
+    """Foglio Note c: one request type (8-12) and one of permit / card (14-15) is ticked."""
+    out = []
+    for o in ctx.copies:
+        for options in (REQUEST_FIELDS, DOCUMENT_FIELDS):
+            ticked = [f"{o}.{n}" for n in ctx.choices(o, options)]
+            if len(ticked) > 1:
+                listed = ", ".join(ticked)
+                out.append(ctx.anomaly(
+                    "conflicting_choices", fields=ticked, ticked=ticked,
+                    message=(f"Più caselle barrate dove se ne attende una: {listed}",
+                             f"More than one box ticked where one is expected: {listed}")))
+    return out
+
+
+# Characters that OCR-B and block capitals are read as one another. The MRZ check digits do
+# not cover the names, and a form reading may confuse them too: two values that differ only
+# within these classes are taken as the same (measured: "IDRISSI" read "IORISSI" from an MRZ
+# whose check digits held, "BM5979759" read "8M5979759" from the form).
+_CONFUSABLE = str.maketrans("ODQILBSZG", "000118526")
+
+
+def _same(a: str, b: str) -> bool:
+    return a.translate(_CONFUSABLE) == b.translate(_CONFUSABLE)
+
+
+def _names_agree(form: str, mrz: str, cells: int) -> bool:
+    """A form name vs an MRZ name, after MRZ transliteration (ICAO 9303 Part 3 §6); either may
+    be cut where its cells end (the form's boxes, the MRZ's 39 characters)."""
+    try:
+        a = mrz_name(form, "", 39).rstrip(FILLER).replace(FILLER, " ").translate(_CONFUSABLE)
+    except ValueError:  # nothing left after transliteration: it cannot agree
+        return False
+    b = mrz.strip().translate(_CONFUSABLE)
+    if a == b:
+        return True
+    return (len(form) >= cells - 1 and b.startswith(a)) or (len(b) >= 30 and a.startswith(b))
+
+
+def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
+    """Foglio Note a and ICAO 9303: the passport copy's MRZ (check digits holding) vs the form:
+    surname 3, given names 4, birth date 34, sex 33, number 44. Each Modulo 1 copy is
+    compared with the passport that agrees with it most (a kit may hold a family member's)."""
+    model = load_form_model()
+    out = []
+    passports = [a for a in ctx.attachments("passport")
+                 if a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
+    for o in ctx.copies:
+        best: tuple[int, list[str], dict, list[int]] | None = None
+        for a in passports:
+            m = a.mrz["fields"]
+            agree, differ = 0, []
+            checks = {
+                "3": lambda v: _names_agree(v, m["surname"], len(model.field("m1.3").cells)),
+                "4": lambda v: _names_agree(v, m["given_names"], len(model.field("m1.4").cells)),
+                "34": lambda v: bool(m.get("birth_date")) and v[2:4] + v[5:7] + v[8:10]
+                == m["birth_date"][2:4] + m["birth_date"][5:7] + m["birth_date"][8:10],
+                "33": lambda v: v == m["sex"],
+                "44": lambda v: _same(v.replace(" ", ""), m["number"].replace("<", "")),
+            }
+            for n, same in checks.items():
+                v = ctx.text(f"{o}.{n}")
+                if not v:
+                    continue
+                if same(v):
+                    agree += 1
+                else:
+                    differ.append(n)
+            if best is None or agree > best[0]:
+                best = (agree, differ, m, a.pages)
+        # fewer than 3 agreements: that passport is someone else's, not a mismatch
+        if best is None or best[0] < 3 or not best[1]:
+            continue
+        _, differ, m, pages = best
+        keys = [f"{o}.{n}" for n in differ]
+        what = {"3": "cognome/surname", "4": "nome/given names", "34": "data di nascita/birth date",
+                "33": "sesso/sex", "44": "numero/number"}
+        out.append(ctx.anomaly(
+            "mrz_mismatch", fields=keys, pages=sorted(set(ctx.page_of(*keys)) | set(pages)),
+            what=", ".join(what[n] for n in differ),
+            form={k: ctx.text(k) for k in keys},
+            mrz={n: m.get({"3": "surname", "4": "given_names", "34": "birth_date", "33": "sex",
+                            "44": "number"}[n]) for n in differ}))
+    return out
+
+
+def children_count_mismatch(ctx: RuleContext) -> list[Anomaly]:
+    """Foglio Note h: m1.26 = the children listed in section 12 (blocks 137-171, pages 6-8);
+    not judged when one of those pages is missing (missing_form_pages says so)."""
+    out = []
+    for o in ctx.copies:
+        if not {1, 6, 7, 8} <= ctx.form_pages(o):
+            continue
+        listed = sum(1 for first in CHILD_BLOCKS
+                     if any(ctx.text(f"{o}.{n}") for n in range(first, first + 7)))
+        declared = ctx.int_value(f"{o}.26") or 0
+        if declared != listed:
+            out.append(ctx.anomaly("children_count_mismatch", fields=[f"{o}.26"],
+                                   declared=declared, listed=listed))
+    return out
+
+
+RULES: tuple[Rule, ...] = (
+    # documentale: the envelope's contents
+    missing_signature,
+    sheet_count_mismatch,
+    missing_form_pages,
+    missing_modulo2,
+    missing_passport_copy,
+    missing_permit_copy,
+    missing_payment_receipt,
+    payment_amount_mismatch,
+    missing_required_attachment,
+    # dati: the values
+    missing_required_field,
+    conflicting_choices,
+    not_postal_request_type,
+    invalid_code,
+    invalid_date,
+    expired_document,
+    invalid_codice_fiscale,
+    mrz_mismatch,
+    children_count_mismatch,
+)
+
+
+def validate(record: Record, *, today: dt.date | None = None) -> list[Anomaly]:
+    """The documentale and dati anomalies of a record, rule by rule in RULES order."""
+    ctx = RuleContext(record, today)
+    return [a for rule in RULES for a in rule(ctx)]
