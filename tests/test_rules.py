@@ -167,6 +167,21 @@ def test_born_in_the_future_is_an_invalid_date() -> None:
     assert [a.fields for a in found] == [["m1.34"]]
 
 
+def test_visa_ending_before_it_starts_and_future_application() -> None:
+    plan = _clean(lambda p: p.request == "rilascio")
+    record = record_from_plan(plan)
+    fields = dict(record.fields)
+    since = fields["m1.56"].value
+    fields["m1.57"] = fields["m1.57"].model_copy(update={
+        "value": (dt.date.fromisoformat(since) - dt.timedelta(days=1)).isoformat()})
+    found = [a for a in validate(record.model_copy(update={"fields": fields}))]
+    assert [(a.code, a.fields) for a in found] == [("invalid_date", ["m1.57"])]
+    before = plan.application_date - dt.timedelta(days=1)
+    (future,) = validate(record, today=before)
+    assert future.code == "invalid_date" and future.fields == ["m1.28"]
+    assert validate(record, today=plan.application_date) == []
+
+
 def test_mrz_of_someone_else_is_not_a_mismatch() -> None:
     plan = _clean(lambda p: True)
     other = _clean(lambda p: p.applicant.sex != plan.applicant.sex and p is not plan, seed=13)

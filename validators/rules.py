@@ -43,6 +43,8 @@ Rule = Callable[[RuleContext], list[Anomaly]]
 REQUIRED_FIELDS = {"3": 1, "4": 1, "16": 1, "34": 2, "36": 2}  # field -> its Modulo 1 page
 # Birth dates: applicant, spouse (section 11), the five children (section 12), employer.
 BIRTH_DATES = ("m1.34", "m1.131", *(f"m1.{140 + 7 * k}" for k in range(5)), "m2.30")
+# Periods written as from / until: the visa's "valido dal" 56 and "sino al" 57 (section 5).
+PERIODS = (("56", "57"),)
 CHILD_BLOCKS = tuple(range(137, 172, 7))  # first field of each of the 5 blocks of section 12
 
 
@@ -90,7 +92,8 @@ def invalid_code(ctx: RuleContext) -> list[Anomaly]:
 
 def invalid_date(ctx: RuleContext) -> list[Anomaly]:
     """A date must exist (the normaliser keeps an impossible one as raw DDMMYYYY) and be
-    possible: nobody is born after the application date."""
+    possible: nobody is born after the application date, no period ends before it starts, and
+    the application is not dated after `today` (when validate is given one)."""
     model = load_form_model()
     limit = ctx.application_date or ctx.today
     out = []
@@ -107,6 +110,16 @@ def invalid_date(ctx: RuleContext) -> list[Anomaly]:
         elif limit and model_key(key) in BIRTH_DATES and d > limit:
             out.append(ctx.anomaly("invalid_date", fields=[key], used=["m1.28"], value=fv.value,
                                    reason="birth after the application date"))
+        elif key == "m1.28" and ctx.today and d > ctx.today:
+            out.append(ctx.anomaly("invalid_date", fields=[key], value=fv.value,
+                                   reason="application dated in the future"))
+    for o in ctx.copies:
+        for start, end in PERIODS:
+            since, until = ctx.date(f"{o}.{start}"), ctx.date(f"{o}.{end}")
+            if since and until and until < since:
+                out.append(ctx.anomaly("invalid_date", fields=[f"{o}.{end}"],
+                                       used=[f"{o}.{start}"], value=ctx.text(f"{o}.{end}"),
+                                       reason=f"ends before {o}.{start}"))
     return out
 
 
