@@ -155,3 +155,10 @@ def test_committed_sample_is_what_its_command_makes(tmp_path):
     assert res.returncode == 0, res.stderr
     for name in ("typed-300dpi-bitonal.truth.json", "typed-300dpi-bitonal.pdf"):
         assert (tmp_path / name).read_bytes() == (root / name).read_bytes(), name
+
+
+def test_people_can_be_planned_on_29_february():
+    from sample_scans.synth.people import sample_person
+
+    p = sample_person(np.random.default_rng(1), dt.date(2024, 2, 29))
+    assert p.birth_date < dt.date(2024, 2, 29)

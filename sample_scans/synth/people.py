@@ -91,6 +91,14 @@ def _pattern(rng: np.random.Generator, pattern: str) -> str:
     )
 
 
+def years_before(day: dt.date, years: int) -> dt.date:
+    """The same day `years` earlier; 29 February becomes 28 February in a common year."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
 def random_date(rng: np.random.Generator, start: dt.date, end: dt.date) -> dt.date:
     return start + dt.timedelta(days=int(rng.integers((end - start).days + 1)))
 
@@ -117,8 +125,8 @@ def sample_person(
             given = f"{given} {second}"
     surname = surname or _choice(rng, spec["surnames"])
     years = int(rng.integers(age[0], age[1] + 1))
-    birth = random_date(rng, today.replace(year=today.year - years - 1) + dt.timedelta(days=1),
-                        today.replace(year=today.year - years))
+    birth = random_date(rng, years_before(today, years + 1) + dt.timedelta(days=1),
+                        years_before(today, years))
     issued = random_date(rng, today - dt.timedelta(days=9 * 365), today - dt.timedelta(days=30))
     validity = 10 if years >= 18 else 5
     try:
