@@ -267,18 +267,13 @@ def test_unread_cell_keeps_its_place():
     assert date.value == UNREAD * 8 and date.confidence == 0.0
 
 
-# --------------------------------------------------------------------------------- speed
+# ------------------------------------------------------------------------ both readers
 
 
-def test_stacked_recogniser_beats_the_naive_one():
-    """One or two Tesseract calls a page against one a field: the stacked reading stays
-    within 0.6 s of CPU per page (Tesseract included) and well under the naive one."""
+def test_stacked_recogniser_reads_what_the_naive_one_reads():
+    """Both readers on the same pages (their speed is compared by `plico bench speed`)."""
     sample = [synth_page(seed, number, dpi=dpi, mode="grey")
               for seed, dpi in ((5, 300), (9, 200)) for number in (1, 2)]
     rows = bench_fields(sample, [TesseractCellRecogniser(), NaiveTesseractRecogniser()])
-    speed = {r["recogniser"]: r["cpu_ms_per_page"] for r in rows if r["measure"] == "speed"}
-    # measured: about 360 ms against 960 (pages 1 and 2 carry the most cells)
-    assert speed["tesseract-stacked"] <= 600, speed
-    assert speed["tesseract-stacked"] < 0.6 * speed["tesseract-per-field"], speed
     exact = {(r["recogniser"], r["measure"]): r["exact"] for r in rows if "exact" in r}
     assert exact["tesseract-stacked", "text"] == 1.0
