@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from extractors import tesseract
+from pipeline.italian_numbers import italian_words
 
 log = logging.getLogger(__name__)
 
@@ -62,37 +63,12 @@ class ReceiptReading:
 
 # --- Italian amounts in words ------------------------------------------------------------------
 
-_UNITS = ("zero uno due tre quattro cinque sei sette otto nove dieci undici dodici tredici "
-          "quattordici quindici sedici diciassette diciotto diciannove").split()  # fmt: skip
-_TENS = ("", "", "venti", "trenta", "quaranta", "cinquanta", "sessanta", "settanta", "ottanta",
-         "novanta")  # fmt: skip
-
-
-def _words(n: int) -> str:
-    """`n` (0..999999) in Italian words as a bollettino writes them, without accents."""
-    if n < 20:
-        return _UNITS[n]
-    if n < 100:
-        tens, unit = divmod(n, 10)
-        word = _TENS[tens]
-        if unit in (1, 8):  # venti + uno -> ventuno, venti + otto -> ventotto
-            word = word[:-1]
-        return word + (_UNITS[unit] if unit else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        word = "cento" if hundreds == 1 else _UNITS[hundreds] + "cento"
-        if rest >= 80 and rest < 90:  # cento + ottanta -> centottanta
-            word = word[:-1]
-        return word + (_words(rest) if rest else "")
-    thousands, rest = divmod(n, 1000)
-    word = "mille" if thousands == 1 else _words(thousands) + "mila"
-    return word + (_words(rest) if rest else "")
-
-
 @cache
 def _word_table() -> dict[str, int]:
     """Euro amounts up to 9,999 in words (a permit fee is a few hundred euro)."""
-    return {_words(n).upper(): n for n in range(10_000)}
+    plain = (unicodedata.normalize("NFKD", italian_words(n)).encode("ascii", "ignore").decode()
+             for n in range(10_000))
+    return {w.upper(): n for n, w in enumerate(plain)}
 
 
 def euros_from_words(text: str) -> int | None:

@@ -29,6 +29,7 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.italian_numbers import italian_words
 from validators.icao import td1, td3
 
 # --- page geometry and drawing helpers ---------------------------------------------------
@@ -802,38 +803,6 @@ def permit_copy(p: PermitData, dpi: int, rng: np.random.Generator
 BOLLETTINO_ACCOUNT = "67422402"
 BOLLETTINO_BENEFICIARY = "MINISTERO DELL'ECONOMIA E DELLE FINANZE - DIPARTIMENTO DEL TESORO"
 BOLLETTINO_CAUSALE = "IMPORTO DEL PERMESSO DI SOGGIORNO ELETTRONICO"
-
-_UNITS = ("zero uno due tre quattro cinque sei sette otto nove dieci undici dodici tredici "
-          "quattordici quindici sedici diciassette diciotto diciannove").split()  # fmt: skip
-_TENS = ("", "", "venti", "trenta", "quaranta", "cinquanta", "sessanta", "settanta", "ottanta",
-         "novanta")  # fmt: skip
-
-
-def italian_words(n: int) -> str:
-    """A whole number in Italian words, as written on a bollettino ("ottantatré")."""
-    if n < 0:
-        raise ValueError("negative amount")
-    if n < 20:
-        return _UNITS[n]
-    if n < 100:
-        tens, unit = divmod(n, 10)
-        word = _TENS[tens]
-        if unit in (1, 8):  # venti + uno -> ventuno, venti + otto -> ventotto
-            word = word[:-1]
-        return word + ("tré" if unit == 3 else _UNITS[unit] if unit else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        word = "cento" if hundreds == 1 else _UNITS[hundreds] + "cento"
-        tail = italian_words(rest) if rest else ""
-        if tail.startswith("ott") and rest >= 80:  # cento + ottanta -> centottanta
-            word = word[:-1]
-        return word + tail
-    if n < 1_000_000:
-        thousands, rest = divmod(n, 1000)
-        word = "mille" if thousands == 1 else italian_words(thousands) + "mila"
-        return word + (italian_words(rest) if rest else "")
-    raise ValueError("amount too large for a bollettino")
-
 
 def amount_figures(cents: int) -> str:
     """Euro amount with a decimal comma: 8046 -> "80,46"."""
