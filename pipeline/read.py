@@ -22,6 +22,7 @@ from pipeline.form import load_form_model
 from pipeline.pages import PreparedPage
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
+from validators.codice_fiscale import repair as repair_cf
 
 ATTACHMENT_KINDS = ("passport", "permit", "bollettino", "attachment")
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
@@ -37,6 +38,19 @@ class ReadContext:
     recogniser: CellRecogniser
     threshold: float
     crops_dir: Path | None  # where field crops are written; None: keep none
+
+
+def _decode(f, r: FieldReading) -> tuple[object, bool]:
+    """Field-aware decoding of what the reader saw: a codice fiscale is put back in line with
+    its structure and check character (validators/codice_fiscale.repair), swapping only
+    cells read with confidence below 0.9. A repaired value always goes to review, with what
+    was read kept in the anomaly's evidence."""
+    value = r.value
+    if isinstance(value, str) and len(value) == 16 and "codice fiscale" in f.label.lower():
+        filled = [conf for ch, conf in r.cells if ch]
+        doubtful = frozenset(i for i, conf in enumerate(filled) if conf < 0.9)
+        return repair_cf(value, doubtful) if len(filled) == 16 else (value, False)
+    return value, False
 
 
 def _confusable(f, value: object) -> bool:
@@ -94,16 +108,18 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             readings: dict[str, FieldReading] = read_page_fields(
                 registered, model.page(form, number_), page.dpi, ctx.recogniser, prefix=prefix)
             for key, r in readings.items():
+                value, repaired = _decode(model.field(key), r)
                 confident = r.confidence >= ctx.threshold
-                suspicious = _confusable(model.field(key), r.value)
+                suspicious = repaired or _confusable(model.field(key), value)
                 status = "accepted" if confident and not suspicious else "review"
                 has_value = r.value not in ("", False)
                 crop = _save_crop(ctx, name, key, registered, r.bbox) if has_value or status == "review" else None
-                fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
+                fields[key] = FieldValue(value=value, confidence=round(r.confidence, 4),
                                          status=status, page=i, bbox=r.bbox, crop=crop)
                 if status == "review":
                     anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
-                                                  value=r.value, confidence=round(r.confidence, 3)))
+                                                  value=value, confidence=round(r.confidence, 3),
+                                                  read_as=r.value, repaired=repaired))
         elif page.kind in ("passport", "permit") and page.mrz is not None:
             mrz = page.mrz
             data = None

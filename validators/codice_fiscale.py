@@ -114,3 +114,47 @@ def check(
         if int(plain[6:8]) != birth.year % 100 or not month_ok or day % 40 != birth.day:
             wrong.append("birth_date")
     return CfCheck(True, True, tuple(wrong))
+
+
+# Characters a reader confuses, by what a position of the code admits.
+_AS_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
+_AS_DIGIT = {v: k for k, v in _AS_LETTER.items()} | {"D": "0", "Q": "0"}
+_LOOKALIKE = {"I": "JL1", "J": "I", "L": "I", "O": "DQ0", "D": "O0", "Q": "O0", "0": "OD",
+              "1": "I", "B": "8", "8": "B", "S": "5", "5": "S", "Z": "2", "2": "Z",
+              "G": "6", "6": "G", "U": "V", "V": "U", "M": "N", "N": "M"}
+_DIGIT_POS = (6, 7, 9, 10, 12, 13, 14)
+
+
+def repair(read: str, doubtful: frozenset[int] = frozenset()) -> tuple[str, bool]:
+    """A read codice fiscale made consistent with its structure and check character.
+
+    First each position is given the kind it admits (a letter read as a digit where a digit
+    belongs, and the reverse). If the check character still fails, a look-alike swap at one
+    of the `doubtful` positions (cells the reader was unsure of) is taken, but only when
+    exactly one such swap makes the check hold: with any position allowed, a misread that is
+    no look-alike plus a coincidental swap elsewhere would pass the check one time in 26.
+    Returns (value, changed); a reading that cannot be made consistent comes back unchanged.
+    """
+    if len(read) != 16:
+        return read, False
+    chars = list(read.upper())
+    for i, c in enumerate(chars):
+        if i in _DIGIT_POS:
+            if c not in "0123456789" and c not in OMOCODIA:
+                chars[i] = _AS_DIGIT.get(c, c)
+        elif c.isdigit():
+            chars[i] = _AS_LETTER.get(c, c)
+    fixed = "".join(chars)
+    if PATTERN.match(fixed) and check_char(fixed[:15]) == fixed[15]:
+        return fixed, fixed != read
+    candidates = set()
+    for i, c in enumerate(chars):
+        if i not in doubtful:
+            continue
+        for alt in _LOOKALIKE.get(c, ""):
+            trial = fixed[:i] + alt + fixed[i + 1:]
+            if PATTERN.match(trial) and check_char(trial[:15]) == trial[15]:
+                candidates.add(trial)
+    if len(candidates) == 1:
+        return candidates.pop(), True
+    return read, False
