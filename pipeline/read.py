@@ -17,6 +17,7 @@ import numpy as np
 from extractors import register
 from extractors.fields import FieldReading, read_page_fields
 from extractors.recognise import CellRecogniser
+from extractors.text_layer import read_text_fields
 from pipeline import __version__
 from pipeline.form import load_form_model
 from pipeline.pages import PreparedPage
@@ -107,6 +108,10 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             prefix = owner if form == "m1" else "m2"
             readings: dict[str, FieldReading] = read_page_fields(
                 registered, model.page(form, number_), page.dpi, ctx.recogniser, prefix=prefix)
+            if page.source.text_words and page.rotation == 0:
+                # a printout with a text layer: its characters, not OCR, fill the comb fields
+                readings.update(read_text_fields(page.source.text_words, model.page(form, number_),
+                                                 page.registration.as_array(), page.dpi, prefix))
             for key, r in readings.items():
                 value, repaired = _decode(model.field(key), r)
                 confident = r.confidence >= ctx.threshold
