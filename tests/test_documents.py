@@ -10,28 +10,13 @@ import pytest
 import zxingcpp
 from pyzbar import pyzbar
 
+from plico_testdata import PASSPORT, PAYSLIP, PERMIT
 from sample_scans.synth import documents as D
 from validators.icao import parse_td1, parse_td3, td1, td3
 
 ASSICURATA = "061231514483"  # MOD209.md §1, seed 000
 ISTANZA = "071075289915"
 OLOGRAMMA = "240000176165"
-
-PASSPORT = D.PassportData(
-    surname="Eriksson", given_names="Anna María", number="L898902C3", nationality="UTO",
-    birth_date=date(1974, 8, 12), sex="F", birth_place="Zenith", issue_date=date(2022, 4, 16),
-    expiry_date=date(2032, 4, 15), state_name="Utopia", authority="Passport Office",
-    personal_number="ZE184226B",
-)  # fmt: skip
-PERMIT = D.PermitData(
-    surname="El Amrani", given_names="Youssef", number="I01234567", sex="M", nationality="MAR",
-    birth_date=date(1990, 3, 2), expiry_date=date(2026, 5, 9), permit_type="Lavoro subordinato",
-    birth_place="Casablanca (MAR)", issued_at="Milano", codice_fiscale="LMRYSF90C02Z330X",
-)  # fmt: skip
-PAYSLIP = D.PayslipData(
-    employer="Logistica Padana SpA", employee="El Amrani Youssef",
-    codice_fiscale="LMRYSF90C02Z330X", period=date(2024, 3, 15), gross_cents=185_432,
-)  # fmt: skip
 
 PAGES: dict[str, Callable[[int, np.random.Generator], tuple[np.ndarray, object]]] = {
     "label": lambda dpi, rng: D.label_page(ASSICURATA, OLOGRAMMA, dpi, rng),

@@ -7,7 +7,6 @@ scans are the deskew and OCRmyPDF test images in ../shared/realdata/skew (see it
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -31,31 +30,15 @@ from extractors.orient import (
 )
 from pipeline.form import FieldKind, load_form_model
 from pipeline.form.render import blank_page_image
+from plico_testdata import PASSPORT, PAYSLIP, PERMIT
 from sample_scans.synth import documents as D
 from sample_scans.synth import handprint
 from sample_scans.synth import scanner
 from sample_scans.synth.scanner import ScanProfile, blank_back, scan
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "skew"
 
 GROUPS = [(200, "grey"), (200, "bitonal"), (300, "grey"), (300, "bitonal")]
 ROTATIONS = (0, 90, 180, 270)
-
-PASSPORT = D.PassportData(
-    surname="Eriksson", given_names="Anna María", number="L898902C3", nationality="UTO",
-    birth_date=date(1974, 8, 12), sex="F", birth_place="Zenith", issue_date=date(2022, 4, 16),
-    expiry_date=date(2032, 4, 15), state_name="Utopia", authority="Passport Office",
-    personal_number="ZE184226B",
-)  # fmt: skip
-PERMIT = D.PermitData(
-    surname="El Amrani", given_names="Youssef", number="I01234567", sex="M", nationality="MAR",
-    birth_date=date(1990, 3, 2), expiry_date=date(2026, 5, 9), permit_type="Lavoro subordinato",
-    birth_place="Casablanca (MAR)", issued_at="Milano", codice_fiscale="LMRYSF90C02Z330X",
-)  # fmt: skip
-PAYSLIP = D.PayslipData(
-    employer="Logistica Padana SpA", employee="El Amrani Youssef",
-    codice_fiscale="LMRYSF90C02Z330X", period=date(2024, 3, 15), gross_cents=185_432,
-)  # fmt: skip
 
 # The copies' pages: (image, meta). The small documents lie on the copier glass at an angle of
 # their own: passport and permit report it (meta.angle, counter-clockwise, the skew_deg
@@ -258,13 +241,9 @@ def test_bad_input_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def realdata() -> Path:
-    """../shared/realdata/skew. Absent outside CI: skip; in CI: fail."""
-    if not REALDATA.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{REALDATA} is missing in CI")
-        pytest.skip(f"{REALDATA} is not beside the checkout: no real skewed scans to test on")
-    return REALDATA
+def realdata(shared: Path) -> Path:
+    """../shared/realdata/skew (conftest: skip outside CI when absent, fail in CI)."""
+    return shared / "realdata" / "skew"
 
 
 # The deskew images carry no (or wrong) resolution: it is their pixel width over the paper's

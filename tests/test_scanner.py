@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from plico_testdata import form_like_page
 from sample_scans.synth.scanner import (
     BLEED_STRENGTH,
     ScanMeta,
@@ -36,25 +37,7 @@ def _grid_page(dpi: int = DPI, step: int = 150) -> np.ndarray:
 
 
 def _form_page(dpi: int = DPI) -> np.ndarray:
-    """A form-like page: a frame, rows of character boxes, a table and some text."""
-    page = _blank(dpi)
-    s = dpi / 72
-
-    def pt(x: float, y: float) -> tuple[int, int]:
-        return round(x * s), round(y * s)
-
-    thin = max(1, round(0.5 * s))
-    cv2.rectangle(page, pt(40, 40), pt(555, 810), 0, max(1, round(s)))
-    cv2.putText(page, "MOD. 209", pt(60, 80), cv2.FONT_HERSHEY_DUPLEX, 0.6 * s, 0, thin * 2)
-    for row in range(12):
-        y = 120 + row * 32
-        label = f"CAMPO {row}"
-        cv2.putText(page, label, pt(60, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.2 * s, 0, thin)
-        for k in range(20):
-            cv2.rectangle(page, pt(180 + k * 18, y), pt(196 + k * 18, y + 18), 0, thin)
-    for r in range(6):
-        cv2.line(page, pt(60, 540 + r * 30), pt(540, 540 + r * 30), 0, thin)
-    return page
+    return form_like_page(dpi)
 
 
 def _line_positions(img: np.ndarray, axis: int) -> np.ndarray:
