@@ -419,11 +419,12 @@ def _line_reading(key: str, image: np.ndarray, f: Field, dpi: float) -> FieldRea
 
 def read_page_fields(
     image: np.ndarray, page: Page, dpi: float, recogniser: CellRecogniser, *,
-    prefix: str = "m1",
+    prefix: str = "m1", read_combs: bool = True,
 ) -> dict[str, FieldReading]:
     """Every field of a registered page, keyed ``<prefix>.<field id>``.
 
-    The filled cells of all comb fields go to `recogniser` in one call.
+    The filled cells of all comb fields go to `recogniser` in one call. With read_combs=False the
+    comb fields are left out (a page whose text layer gives them: extractors/text_layer.py).
     """
     readings: dict[str, FieldReading] = {}
     combs: dict[str, _Comb] = {}
@@ -431,6 +432,8 @@ def read_page_fields(
     for f in page.fields:
         key = f"{prefix}.{f.id}"
         if f.kind in COMB_KINDS:
+            if not read_combs:
+                continue
             crops = [cell_crop(image, c, dpi) for c in f.cells]
             filled = _filled_cells([measure_ink(crop, dpi) for crop in crops])
             ink = tuple(crop for crop, (on, _) in zip(crops, filled) if on)
@@ -455,7 +458,8 @@ def read_page_fields(
     for key, comb in combs.items():
         chars, confs = results[comb.item] if comb.item is not None else ((), ())
         readings[key] = _comb_reading(key, comb, chars, confs, dpi)
-    return {f"{prefix}.{f.id}": readings[f"{prefix}.{f.id}"] for f in page.fields}
+    keys = (f"{prefix}.{f.id}" for f in page.fields)
+    return {key: readings[key] for key in keys if key in readings}
 
 
 # ---------------------------------------------------------------------------------- bench

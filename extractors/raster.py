@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from ctypes import byref, c_int
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import cv2
 import numpy as np
@@ -164,21 +164,27 @@ class PageFailure:
     error: InputError
 
 
-def sniff(path: Path, *, name: str | None = None) -> Kind:
-    """The kind of input file `path` is, from its first bytes (the extension is ignored).
-
-    `name` is what messages call the file (default: its file name).
-    """
+def open_input(path: Path, name: str | None = None) -> BinaryIO:
+    """An input file opened for reading, its OS errors turned into Plico's input errors."""
     name = name or path.name
     try:
-        with path.open("rb") as fp:
-            head = fp.read(_PDF_SLACK)
+        return path.open("rb")
     except FileNotFoundError:
         raise InputNotFoundError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UnsupportedInputError(f"{name}: is a folder, not a file") from None
     except OSError as err:
         raise InputError(f"{name}: cannot be read ({err.strerror})") from None
+
+
+def sniff(path: Path, *, name: str | None = None) -> Kind:
+    """The kind of input file `path` is, from its first bytes (the extension is ignored).
+
+    `name` is what messages call the file (default: its file name).
+    """
+    name = name or path.name
+    with open_input(path, name) as fp:
+        head = fp.read(_PDF_SLACK)
     if not head:
         raise UnsupportedInputError(f"{name}: the file is empty (0 bytes)")
     if head.startswith(_PNG_MAGIC):

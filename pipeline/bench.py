@@ -7,6 +7,7 @@ the command that produced them.
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pipeline.form import FieldKind, load_form_model
 from pipeline.record import Record
 from pipeline.truth import BatchTruth
+from validators.fees import fee_due_cents
 
 # Truth page kinds the classifier reports as "attachment" (it does not tell payslips apart).
 DOCUMENT_KINDS = frozenset({"label", "passport", "permit", "bollettino", "blank"})
@@ -142,18 +144,13 @@ def score_batch(truth: BatchTruth, records: list[Record], score: Score | None = 
         score.assicurata.add(rec.kit.assicurata == kt.assicurata)
         score.codice_istanza.add(rec.kit.codice_istanza == kt.codice_istanza)
         planted = set(kt.anomalies)
+        due = fee_due_cents(kt.request, kt.motivo, kt.document,
+                            dt.date.fromisoformat(kt.application_date))
         for att in rec.attachments:
             if att.mrz is not None:
                 score.mrz_valid.add(bool(att.mrz.get("valid")))
             if att.kind == "bollettino" and "payment_amount_mismatch" not in planted:
-                bollettino = [p for p in kt.planted if p.get("code") == "payment_amount_mismatch"]
-                if not bollettino:
-                    from validators.fees import fee_due_cents
-                    import datetime as dt
-
-                    due = fee_due_cents(kt.request, kt.motivo, kt.document,
-                                        dt.date.fromisoformat(kt.application_date))
-                    score.receipt.add(att.amount_cents == due)
+                score.receipt.add(att.amount_cents == due)
         for key, want in kt.fields.items():
             fv = rec.fields.get(key)
             fs = score.fields[f"{kt.filled_by}:{kind_group(key)}"]

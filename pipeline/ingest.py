@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from extractors.raster import PageFailure, PageImage, read_pages
+from extractors.raster import PageFailure, PageImage, open_input, read_pages
 from pipeline import errors
-from pipeline.errors import InputError, InputNotFoundError, UnsupportedInputError
+from pipeline.errors import InputError, InputNotFoundError
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,15 +105,7 @@ class LocalRawStore:
             digest = hashlib.sha256()
             size = 0
             with os.fdopen(fd, "wb") as out:
-                try:
-                    src = path.open("rb")
-                except FileNotFoundError:
-                    raise InputNotFoundError(f"{path}: no such file") from None
-                except IsADirectoryError:
-                    raise UnsupportedInputError(f"{path.name}: is a folder, not a file") from None
-                except OSError as err:
-                    raise InputError(f"{path.name}: cannot be read ({err.strerror})") from None
-                with src:
+                with open_input(path) as src:
                     # hash while copying: one read, and the hash is of the bytes kept
                     while chunk := src.read(_CHUNK):
                         digest.update(chunk)

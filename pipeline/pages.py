@@ -68,10 +68,6 @@ class PreparedPage:
     def dpi(self) -> int:
         return self.source.dpi
 
-    @property
-    def is_form(self) -> bool:
-        return self.registration is not None
-
 
 def prepare_page(page: PageImage) -> PreparedPage:
     """Orient, deskew and classify one page."""

@@ -19,7 +19,6 @@ in path order, are the pages of one scan.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -126,14 +125,6 @@ def process_batch(
     return summary, records
 
 
-def process(
-    inputs: Sequence[Path], out: Path, settings: Settings, recogniser: CellRecogniser,
-    progress: Progress | None = None,
-) -> list[BatchSummary]:
-    """Every input is a batch; a bad input is quarantined and the others go on."""
-    return [process_batch(src, out, settings, recogniser, progress)[0] for src in inputs]
-
-
 def count_pages(inputs: Sequence[Path]) -> int | None:
     """A cheap page count for the progress bar (None when unknown)."""
     import pypdfium2 as pdfium
@@ -152,7 +143,3 @@ def count_pages(inputs: Sequence[Path]) -> int | None:
             except Exception:  # the pipeline reports bad inputs; the bar just guesses
                 total += 1
     return total
-
-
-def quarantine_list(settings: Settings) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((settings.data_dir / "quarantine").glob("*.json"))]

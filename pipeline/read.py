@@ -19,13 +19,12 @@ from extractors.fields import FieldReading, read_page_fields
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
 from pipeline import __version__
-from pipeline.form import load_form_model
+from pipeline.form import FieldKind, load_form_model
 from pipeline.pages import PreparedPage
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
 from validators.codice_fiscale import repair as repair_cf
 
-ATTACHMENT_KINDS = ("passport", "permit", "bollettino", "attachment")
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
 # digits or a digit among letters. Such a reading is not corrected here (the value stays as
 # read) but cannot be accepted without a person: measured on seed 6000, both typed errors
@@ -57,7 +56,7 @@ def _decode(f, r: FieldReading) -> tuple[object, bool]:
 def _confusable(f, value: object) -> bool:
     """A text reading with a letter/digit confusion shape (see CONFUSABLE). A codice fiscale
     mixes letters and digits by design and has its own check character instead."""
-    if not isinstance(value, str) or f.kind.value != "text" or "codice fiscale" in f.label.lower():
+    if not isinstance(value, str) or f.kind is not FieldKind.TEXT or "codice fiscale" in f.label.lower():
         return False
     return CONFUSABLE.search(value) is not None
 
@@ -106,11 +105,14 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             form, number_ = page.kind[:2], int(page.kind[3:])
             registered = register.warp(page.image, page.registration, page.dpi)
             prefix = owner if form == "m1" else "m2"
+            form_page = model.page(form, number_)
+            # a printout with a text layer: its characters, not OCR, fill the comb fields
+            text_layer = bool(page.source.text_words) and page.rotation == 0
             readings: dict[str, FieldReading] = read_page_fields(
-                registered, model.page(form, number_), page.dpi, ctx.recogniser, prefix=prefix)
-            if page.source.text_words and page.rotation == 0:
-                # a printout with a text layer: its characters, not OCR, fill the comb fields
-                readings.update(read_text_fields(page.source.text_words, model.page(form, number_),
+                registered, form_page, page.dpi, ctx.recogniser, prefix=prefix,
+                read_combs=not text_layer)
+            if text_layer:
+                readings.update(read_text_fields(page.source.text_words, form_page,
                                                  page.registration.as_array(), page.dpi, prefix))
             for key, r in readings.items():
                 value, repaired = _decode(model.field(key), r)
