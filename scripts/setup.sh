@@ -8,6 +8,7 @@ APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-ita tesseract-ocr-eng  # machine print
   libzbar0                                           # pyzbar's library
   fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-noto-mono fonts-ocr-b  # generator text, MRZ
+  chromium chromium-driver                           # the web app's end-to-end tests
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
