@@ -21,260 +21,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from functools import cache
 from typing import ClassVar
 
 import cv2
 import numpy as np
 import zxingcpp
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from pipeline.italian_numbers import italian_words
+from sample_scans.synth.sheet import (
+    MIN_MODULE_MM,
+    MM_PER_INCH,
+    MRZ_LINE_MM,
+    MRZ_PITCH_MM,
+    BBox,
+    Sheet,
+    blank_page,
+    copy_look,
+    draw_mrz,
+    draw_signature,
+    guilloche,
+    mm_px,
+    page_bbox,
+    photo_area,
+    place_on_page,
+    sheet_box,
+)
 from validators.icao import td1, td3
-
-# --- page geometry and drawing helpers ---------------------------------------------------
-
-A4_PT = (595, 842)
-MM_PER_INCH = 25.4
-# Narrowest Code128 module we print: 0.33 mm (13 mil) is the usual floor for labels that
-# must survive a 200 dpi office scan; we round up to whole pixels so bars stay crisp.
-MIN_MODULE_MM = 0.33
-# ICAO Doc 9303 Part 3: OCR-B size I, 10 characters per inch.
-MRZ_PITCH_MM = 2.54
-MRZ_LINE_MM = 4.3  # centre-to-centre distance of MRZ lines (our choice within the MRZ zone)
-
-BBox = tuple[int, int, int, int]  # x0, y0, x1, y1 in page pixels
-
-_FONT_FILES = {
-    "sans": "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
-    "sans_bold": "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf",
-    "serif": "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",
-    "serif_bold": "/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf",
-    "mono": "/usr/share/fonts/truetype/liberation2/LiberationMono-Regular.ttf",
-    "mono_bold": "/usr/share/fonts/truetype/liberation2/LiberationMono-Bold.ttf",
-    "dejavu": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "dejavu_bold": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "condensed": "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf",
-    "condensed_bold": "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
-    "ocrb": "/usr/share/fonts/opentype/ocr-b/OCRB.otf",
-}
-
-
-def page_shape(dpi: int) -> tuple[int, int]:
-    """(height, width) in pixels of an A4 page at `dpi`."""
-    return round(A4_PT[1] * dpi / 72), round(A4_PT[0] * dpi / 72)
-
-
-def _px(mm: float, dpi: int) -> int:
-    return round(mm * dpi / MM_PER_INCH)
-
-
-@cache
-def _font(name: str, size_px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(_FONT_FILES[name], size_px)
-
-
-class _Sheet:
-    """A PIL greyscale surface measured in millimetres (origin top-left); text sizes in pt."""
-
-    def __init__(self, w_mm: float, h_mm: float, dpi: int, fill: int = 255):
-        self.dpi = dpi
-        self.w, self.h = w_mm, h_mm
-        self.img = Image.new("L", (_px(w_mm, dpi), _px(h_mm, dpi)), fill)
-        self.d = ImageDraw.Draw(self.img)
-
-    @classmethod
-    def a4(cls, dpi: int) -> _Sheet:
-        """A whole A4 page, sized in pixels exactly as `page_shape` (from points, not mm)."""
-        s = cls(1, 1, dpi)
-        s.w, s.h = 210.0, 297.0
-        s.img = Image.new("L", page_shape(dpi)[::-1], 255)
-        s.d = ImageDraw.Draw(s.img)
-        return s
-
-    def p(self, mm: float) -> int:
-        return _px(mm, self.dpi)
-
-    def pt(self, xy: tuple[float, float]) -> tuple[int, int]:
-        return self.p(xy[0]), self.p(xy[1])
-
-    def font(self, name: str, pt: float) -> ImageFont.FreeTypeFont:
-        return _font(name, max(4, round(pt * self.dpi / 72)))
-
-    def width(self, s: str, pt: float, name: str = "sans") -> float:
-        """Advance width of `s` in mm."""
-        return self.font(name, pt).getlength(s) * MM_PER_INCH / self.dpi
-
-    def text(self, x, y, s, pt, name="sans", fill=0, anchor="ls", max_w=None) -> None:
-        """Draw `s` with its anchor at (x, y) mm; shrink it (down to 60 %) to fit `max_w`."""
-        if max_w is not None:
-            w = self.width(s, pt, name)
-            if w > max_w:
-                pt = max(pt * 0.6, pt * max_w / w)
-        self.d.text((self.p(x), self.p(y)), s, font=self.font(name, pt), fill=fill, anchor=anchor)
-
-    def rect(self, x0, y0, x1, y1, outline=0, width=0.25, fill=None, radius=0.0) -> None:
-        lw = max(1, self.p(width)) if outline is not None else 0
-        box = (self.p(x0), self.p(y0), self.p(x1), self.p(y1))
-        if radius:
-            self.d.rounded_rectangle(box, self.p(radius), fill=fill, outline=outline, width=lw)
-        else:
-            self.d.rectangle(box, fill=fill, outline=outline, width=lw)
-
-    def line(self, x0, y0, x1, y1, fill=0, width=0.25) -> None:
-        self.d.line((self.p(x0), self.p(y0), self.p(x1), self.p(y1)), fill=fill,
-                    width=max(1, self.p(width)))  # fmt: skip
-
-    def dotted(self, x0, x1, y, fill=90, step=0.8) -> None:
-        for x in np.arange(x0, x1, step):
-            self.line(x, y, x + step * 0.35, y, fill=fill, width=0.15)
-
-    def cells(self, x, y, n, w, h, chars="", pt=9.0, name="mono", fill=0, line=0.2) -> None:
-        """A row of n boxes with one character each (right-aligned text)."""
-        for i in range(n):
-            self.rect(x + i * w, y, x + (i + 1) * w, y + h, outline=60, width=line)
-        for i, ch in enumerate(chars.rjust(n)[-n:]):
-            if ch != " ":
-                self.text(x + (i + 0.5) * w, y + h * 0.78, ch, pt, name, fill, anchor="ms")
-
-    def wrap(self, s: str, pt: float, name: str, max_w: float) -> list[str]:
-        lines, cur = [], ""
-        for word in s.split():
-            trial = f"{cur} {word}".strip()
-            if cur and self.width(trial, pt, name) > max_w:
-                lines.append(cur)
-                cur = word
-            else:
-                cur = trial
-        return lines + ([cur] if cur else [])
-
-    def paste(self, arr: np.ndarray, x: float, y: float) -> None:
-        """Darken-composite a greyscale array with its top-left at (x, y) mm."""
-        a = np.asarray(self.img)
-        x0, y0 = self.p(x), self.p(y)
-        h = min(arr.shape[0], a.shape[0] - y0)
-        w = min(arr.shape[1], a.shape[1] - x0)
-        region = np.minimum(a[y0 : y0 + h, x0 : x0 + w], arr[:h, :w])
-        self.img.paste(Image.fromarray(region), (x0, y0))
-
-    def array(self) -> np.ndarray:
-        return np.array(self.img)
-
-
-def _blank_page(dpi: int) -> np.ndarray:
-    return np.full(page_shape(dpi), 255, np.uint8)
-
-
-def _copy_look(arr: np.ndarray, dpi: int, sigma_mm: float = 0.05) -> np.ndarray:
-    """A photocopier's softness: a slight blur, and black toner that is not quite black."""
-    sigma = sigma_mm * dpi / MM_PER_INCH
-    out = cv2.GaussianBlur(arr, (0, 0), sigma) if sigma > 0.3 else arr
-    return (22 + out.astype(np.float32) * (233 / 255)).astype(np.uint8)
-
-
-def _place(page: np.ndarray, piece: np.ndarray, x: int, y: int, angle: float) -> np.ndarray:
-    """Darken-composite `piece` onto `page` (in place), its unrotated top-left at (x, y) px,
-    turned by `angle` degrees (counter-clockwise) about its centre. Returns the 2x3 affine map
-    from piece pixels to page pixels."""
-    h, w = piece.shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64) @ m[:, :2].T + m[:, 2]
-    lo = np.floor(corners.min(0)).astype(int)
-    hi = np.ceil(corners.max(0)).astype(int)
-    m[:, 2] -= lo
-    rot = cv2.warpAffine(
-        piece, m, (int(hi[0] - lo[0]), int(hi[1] - lo[1])), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=255,
-    )  # fmt: skip
-    ox, oy = x + lo[0], y + lo[1]
-    px0, py0 = max(ox, 0), max(oy, 0)
-    px1 = min(ox + rot.shape[1], page.shape[1])
-    py1 = min(oy + rot.shape[0], page.shape[0])
-    if px1 > px0 and py1 > py0:
-        src = rot[py0 - oy : py1 - oy, px0 - ox : px1 - ox]
-        np.minimum(page[py0:py1, px0:px1], src, out=page[py0:py1, px0:px1])
-    m[:, 2] += (ox, oy)
-    return m
-
-
-def _bbox(m: np.ndarray, box: tuple[float, float, float, float], shape) -> BBox:
-    """Axis-aligned page bounds of the piece rectangle `box` (px) after the affine `m`."""
-    x0, y0, x1, y1 = box
-    pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64) @ m[:, :2].T + m[:, 2]
-    lo, hi = pts.min(0), pts.max(0)
-    return (
-        max(0, int(math.floor(lo[0]))), max(0, int(math.floor(lo[1]))),
-        min(shape[1], int(math.ceil(hi[0]))), min(shape[0], int(math.ceil(hi[1]))),
-    )  # fmt: skip
-
-
-def _sheet_box(s: _Sheet, x0: float, y0: float, x1: float, y1: float):
-    return (s.p(x0), s.p(y0), s.p(x1), s.p(y1))
-
-
-def _guilloche(s: _Sheet, x0, y0, x1, y1, rng: np.random.Generator, shade=212, n=22) -> None:
-    """Two families of crossing sine waves: a generic 'security background' that a copier
-    renders as faint grey lines (deliberately no real state's design)."""
-    xs = np.linspace(x0, x1, 160)
-    for family in (1.0, -1.0):
-        period = rng.uniform(20, 45)
-        for k in range(n):
-            yc = y0 + (k + 0.5) * (y1 - y0) / n
-            amp = rng.uniform(1.0, 3.0)
-            ys = np.clip(yc + family * amp * np.sin(2 * np.pi * (xs - x0) / period + k * 0.4),
-                         y0, y1)  # fmt: skip
-            s.d.line([s.pt(p) for p in zip(xs, ys, strict=True)], fill=shade, width=1)
-
-
-def _photo(w_mm: float, h_mm: float, dpi: int, rng: np.random.Generator) -> np.ndarray:
-    """A face-like grey silhouette as a copier renders an ID photo (no real person)."""
-    s = _Sheet(w_mm, h_mm, dpi, fill=int(rng.integers(170, 215)))
-    w, h = w_mm, h_mm
-    cx = w / 2 + rng.uniform(-0.04, 0.04) * w
-    skin, hair, cloth = (int(v) for v in rng.integers((110, 30, 40), (160, 80, 110)))
-    s.d.ellipse(_sheet_box(s, cx - 0.62 * w, 0.74 * h, cx + 0.62 * w, 1.5 * h), fill=cloth)
-    s.d.rectangle(_sheet_box(s, cx - 0.11 * w, 0.55 * h, cx + 0.11 * w, 0.8 * h), fill=skin - 15)
-    s.d.ellipse(_sheet_box(s, cx - 0.27 * w, 0.12 * h, cx + 0.27 * w, 0.5 * h), fill=hair)
-    s.d.ellipse(_sheet_box(s, cx - 0.3 * w, 0.33 * h, cx - 0.18 * w, 0.45 * h), fill=skin - 10)
-    s.d.ellipse(_sheet_box(s, cx + 0.18 * w, 0.33 * h, cx + 0.3 * w, 0.45 * h), fill=skin - 10)
-    s.d.ellipse(_sheet_box(s, cx - 0.23 * w, 0.2 * h, cx + 0.23 * w, 0.66 * h), fill=skin)
-    s.d.pieslice(_sheet_box(s, cx - 0.25 * w, 0.13 * h, cx + 0.25 * w, 0.43 * h), 180, 360,
-                 fill=hair)  # fmt: skip
-    for dx in (-0.09, 0.09):  # eyes and mouth as soft shadows
-        s.d.ellipse(_sheet_box(s, cx + (dx - 0.04) * w, 0.37 * h, cx + (dx + 0.04) * w,
-                               0.40 * h), fill=skin - 45)  # fmt: skip
-    s.d.ellipse(_sheet_box(s, cx - 0.07 * w, 0.54 * h, cx + 0.07 * w, 0.565 * h), fill=skin - 40)
-    return cv2.GaussianBlur(s.array(), (0, 0), 0.35 * dpi / MM_PER_INCH)
-
-
-def _mrz(s: _Sheet, lines: Sequence[str], x: float, y_first: float, fill: int = 0) -> None:
-    """MRZ lines in OCR-B at 2.54 mm pitch; each character is placed on the pitch grid so
-    pixel rounding of the font size cannot make the line drift (Doc 9303 Part 3)."""
-    # OCR-B's advance is 0.723 em: an em of 2.54 / 0.723 mm gives a 10 cpi font.
-    font = _font("ocrb", max(4, _px(MRZ_PITCH_MM / 0.723, s.dpi)))
-    for row, line in enumerate(lines):
-        yc = s.p(y_first + row * MRZ_LINE_MM)
-        for i, ch in enumerate(line):
-            xc = s.p(x + (i + 0.5) * MRZ_PITCH_MM)
-            s.d.text((xc, yc), ch, font=font, fill=fill, anchor="mm")
-
-
-def _signature(s: _Sheet, x: float, y: float, w: float, rng: np.random.Generator,
-               fill: int = 40) -> None:  # fmt: skip
-    """A scribble on baseline y: a trochoid whose loops (at the top of each stroke) read as
-    joined cursive, with a drifting height and slope, and sometimes an underline flourish."""
-    loops = rng.uniform(4, 8)
-    theta = np.linspace(0, 2 * np.pi * loops, 300)
-    r = rng.uniform(2.2, 3.0) * w / (2 * np.pi * loops)  # > advance per radian: it loops
-    height = rng.uniform(3.5, 5.5) * (0.6 + 0.35 * np.sin(theta / loops * rng.uniform(1, 3)))
-    xs = x + w * theta / theta[-1] + r * np.sin(theta)
-    ys = y - height * (1 - np.cos(theta)) / 2 - rng.uniform(-1.5, 2.5) * theta / theta[-1]
-    lw = max(1, s.p(0.3))
-    s.d.line([s.pt(p) for p in zip(xs, ys, strict=True)], fill=fill, width=lw, joint="curve")
-    if rng.random() < 0.6:
-        s.d.line([s.pt((x + w, y - 1.5)), s.pt((x + w * 0.3, y + 1.2)), s.pt((x, y + 0.8))],
-                 fill=fill, width=lw, joint="curve")  # fmt: skip
-
 
 # --- barcodes --------------------------------------------------------------------------------
 
@@ -298,7 +71,7 @@ def _code128(code: str, dpi: int, height_mm: float) -> np.ndarray:
     symbol = zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.Code128)
     row = np.asarray(zxingcpp.write_barcode_to_image(symbol, scale=1, add_quiet_zones=False))[0]
     row = np.pad(row.astype(np.uint8), 10, constant_values=255).repeat(module_px(dpi))
-    return np.tile(row, (_px(height_mm, dpi), 1))
+    return np.tile(row, (mm_px(height_mm, dpi), 1))
 
 
 def assicurata_printed(code: str) -> str:
@@ -313,7 +86,7 @@ def istanza_sticker(codice_istanza: str, dpi: int) -> np.ndarray:
     bars = _code128(code, dpi, 11.0)
     # below ~115 dpi whole-pixel modules of >= 0.33 mm no longer fit 55 mm: widen the sticker
     w = max(55.0, bars.shape[1] * MM_PER_INCH / dpi + 1.0)
-    s = _Sheet(w, 20, dpi)
+    s = Sheet(w, 20, dpi)
     s.paste(bars, (w - bars.shape[1] * MM_PER_INCH / dpi) / 2, 2.2)
     s.text(w / 2, 17.3, code, 8.5, "ocrb", anchor="ms")
     s.rect(0, 0, w - 0.1, 19.9, outline=205, width=0.15, radius=1.0)
@@ -417,7 +190,7 @@ def label_page(
     code = _digits(assicurata, "Codice Assicurata")
     holo_code = _digits(ologramma, "Codice Ologramma")
     w, h = 105.0, 148.0
-    s = _Sheet(w, h, dpi)
+    s = Sheet(w, h, dpi)
     s.rect(0.3, 0.3, w - 0.3, 14, outline=None, fill=225, radius=2.0)
     s.rect(0.3, 5, w - 0.3, 14, outline=None, fill=225)
     s.rect(0.3, 0.3, w - 0.3, h - 0.3, outline=30, width=0.35, radius=2.0)
@@ -434,10 +207,10 @@ def label_page(
     s.text(bx + bar_w / 2, by + 19.5, assicurata_printed(code), 11, "ocrb", anchor="ms")
     # the hologram sticker: a small foil square a copier renders as a grey hatched patch
     hx, hy = 5.0, 46.0
-    holo = _Sheet(22, 13, dpi, fill=200)
+    holo = Sheet(22, 13, dpi, fill=200)
     for k in range(0, 36, 2):
         holo.line(k, 0, k - 13, 13, fill=165, width=0.3)
-    holo.d.ellipse(_sheet_box(holo, 6, 1.5, 16, 11.5), outline=140, width=max(1, holo.p(0.4)))
+    holo.d.ellipse(sheet_box(holo, 6, 1.5, 16, 11.5), outline=140, width=max(1, holo.p(0.4)))
     holo.rect(0, 0, 21.9, 12.9, outline=120, width=0.2)
     s.paste(holo.array(), hx, hy)
     s.text(hx + 26, hy + 4.5, "Codice Ologramma", 7, "sans")
@@ -456,12 +229,12 @@ def label_page(
                 s.dotted(7, w - 8, yy)
     s.text(5, h - 8, "Conservare la ricevuta per eventuali reclami.", 6.5, "sans", fill=60)
 
-    page = _blank_page(dpi)
-    x = _px(rng.uniform(15, 40), dpi)
-    y = _px(rng.uniform(12, 30), dpi)
+    page = blank_page(dpi)
+    x = mm_px(rng.uniform(15, 40), dpi)
+    y = mm_px(rng.uniform(12, 30), dpi)
     angle = float(rng.uniform(-0.8, 0.8))
-    m = _place(page, _copy_look(s.array(), dpi, 0.0), x, y, angle)
-    bbox = _bbox(m, (s.p(bx), s.p(by), s.p(bx) + bars.shape[1], s.p(by) + bars.shape[0]),
+    m = place_on_page(page, copy_look(s.array(), dpi, 0.0), x, y, angle)
+    bbox = page_bbox(m, (s.p(bx), s.p(by), s.p(bx) + bars.shape[1], s.p(by) + bars.shape[0]),
                  page.shape)  # fmt: skip
     return page, LabelMeta(code, assicurata_printed(code), holo_code, bbox)
 
@@ -520,15 +293,15 @@ def _passport_data_page(p: PassportData, mrz: tuple[str, str], dpi: int,
                         rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, ...]]:  # fmt: skip
     """The data page and the MRZ box (mm) on it."""
     w, h = PASSPORT_W, PASSPORT_H
-    s = _Sheet(w, h, dpi, fill=int(rng.integers(228, 240)))
-    _guilloche(s, 2, 2, w - 2, h - 24, rng, shade=int(rng.integers(200, 218)))
+    s = Sheet(w, h, dpi, fill=int(rng.integers(228, 240)))
+    guilloche(s, 2, 2, w - 2, h - 24, rng, shade=int(rng.integers(200, 218)))
     value_font = "ocrb" if rng.random() < 0.5 else "sans_bold"
     label_fill = 70
     state = (p.state_name or p.issuing_state or p.nationality).upper()
     s.text(w / 2, 6.5, state, 10, "serif_bold", anchor="ms", max_w=w - 10)
     s.text(w / 2, 11.0, "PASSPORT / PASSEPORT", 8, "sans_bold", anchor="ms")
     px0, py0, pw, ph = 5.0, 15.0, 30.0, 40.0
-    s.paste(_photo(pw, ph, dpi, rng), px0, py0)
+    s.paste(photo_area(pw, ph, dpi, rng), px0, py0)
     s.rect(px0, py0, px0 + pw, py0 + ph, outline=90, width=0.2)
     x, col2, col3 = 39.0, 64.0, 90.0
     rows = [
@@ -553,10 +326,10 @@ def _passport_data_page(p: PassportData, mrz: tuple[str, str], dpi: int,
             s.text(cx, y, label, 4.8, "sans", fill=label_fill, max_w=right - cx)
             s.text(cx, y + 3.3, value, 7.5, face, max_w=right - cx)
         y += 6.2
-    _signature(s, 7, 61.5, 26, rng)
+    draw_signature(s, 7, 61.5, 26, rng)
     s.rect(0, h - 23.2, w, h, outline=None, fill=int(rng.integers(238, 248)))
     mrz_x, mrz_y = (w - 44 * MRZ_PITCH_MM) / 2, h - 13.0
-    _mrz(s, mrz, mrz_x, mrz_y)
+    draw_mrz(s, mrz, mrz_x, mrz_y)
     s.rect(0, 0, w - 0.1, h - 0.1, outline=60, width=0.3, radius=2.5)
     box = (mrz_x, mrz_y - 2.0, mrz_x + 44 * MRZ_PITCH_MM, mrz_y + MRZ_LINE_MM + 2.0)
     return s.array(), box
@@ -565,14 +338,14 @@ def _passport_data_page(p: PassportData, mrz: tuple[str, str], dpi: int,
 def _passport_opposite_page(dpi: int, rng: np.random.Generator, issued: date) -> np.ndarray:
     """The page above the data page: stamps and perhaps a visa sticker (no second MRZ)."""
     w, h = PASSPORT_W, PASSPORT_H
-    s = _Sheet(w, h, dpi, fill=int(rng.integers(236, 246)))
-    _guilloche(s, 3, 3, w - 3, h - 3, rng, shade=int(rng.integers(212, 226)), n=14)
+    s = Sheet(w, h, dpi, fill=int(rng.integers(236, 246)))
+    guilloche(s, 3, 3, w - 3, h - 3, rng, shade=int(rng.integers(212, 226)), n=14)
     s.text(w / 2, h - 3, str(int(rng.integers(2, 9))), 6, "sans", fill=90, anchor="ms")
     if rng.random() < 0.5:  # a visa sticker
         vx, vy = 6.0, 8.0
         s.rect(vx, vy, w - 6, h - 10, outline=70, width=0.3, fill=225, radius=1.5)
         s.text(vx + 4, vy + 6, "VISTO / VISA", 9, "sans_bold")
-        s.paste(_photo(22, 28, dpi, rng), vx + 4, vy + 10)
+        s.paste(photo_area(22, 28, dpi, rng), vx + 4, vy + 10)
         visa_from = issued.replace(day=1)
         for i, (label, value) in enumerate((
             ("VALIDO PER / VALID FOR", "STATI SCHENGEN"),
@@ -611,17 +384,17 @@ def passport_copy(p: PassportData, dpi: int, rng: np.random.Generator
         data_y = fold
     else:
         piece, data_y = data, 0
-    piece = _copy_look(piece, dpi)
-    page = _blank_page(dpi)
+    piece = copy_look(piece, dpi)
+    page = blank_page(dpi)
     ph_mm = piece.shape[0] * MM_PER_INCH / dpi
-    x = _px(rng.uniform(15, 210 - PASSPORT_W - 15), dpi)
-    y = _px(rng.uniform(12, max(13, 297 - ph_mm - 60)), dpi)
+    x = mm_px(rng.uniform(15, 210 - PASSPORT_W - 15), dpi)
+    y = mm_px(rng.uniform(12, max(13, 297 - ph_mm - 60)), dpi)
     angle = float(rng.uniform(-1.5, 1.5))
-    m = _place(page, piece, x, y, angle)
-    dpx = _px(PASSPORT_W, dpi), data.shape[0]
-    data_bbox = _bbox(m, (0, data_y, dpx[0], data_y + dpx[1]), page.shape)
-    mb = tuple(_px(v, dpi) for v in mrz_box)
-    mrz_bbox = _bbox(m, (mb[0], mb[1] + data_y, mb[2], mb[3] + data_y), page.shape)
+    m = place_on_page(page, piece, x, y, angle)
+    dpx = mm_px(PASSPORT_W, dpi), data.shape[0]
+    data_bbox = page_bbox(m, (0, data_y, dpx[0], data_y + dpx[1]), page.shape)
+    mb = tuple(mm_px(v, dpi) for v in mrz_box)
+    mrz_bbox = page_bbox(m, (mb[0], mb[1] + data_y, mb[2], mb[3] + data_y), page.shape)
     meta = PassportMeta(p.number.upper(), mrz, "booklet" if booklet else "data_page",
                         data_bbox, mrz_bbox, angle)  # fmt: skip
     return page, meta
@@ -690,14 +463,14 @@ def _it_date(d: date) -> str:
     return d.strftime("%d.%m.%Y")
 
 
-def _card_face(dpi: int, rng: np.random.Generator) -> _Sheet:
-    s = _Sheet(CARD_W, CARD_H, dpi, fill=int(rng.integers(226, 238)))
-    _guilloche(s, 1.5, 1.5, CARD_W - 1.5, CARD_H - 1.5, rng, shade=int(rng.integers(200, 215)),
+def _card_face(dpi: int, rng: np.random.Generator) -> Sheet:
+    s = Sheet(CARD_W, CARD_H, dpi, fill=int(rng.integers(226, 238)))
+    guilloche(s, 1.5, 1.5, CARD_W - 1.5, CARD_H - 1.5, rng, shade=int(rng.integers(200, 215)),
                n=16)  # fmt: skip
     return s
 
 
-def _card_outline(s: _Sheet) -> np.ndarray:
+def _card_outline(s: Sheet) -> np.ndarray:
     """Round the corners (3.18 mm, ID-1) and draw the card's edge as a copier shows it."""
     arr = s.array()
     mask = Image.new("L", s.img.size, 0)
@@ -717,7 +490,7 @@ def _permit_front(p: PermitData, dpi: int, rng: np.random.Generator) -> np.ndarr
     s.text(7.5, 7.0, "ITA", 7, "sans_bold", anchor="ms")
     s.text(w / 2 + 2, 7.0, "PERMESSO DI SOGGIORNO", 8.5, "sans_bold", anchor="ms")
     s.text(w - 3, 12.0, p.number.upper(), 8, "ocrb", anchor="rs")
-    s.paste(_photo(22, 28, dpi, rng), 3, 13.5)
+    s.paste(photo_area(22, 28, dpi, rng), 3, 13.5)
     x, lab, val = 28.0, 4.2, 6.8
     s.text(x, 14.5, "NOME", lab, fill=70)
     s.text(x, 17.7, p.surname.upper(), val, "sans_bold", max_w=w - x - 3)
@@ -735,7 +508,7 @@ def _permit_front(p: PermitData, dpi: int, rng: np.random.Generator) -> np.ndarr
     s.text(3, 46.2, "LUOGO DI RILASCIO E DATA DI INIZIO VALIDITÀ", lab, fill=70)
     s.text(3, 49.6, f"{p.issued_at.upper()} {_it_date(p.issued_on)}".strip(), val, "sans_bold",
            max_w=40)  # fmt: skip
-    _signature(s, 48, 51.5, 20, rng, fill=70)
+    draw_signature(s, 48, 51.5, 20, rng, fill=70)
     return _card_outline(s)
 
 
@@ -754,7 +527,7 @@ def _permit_back(p: PermitData, mrz: tuple[str, str, str], dpi: int,
     s.rect(w - 25, 8, w - 3, 24, outline=150, width=0.2)  # a plain box, no chip artwork
     s.rect(0, CARD_H - 17.5, w, CARD_H, outline=None, fill=int(rng.integers(238, 248)))
     mrz_x, mrz_y = (w - 30 * MRZ_PITCH_MM) / 2, CARD_H - 13.2
-    _mrz(s, mrz, mrz_x, mrz_y)
+    draw_mrz(s, mrz, mrz_x, mrz_y)
     box = (mrz_x, mrz_y - 2.0, mrz_x + 30 * MRZ_PITCH_MM, mrz_y + 2 * MRZ_LINE_MM + 2.0)
     return _card_outline(s), box
 
@@ -768,7 +541,7 @@ def permit_copy(p: PermitData, dpi: int, rng: np.random.Generator
     front = _permit_front(p, dpi, rng)
     back, mrz_box = _permit_back(p, mrz, dpi, rng)
     stacked = rng.random() < 0.5
-    gap = _px(rng.uniform(6, 15), dpi)
+    gap = mm_px(rng.uniform(6, 15), dpi)
     ch, cw = front.shape
     if stacked:
         piece = np.full((2 * ch + gap, cw), 255, np.uint8)
@@ -778,20 +551,20 @@ def permit_copy(p: PermitData, dpi: int, rng: np.random.Generator
         piece = np.full((ch, 2 * cw + gap), 255, np.uint8)
         piece[:, :cw], piece[:, cw + gap :] = front, back
         back_off = (cw + gap, 0)
-    piece = _copy_look(piece, dpi)
-    page = _blank_page(dpi)
+    piece = copy_look(piece, dpi)
+    page = blank_page(dpi)
     pw_mm = piece.shape[1] * MM_PER_INCH / dpi
-    x = _px(rng.uniform(12, max(13, 210 - pw_mm - 12)), dpi)
-    y = _px(rng.uniform(15, 80), dpi)
+    x = mm_px(rng.uniform(12, max(13, 210 - pw_mm - 12)), dpi)
+    y = mm_px(rng.uniform(15, 80), dpi)
     angle = float(rng.uniform(-1.5, 1.5))
-    m = _place(page, piece, x, y, angle)
+    m = place_on_page(page, piece, x, y, angle)
     bx, by = back_off
-    mb = tuple(_px(v, dpi) for v in mrz_box)
+    mb = tuple(mm_px(v, dpi) for v in mrz_box)
     meta = PermitMeta(
         number=p.number.upper(), mrz=mrz, layout="stacked" if stacked else "side_by_side",
-        front_bbox=_bbox(m, (0, 0, cw, ch), page.shape),
-        back_bbox=_bbox(m, (bx, by, bx + cw, by + ch), page.shape),
-        mrz_bbox=_bbox(m, (mb[0] + bx, mb[1] + by, mb[2] + bx, mb[3] + by), page.shape),
+        front_bbox=page_bbox(m, (0, 0, cw, ch), page.shape),
+        back_bbox=page_bbox(m, (bx, by, bx + cw, by + ch), page.shape),
+        mrz_bbox=page_bbox(m, (mb[0] + bx, mb[1] + by, mb[2] + bx, mb[3] + by), page.shape),
         angle=angle,
     )  # fmt: skip
     return page, meta
@@ -817,13 +590,13 @@ def amount_words(cents: int) -> str:
 def _stamp_image(dpi: int, rng: np.random.Generator, top: Sequence[str], middle: str,
                  *, round_: bool, size_mm: float = 24.0) -> np.ndarray:  # fmt: skip
     """A rubber date stamp in grey ink, unevenly inked, slightly rotated."""
-    s = _Sheet(size_mm, size_mm, dpi)
+    s = Sheet(size_mm, size_mm, dpi)
     c = size_mm / 2
     ink = int(rng.integers(60, 120))
     if round_:
-        s.d.ellipse(_sheet_box(s, 0.6, 0.6, size_mm - 0.6, size_mm - 0.6), outline=ink,
+        s.d.ellipse(sheet_box(s, 0.6, 0.6, size_mm - 0.6, size_mm - 0.6), outline=ink,
                     width=max(1, s.p(0.45)))  # fmt: skip
-        s.d.ellipse(_sheet_box(s, 4.2, 4.2, size_mm - 4.2, size_mm - 4.2), outline=ink,
+        s.d.ellipse(sheet_box(s, 4.2, 4.2, size_mm - 4.2, size_mm - 4.2), outline=ink,
                     width=max(1, s.p(0.25)))  # fmt: skip
         text = " - ".join(top).upper()
         font = s.font("sans_bold", 5.5)
@@ -865,7 +638,7 @@ def bollettino_receipt(amount_cents: int, payer: str, date_: date, dpi: int,
         raise ValueError("the amount must be positive")
     figures, words = amount_figures(amount_cents), amount_words(amount_cents)
     w, h = 118.0, 86.0
-    s = _Sheet(w, h, dpi, fill=int(rng.integers(238, 248)))
+    s = Sheet(w, h, dpi, fill=int(rng.integers(238, 248)))
     s.rect(0, 0, w - 0.1, 9, outline=None, fill=215)
     s.text(3, 6.2, "CONTI CORRENTI POSTALI - Ricevuta di Versamento", 8, "sans_bold")
     s.text(w - 3, 6.2, "BancoPosta", 8, "serif_bold", anchor="rs")
@@ -902,13 +675,13 @@ def bollettino_receipt(amount_cents: int, payer: str, date_: date, dpi: int,
     s.paste(stamp, rng.uniform(80, w - 30), rng.uniform(50, h - 28))
     s.rect(0, 0, w - 0.1, h - 0.1, outline=50, width=0.3)
 
-    page = _blank_page(dpi)
-    x = _px(rng.uniform(15, 210 - w - 15), dpi)
-    y = _px(rng.uniform(15, 60), dpi)
+    page = blank_page(dpi)
+    x = mm_px(rng.uniform(15, 210 - w - 15), dpi)
+    y = mm_px(rng.uniform(15, 60), dpi)
     angle = float(rng.uniform(-1.5, 1.5))
-    piece = _copy_look(s.array(), dpi)
-    m = _place(page, piece, x, y, angle)
-    bbox = _bbox(m, (0, 0, piece.shape[1], piece.shape[0]), page.shape)
+    piece = copy_look(s.array(), dpi)
+    m = place_on_page(page, piece, x, y, angle)
+    bbox = page_bbox(m, (0, 0, piece.shape[1], piece.shape[0]), page.shape)
     return page, BollettinoMeta(BOLLETTINO_ACCOUNT, amount_cents, figures, words, payer,
                                 date_, bbox)  # fmt: skip
 
@@ -944,7 +717,7 @@ def payslip(p: PayslipData, dpi: int, rng: np.random.Generator
     rate), not payroll law."""
     if p.gross_cents <= 0:
         raise ValueError("gross pay must be positive")
-    s = _Sheet.a4(dpi)
+    s = Sheet.a4(dpi)
     m0 = rng.uniform(12, 20)
     right = 210 - m0
     font = "condensed" if rng.random() < 0.5 else "sans"
@@ -1006,8 +779,8 @@ def payslip(p: PayslipData, dpi: int, rng: np.random.Generator
     s.text(right - 3, y + 7, f"€ {_euro(net)}", 11, bold, anchor="rs")
     s.text(m0 + 3, y + 30, "Firma del dipendente per ricevuta", 7, font)
     s.line(m0 + 3, y + 42, m0 + 70, y + 42, width=0.2)
-    _signature(s, m0 + 10, y + 40, 45, rng)
-    page = _copy_look(s.array(), dpi, 0.03)
+    draw_signature(s, m0 + 10, y + 40, 45, rng)
+    page = copy_look(s.array(), dpi, 0.03)
     meta = PayslipMeta(p.employer, p.employee, period, p.gross_cents, inps + irpef, net)
     return page, meta
 
@@ -1021,7 +794,7 @@ def attachment_page(title: str, lines: Sequence[str], dpi: int, rng: np.random.G
     header); every other line is a paragraph, wrapped. Without table rows, a small reference
     table (protocol number, date, office) is drawn from `rng`.
     """
-    s = _Sheet.a4(dpi)
+    s = Sheet.a4(dpi)
     serif = rng.random() < 0.5
     font, bold = ("serif", "serif_bold") if serif else ("sans", "sans_bold")
     ml = rng.uniform(18, 28)
@@ -1075,7 +848,7 @@ def attachment_page(title: str, lines: Sequence[str], dpi: int, rng: np.random.G
     y += 20
     s.text(ml, y, "Luogo e data ____________________", 9, font)
     s.text(mr - 60, y, "Timbro e firma", 9, font)
-    _signature(s, mr - 58, y + 12, 45, rng)
+    draw_signature(s, mr - 58, y + 12, 45, rng)
     s.text(105, 287, "Pagina 1 di 1", 7, font, fill=80, anchor="ms")
-    page = _copy_look(s.array(), dpi, 0.03)
+    page = copy_look(s.array(), dpi, 0.03)
     return page, AttachmentMeta(title, tuple(lines))
