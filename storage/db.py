@@ -1,0 +1,396 @@
+"""The index database: SQLAlchemy 2 models, engines, sessions and migrations to head.
+
+One schema for SQLite (the embedded default, `<data_dir>/plico.db`) and PostgreSQL (production,
+through psycopg 3). The schema is owned by the alembic migrations shipped in
+`storage/migrations/` (revision ids "0001", "0002", ...); every entry point calls `upgrade(url)`
+before it uses the database, so a fresh database and an old one both end at head.
+
+SQLite runs in WAL mode (readers do not wait for the writer) with foreign keys on, a 30 s busy
+timeout and `BEGIN IMMEDIATE` transactions: several workers on one SQLite file then queue for
+the write lock instead of failing with "database is locked" when a reader turns writer.
+
+Personal data (names, document numbers, codice fiscale) lives only in `record_versions.record`
+(the full record JSON); summary columns hold ids, codes and province codes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# JSONB on PostgreSQL (indexable, comparable), JSON text elsewhere
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Now, in UTC (every timestamp of the index is UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class Batch(Base):
+    """One submitted batch of input files."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    kits: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Input(Base):
+    """A raw input of a batch (the bytes are in the object store under raw/<sha[:2]>/<sha>)."""
+
+    __tablename__ = "inputs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pages: Mapped[int | None] = mapped_column(Integer)  # pages read; None = not read yet
+
+
+class Kit(Base):
+    """One envelope; its current reading is `current_version_id`."""
+
+    __tablename__ = "kits"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # <batch_id>-<number:04d>
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    assicurata: Mapped[str | None] = mapped_column(String(32), index=True)
+    codice_istanza: Mapped[str | None] = mapped_column(String(32))
+    questura: Mapped[str | None] = mapped_column(String(2), index=True)
+    status: Mapped[str] = mapped_column(String(24), default="da_verificare", index=True)
+    max_severity: Mapped[str | None] = mapped_column(String(16))
+    anomaly_count: Mapped[int] = mapped_column(Integer, default=0)
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("record_versions.id", use_alter=True)
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RecordVersion(Base):
+    """A kit's record as one pipeline version read it; one row per (kit, version)."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (UniqueConstraint("kit_id", "pipeline_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kit_id: Mapped[str] = mapped_column(ForeignKey("kits.id"), index=True)
+    pipeline_version: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]]
+    record_key: Mapped[str] = mapped_column(String(255))
+    record_sha256: Mapped[str] = mapped_column(String(64))
+    # reviewers' field decisions when this version was saved: {"applied": [...], "flagged": [...]}
+    decisions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Anomaly(Base):
+    """One anomaly of one record version, with the reviewer's resolution."""
+
+    __tablename__ = "anomalies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_version_id: Mapped[int] = mapped_column(
+        ForeignKey("record_versions.id", ondelete="CASCADE"), index=True
+    )
+    kit_id: Mapped[str] = mapped_column(String(80), index=True)
+    code: Mapped[str] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    pages: Mapped[list[Any]] = mapped_column(default=list)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message_it: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+    # aperta | accettata | integrazione_richiesta | respinta
+    status: Mapped[str] = mapped_column(String(32), default="aperta")
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(120))
+    resolved_at: Mapped[datetime | None]
+
+
+class FieldDecision(Base):
+    """A reviewer confirmed or corrected a field; re-applied when the kit is read again."""
+
+    __tablename__ = "field_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kit_id: Mapped[str] = mapped_column(ForeignKey("kits.id"), index=True)
+    field_key: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(16))  # confirm | correct
+    value_before: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    value_after: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    user_name: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    record_version_id: Mapped[int | None] = mapped_column(ForeignKey("record_versions.id"))
+
+
+class QuarantineItem(Base):
+    """A raw input, or some of its pages, that could not be read, and why."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(64))  # a pipeline.errors class name
+    pages: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)  # None = whole file
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A unit of queued work (a batch or a kit) and what became of it."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # batch | kit
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kit_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    pipeline_version: Mapped[str] = mapped_column(String(64))
+    # queued | running | done | failed | quarantined
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    """A person of the review app."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2
+    role: Mapped[str] = mapped_column(String(16))  # reviewer | ops | admin
+    questure: Mapped[list[Any]] = mapped_column(default=list)  # province codes
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditEvent(Base):
+    """Who did or saw what, when, from where. `detail` holds ids and before/after values."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_name: Mapped[str | None] = mapped_column(String(120), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    kit_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    remote: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- urls, engines, sessions --------------------------------------------------------------
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3 (the driver installed)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def database_url(settings) -> str:
+    """The index database of `settings`: `PLICO_DATABASE_URL`, else SQLite in the data folder."""
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return f"sqlite:///{(Path(settings.data_dir) / 'plico.db').resolve()}"
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        # pysqlite's own transaction handling would defeat BEGIN IMMEDIATE and savepoints
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def engine_for(url: str) -> Engine:
+    """The engine of `url`, one per process and URL (engines pool their connections)."""
+    url = normalise_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            _sqlite_setup(engine)
+        else:
+            # pre-ping: a database that restarted is reconnected instead of failing once
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (a forked worker must not share its parent's)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+_sessions: dict[int, sessionmaker] = {}
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back if it raises."""
+    factory = _sessions.get(id(engine))
+    if factory is None or factory.kw.get("bind") is not engine:
+        factory = _sessions[id(engine)] = sessionmaker(engine, expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    """The migration the database at `url` is at (None: empty or not migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine_for(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+_upgraded: set[str] = set()
+
+
+@contextmanager
+def _migration_lock(url: str, conn) -> Iterator[None]:
+    # Workers start together and each calls upgrade(): one migrates, the others wait.
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7209209)")  # held to commit
+        yield
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def upgrade(url: str, revision: str = "head") -> str:
+    """Migrate the database at `url` to `revision` (default: head); returns the revision.
+
+    Cheap when already there (checked once per process and URL).
+    """
+    from alembic import command
+
+    url = normalise_url(url)
+    if revision == "head" and url in _upgraded:
+        return head_revision()
+    engine = engine_for(url)
+    head = head_revision()
+    if revision == "head" and current_revision(url) == head:
+        _upgraded.add(url)
+        return head
+    with engine.begin() as conn, _migration_lock(url, conn):
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    if revision == "head":
+        _upgraded.add(url)
+    return current_revision(url) or ""

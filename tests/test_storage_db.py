@@ -1,0 +1,52 @@
+"""Index database: migrations from empty on SQLite and PostgreSQL, engine settings."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.settings import Settings
+from storage.db import (
+    Base,
+    Batch,
+    Kit,
+    current_revision,
+    database_url,
+    engine_for,
+    head_revision,
+    session_scope,
+    upgrade,
+)
+
+
+def test_upgrade_from_empty_reaches_head_with_every_table(db_url):
+    assert head_revision() == "0001"
+    assert current_revision(db_url) == head_revision()
+    tables = set(inspect(engine_for(db_url)).get_table_names())
+    assert {t.name for t in Base.metadata.sorted_tables} <= tables
+    assert upgrade(db_url) == head_revision()  # again: nothing to do
+
+
+def test_fresh_sqlite_file_is_migrated_in_wal_mode_with_foreign_keys(tmp_path):
+    url = database_url(Settings(data_dir=tmp_path / "data"))
+    assert url == f"sqlite:///{(tmp_path / 'data' / 'plico.db').resolve()}"
+    assert current_revision(url) is None
+    assert upgrade(url) == "0001"
+    with engine_for(url).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    with pytest.raises(IntegrityError):  # a kit of no batch is refused
+        with session_scope(engine_for(url)) as session:
+            session.add(Kit(id="nope-0001", batch_id="nope", number=1))
+
+
+def test_postgresql_url_means_psycopg3(pg_url):
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    assert database_url(Settings(database_url=plain)) == pg_url
+    upgrade(plain)
+    with session_scope(engine_for(plain)) as session:
+        session.add(Batch(id="b-psycopg", name="b"))
+    with session_scope(engine_for(pg_url)) as session:
+        assert session.get(Batch, "b-psycopg").status == "queued"
+        session.delete(session.get(Batch, "b-psycopg"))
