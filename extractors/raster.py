@@ -217,9 +217,13 @@ def rasterise(
 
 
 def read_pages(
-    path: Path, *, settings: Settings, name: str | None = None, sha256: str | None = None
+    path: Path, *, settings: Settings, name: str | None = None, sha256: str | None = None,
+    pages: range | None = None,
 ) -> Iterator[PageImage | PageFailure]:
     """Yield the pages of `path` in order, a `PageFailure` in place of an unreadable page.
+
+    `pages` (0-based indices, default all) renders only those: a worker preparing pages
+    40..47 of a batch does not render the 40 before them.
 
     Faults of the whole file (missing, unsupported, encrypted, too many pages, corrupt
     structure) raise before the first page is yielded.
@@ -231,9 +235,9 @@ def read_pages(
             sha256 = hashlib.file_digest(fp, "sha256").hexdigest()
     log.debug("rasterise %s (%s)", sha256[:12], kind)
     if kind == "pdf":
-        yield from _pdf_pages(path, name, sha256, settings)
+        yield from _pdf_pages(path, name, sha256, settings, pages)
     else:
-        yield from _image_pages(path, kind, name, sha256, settings)
+        yield from _image_pages(path, kind, name, sha256, settings, pages)
 
 
 # --- PDF -------------------------------------------------------------------------------
@@ -252,7 +256,7 @@ class _PdfPlan:
 
 
 def _pdf_pages(
-    path: Path, name: str, sha256: str, settings: Settings
+    path: Path, name: str, sha256: str, settings: Settings, pages: range | None = None
 ) -> Iterator[PageImage | PageFailure]:
     with path.open("rb") as fp:
         fp.seek(0, os.SEEK_END)
@@ -272,7 +276,7 @@ def _pdf_pages(
             raise InputTooLargeError(
                 f"{name}: {count} pages, more than the {settings.max_pages_per_input} allowed"
             )
-        for index in range(count):
+        for index in range(count) if pages is None else range(count)[pages.start:pages.stop]:
             try:
                 with PDFIUM_LOCK:
                     item: PageImage | PageFailure = _pdf_page(doc, index, name, sha256, settings)
@@ -508,7 +512,8 @@ def _device_word(
 
 
 def _image_pages(
-    path: Path, kind: Kind, name: str, sha256: str, settings: Settings
+    path: Path, kind: Kind, name: str, sha256: str, settings: Settings,
+    pages: range | None = None,
 ) -> Iterator[PageImage | PageFailure]:
     try:
         im = _open_image(path, kind, settings)
@@ -530,7 +535,7 @@ def _image_pages(
             raise InputTooLargeError(
                 f"{name}: {count} pages, more than the {settings.max_pages_per_input} allowed"
             )
-        for index in range(count):
+        for index in range(count) if pages is None else range(count)[pages.start:pages.stop]:
             try:
                 if index:
                     im.seek(index)

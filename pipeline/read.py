@@ -10,6 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -37,7 +38,13 @@ class ReadContext:
     batch: str
     recogniser: CellRecogniser
     threshold: float
-    crops_dir: Path | None  # where field crops are written; None: keep none
+    crops_dir: Path | None = None  # field crops as files under this folder (no object store)
+    # with an object store, crops go to crops/<kit_id>/<pipeline_version>/<field>.png there:
+    # one reading of a kit per version, so a reprocess never overwrites the crops a reviewer
+    # saw beside an older version
+    store: Any = None  # storage.objects.ObjectStore
+    kit_id: str | None = None
+    pipeline_version: str = __version__
 
 
 def _decode(f, r: FieldReading) -> tuple[object, bool]:
@@ -72,13 +79,20 @@ def _page_ref(p: PreparedPage, owner: str) -> PageRef:
 
 def _save_crop(ctx: ReadContext, kit_name: str, key: str, image: np.ndarray,
                bbox: tuple[float, float, float, float]) -> str | None:
-    if ctx.crops_dir is None:
+    if ctx.crops_dir is None and (ctx.store is None or ctx.kit_id is None):
         return None
     x, y, w, h = (int(round(v)) for v in bbox)
     pad = 4
     crop = image[max(0, y - pad): y + h + pad, max(0, x - pad): x + w + pad]
     if crop.size == 0:
         return None
+    if ctx.store is not None and ctx.kit_id is not None:
+        ok, png = cv2.imencode(".png", crop)
+        if not ok:
+            return None
+        object_key = f"crops/{ctx.kit_id}/{ctx.pipeline_version}/{key.replace('#', '_')}.png"
+        ctx.store.put(object_key, png.tobytes(), content_type="image/png")
+        return object_key
     rel = Path("crops") / kit_name / f"{key.replace('#', '_')}.png"
     path = ctx.crops_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
