@@ -1,0 +1,184 @@
+"""Index queries on SQLite and PostgreSQL: idempotent saves, versions, filters, decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from pipeline.record import Anomaly as RecordAnomaly
+from sample_scans.synth.kit import plan_kit
+from storage.db import Anomaly, AuditEvent, FieldDecision, Kit, RecordVersion, engine_for, session_scope
+from storage.index import (
+    RecordNotFoundError,
+    add_audit,
+    add_quarantine,
+    kit_id_for,
+    kits_query,
+    record_of,
+    save_record,
+    versions_of,
+)
+from storage.objects import LocalObjectStore
+from validators.testing import record_from_plan
+
+
+def _record(seed: int, *, version: str = "0.1.0", anomalies=(), questura: str | None = None):
+    record = record_from_plan(plan_kit(np.random.default_rng([seed, 7]), seed, "typed", False))
+    update = {"pipeline_version": version,
+              "anomalies": [RecordAnomaly.make(code, fields=list(fields)) for code, fields in anomalies]}
+    if questura is not None:
+        fields = dict(record.fields)
+        fields["m1.questore_sigla"] = fields["m1.questore_sigla"].model_copy(
+            update={"value": questura})
+        update["fields"] = fields
+    return record.model_copy(update=update)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalObjectStore(tmp_path / "objects")
+
+
+def test_same_version_twice_is_one_row_and_a_new_version_keeps_the_old(db_url, store):
+    engine = engine_for(db_url)
+    first = _record(1, anomalies=[("missing_signature", ["m1.firma"])])
+    with session_scope(engine) as s:
+        row = save_record(s, first, batch_id="b1", kit_id="b1-0001", store=store)
+        first_id = row.id
+    with session_scope(engine) as s:  # a redelivered message: same kit, same version
+        again = save_record(s, first.model_copy(update={"timings": {"read": 9.0}}),
+                            batch_id="b1", kit_id="b1-0001", store=store)
+        assert again.id == first_id
+        assert s.scalar(select(func.count()).select_from(RecordVersion)) == 1
+        assert s.scalar(select(func.count()).select_from(Anomaly)) == 1
+        kit = s.get(Kit, "b1-0001")
+        assert kit.current_version_id == first_id and kit.anomaly_count == 1
+        assert kit.max_severity == "blocking" and kit.assicurata == first.kit.assicurata
+        assert kit.questura == first.fields["m1.questore_sigla"].value
+        stored = json.loads(store.get("records/b1-0001/0.1.0.json"))
+        assert stored["timings"] == {} and stored == record_of(s, "b1-0001")
+        assert again.record_sha256 == store.info(again.record_key).sha256
+
+    with session_scope(engine) as s:
+        new = save_record(s, _record(1, version="0.2.0"), batch_id="b1", kit_id="b1-0001",
+                          store=store)
+        assert new.id != first_id
+    with session_scope(engine) as s:
+        assert versions_of(s, "b1-0001") == ["0.1.0", "0.2.0"]
+        assert record_of(s, "b1-0001")["pipeline_version"] == "0.2.0"
+        old = record_of(s, "b1-0001", "0.1.0")
+        assert old["pipeline_version"] == "0.1.0" and len(old["anomalies"]) == 1
+        kit = s.get(Kit, "b1-0001")
+        assert (kit.anomaly_count, kit.max_severity) == (0, None)
+        with pytest.raises(RecordNotFoundError):
+            record_of(s, "b1-0001", "0.0.9")
+        with pytest.raises(RecordNotFoundError):
+            record_of(s, "nope-0001")
+    assert sorted(store.list("records/")) == ["records/b1-0001/0.1.0.json",
+                                              "records/b1-0001/0.2.0.json"]
+
+
+def test_kits_query_filters(db_url, store):
+    engine = engine_for(db_url)
+    plan = [  # batch, number, questura, version, anomalies
+        ("b1", 1, "VI", "0.1.0", [("missing_signature", ["m1.firma"])]),
+        ("b1", 2, "RM", "0.1.0", [("invalid_date", ["m1.data"]), ("low_confidence_field", [])]),
+        ("b2", 1, "rm", "0.2.0", []),
+        ("b2", 2, "MI", "0.2.0", [("invalid_date", ["m1.data"])]),
+    ]
+    days = [dt.datetime(2026, 11, d, 10, tzinfo=dt.UTC) for d in (1, 2, 3, 4)]
+    assicurate = {}
+    with session_scope(engine) as s:
+        for i, (batch, number, questura, version, anomalies) in enumerate(plan):
+            record = _record(10 + i, version=version, anomalies=anomalies, questura=questura)
+            kid = kit_id_for(batch, number)
+            save_record(s, record, batch_id=batch, kit_id=kid, store=store)
+            s.get(Kit, kid).created_at = days[i]
+            assicurate[kid] = record.kit.assicurata
+        s.get(Kit, "b2-0002").status = "verificata"
+
+    def ids(**filters):
+        with session_scope(engine) as s:
+            return [k.id for k in s.scalars(kits_query(s, **filters))]
+
+    assert ids() == ["b1-0001", "b1-0002", "b2-0001", "b2-0002"]
+    assert ids(questure=["RM"]) == ["b1-0002", "b2-0001"]
+    assert ids(questure=["VI", "MI"], status="da_verificare") == ["b1-0001"]
+    assert ids(status=["verificata"]) == ["b2-0002"]
+    assert ids(code="invalid_date") == ["b1-0002", "b2-0002"]
+    assert ids(code=["missing_signature", "low_confidence_field"]) == ["b1-0001", "b1-0002"]
+    assert ids(batch="b2") == ["b2-0001", "b2-0002"]
+    assert ids(since=dt.date(2026, 11, 2), until=dt.date(2026, 11, 3)) == ["b1-0002", "b2-0001"]
+    assert ids(since=days[1] + dt.timedelta(seconds=1)) == ["b2-0001", "b2-0002"]
+    assert ids(pipeline_version="0.2.0") == ["b2-0001", "b2-0002"]
+    assert ids(assicurata=assicurate["b2-0001"]) == ["b2-0001"]
+    assert ids(batch="b1", code="invalid_date", pipeline_version="0.1.0") == ["b1-0002"]
+    # a new version of b1-0001 without the anomaly: the code filter follows the current one
+    with session_scope(engine) as s:
+        save_record(s, _record(10, version="0.2.0", questura="VI"), batch_id="b1",
+                    kit_id="b1-0001", store=store)
+    assert ids(code="missing_signature") == []
+    assert ids(pipeline_version="0.2.0") == ["b1-0001", "b2-0001", "b2-0002"]
+
+
+def test_decisions_are_reapplied_where_the_new_reading_agrees(db_url, store):
+    engine = engine_for(db_url)
+    record = _record(3, anomalies=[("missing_signature", ["m1.firma"])])
+    keys = [k for k, f in record.fields.items() if isinstance(f.value, str) and f.value][:3]
+    corrected, confirmed, disputed = keys
+    with session_scope(engine) as s:
+        row = save_record(s, record, batch_id="b3", kit_id="b3-0001", store=store)
+        value = {k: record.fields[k].value for k in keys}
+        s.add_all([
+            FieldDecision(kit_id="b3-0001", field_key=corrected, action="correct",
+                          value_before=value[corrected], value_after="CORRETTO",
+                          user_name="anna", record_version_id=row.id),
+            FieldDecision(kit_id="b3-0001", field_key=confirmed, action="confirm",
+                          value_before=value[confirmed], value_after=value[confirmed],
+                          user_name="anna", record_version_id=row.id),
+            FieldDecision(kit_id="b3-0001", field_key=disputed, action="correct",
+                          value_before=value[disputed], value_after="ALTRO",
+                          user_name="anna", record_version_id=row.id),
+        ])
+        (anomaly,) = s.scalars(select(Anomaly).where(Anomaly.record_version_id == row.id))
+        anomaly.status, anomaly.resolved_by = "accettata", "anna"
+        s.get(Kit, "b3-0001").status = "verificata"
+
+    fields = dict(record.fields)
+    fields[confirmed] = fields[confirmed].model_copy(update={"confidence": 0.4,
+                                                             "status": "review"})
+    fields[disputed] = fields[disputed].model_copy(update={"value": "LETTO DIVERSAMENTE"})
+    reread = record.model_copy(update={"pipeline_version": "0.2.0", "fields": fields})
+    with session_scope(engine) as s:
+        new = save_record(s, reread, batch_id="b3", kit_id="b3-0001", store=store)
+        assert new.decisions == {"applied": sorted([corrected, confirmed]), "flagged": [disputed]}
+        got = record_of(s, "b3-0001")["fields"]
+        assert (got[corrected]["value"], got[corrected]["status"]) == ("CORRETTO", "accepted")
+        assert (got[confirmed]["value"], got[confirmed]["status"]) == (value[confirmed], "accepted")
+        assert (got[disputed]["value"], got[disputed]["status"]) == ("LETTO DIVERSAMENTE", "review")
+        assert s.get(Kit, "b3-0001").status == "da_verificare"  # a flagged field: back to review
+        (carried,) = s.scalars(select(Anomaly).where(Anomaly.record_version_id == new.id))
+        assert (carried.status, carried.resolved_by) == ("accettata", "anna")
+        assert json.loads(store.get(new.record_key))["fields"][corrected]["value"] == "CORRETTO"
+        # the old version is untouched
+        assert record_of(s, "b3-0001", "0.1.0")["fields"][corrected]["value"] == value[corrected]
+
+
+def test_audit_and_quarantine_rows(db_url):
+    engine = engine_for(db_url)
+    with session_scope(engine) as s:
+        event = add_audit(s, "anna", "view", "b1-0001", remote="10.0.0.1", fields=["m1.cognome"])
+        assert event.id is not None
+        first = add_quarantine(s, sha256="a" * 64, original_name="x.pdf", reason="corrupt",
+                               code="InputError", pages=[2, 1], batch_id="b1")
+        assert add_quarantine(s, sha256="a" * 64, original_name="x.pdf", reason="corrupt",
+                              code="InputError", pages=[1, 2], batch_id="b1").id == first.id
+    with session_scope(engine) as s:
+        (got,) = s.scalars(select(AuditEvent))
+        assert (got.user_name, got.action, got.kit_id, got.remote) == (
+            "anna", "view", "b1-0001", "10.0.0.1")
+        assert got.detail == {"fields": ["m1.cognome"]}
