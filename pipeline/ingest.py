@@ -2,10 +2,11 @@
 
 The embedded default keeps everything under the data folder:
 
-* `LocalRawStore` (`<data_dir>/objects`): every input byte-identical under its SHA-256,
-  `raw/<sha[:2]>/<sha>`, read-only, with a write-once JSON sidecar (original name, size,
-  first receipt time). Putting the same bytes twice stores them once. The storage issue puts
-  an S3 backend behind the same two methods (`RawStore`).
+* `ObjectRawStore` over the object store of `PLICO_STORAGE_URL` (storage.objects; default the
+  local `<data_dir>/objects`, where `LocalRawStore` is the same thing): every input
+  byte-identical under its SHA-256, `raw/<sha[:2]>/<sha>`, write-once, with its original
+  name, size and first receipt time (a JSON sidecar locally, object metadata on S3). Putting
+  the same bytes twice stores them once; reading checks the hash.
 * `Quarantine` (`<data_dir>/quarantine/<sha>.json`): why a raw file, or some of its pages,
   could not be read: the reason, the error class and its exit code, the pages (None = the
   whole file).
@@ -21,11 +22,12 @@ import fcntl
 import hashlib
 import json
 import logging
+import mimetypes
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +36,13 @@ from extractors.raster import PageFailure, PageImage, open_input, read_pages
 from pipeline import errors
 from pipeline.errors import InputError, InputNotFoundError
 from pipeline.settings import Settings
+from storage.objects import (
+    LocalObjectStore,
+    ObjectDamagedError,
+    ObjectNotFoundError,
+    open_store,
+    raw_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +95,31 @@ class RawStore(Protocol):
     def get(self, sha256: str) -> Path: ...
 
 
-class LocalRawStore:
-    """Raw inputs on the local disk: `root/raw/<sha[:2]>/<sha>` and `<sha>.json` beside it."""
+class ObjectRawStore:
+    """Raw inputs in an object store (storage.objects): key `raw/<sha[:2]>/<sha>`, metadata
+    `original_name` and `received` (the first receipt), size and SHA-256 kept by the store.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._raw = root / "raw"
+    `get` returns a local file, its hash checked: the object's own file for the local store,
+    a downloaded copy under `cache_dir` for S3 (`release(sha)` removes that copy).
+    """
 
-    def _path(self, sha256: str) -> Path:
-        return self._raw / sha256[:2] / sha256
+    def __init__(self, store, *, cache_dir: Path | None = None) -> None:
+        self.store = store
+        self._cache_dir = cache_dir
+
+    def _staging(self) -> Path:
+        staging = getattr(self.store, "staging_dir", None)
+        return staging() if staging is not None else self._cache()
+
+    def _cache(self) -> Path:
+        if self._cache_dir is None:
+            self._cache_dir = Path(tempfile.mkdtemp(prefix="plico-raw-"))
+        self._cache_dir.mkdir(parents=True, exist_ok=True)
+        return self._cache_dir
 
     def put(self, path: Path) -> RawObject:
-        """Copy `path` into the store unchanged (once per content) and return its record."""
-        self._raw.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self._raw, prefix=".incoming-")
+        """Keep `path` unchanged (once per content) and return its record (the first receipt)."""
+        fd, tmp_name = tempfile.mkstemp(dir=self._staging(), prefix=".incoming-")
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
@@ -114,44 +134,63 @@ class LocalRawStore:
                 out.flush()
                 os.fsync(out.fileno())  # the raw file is the evidence: on disk before it counts
             sha256 = digest.hexdigest()
-            target = self._path(sha256)
-            if target.exists():
+            key = raw_key(sha256)
+            if self.store.exists(key):
                 log.debug("raw %s already stored", sha256[:12])
             else:
-                target.parent.mkdir(exist_ok=True)
-                tmp.chmod(0o444)
-                # Two puts of the same bytes racing both land identical content here.
-                os.replace(tmp, target)
+                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                self.store.put_file(key, tmp, content_type,
+                                    {"original_name": path.name, "received": _now()},
+                                    sha256=sha256, move=True)
                 log.info("stored raw %s (%d bytes)", sha256[:12], size)
         finally:
             tmp.unlink(missing_ok=True)
-        sidecar = target.with_name(f"{sha256}.json")
-        if not sidecar.exists():  # write-once: the first receipt is the record
-            record = RawObject(sha256, size, path.name, _now())
-            _write_json_atomic(sidecar, asdict(record))
-            return record
-        return self.info(sha256)
+        return self.info(sha256)  # racing puts of the same bytes: the first receipt wins
 
     def info(self, sha256: str) -> RawObject:
         """The stored record of a raw object."""
         _check_sha(sha256)
-        sidecar = self._path(sha256).with_name(f"{sha256}.json")
         try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            info = self.store.info(raw_key(sha256))
+        except ObjectNotFoundError:
             raise InputNotFoundError(f"raw object {sha256} is not in the store") from None
-        return RawObject(**data)
+        return RawObject(sha256, info.size, info.metadata.get("original_name", ""),
+                         info.metadata.get("received", ""))
 
     def get(self, sha256: str) -> Path:
-        """The stored file of `sha256`, its content checked against the hash first."""
+        """A local file of `sha256`'s bytes, checked against the hash first."""
         _check_sha(sha256)
-        path = self._path(sha256)
-        if not path.is_file():
-            raise InputNotFoundError(f"raw object {sha256} is not in the store")
-        actual = sha256_file(path)
-        if actual != sha256:
-            raise InputError(f"raw object {sha256} is damaged: its content hashes to {actual}")
-        return path
+        key = raw_key(sha256)
+        try:
+            verified_path = getattr(self.store, "verified_path", None)
+            if verified_path is not None:
+                return verified_path(key)
+            cached = self._cache() / sha256
+            if cached.is_file() and sha256_file(cached) == sha256:
+                return cached
+            return self.store.get_file(key, cached)
+        except ObjectNotFoundError:
+            raise InputNotFoundError(f"raw object {sha256} is not in the store") from None
+        except ObjectDamagedError as err:
+            raise InputError(f"raw object {sha256} is damaged: {err}") from None
+
+    def release(self, sha256: str) -> None:
+        """Drop the downloaded copy of `sha256` (no-op for the local store)."""
+        if getattr(self.store, "verified_path", None) is None and self._cache_dir is not None:
+            (self._cache_dir / sha256).unlink(missing_ok=True)
+
+
+class LocalRawStore(ObjectRawStore):
+    """Raw inputs on the local disk: `root/raw/<sha[:2]>/<sha>` and `<sha>.json` beside it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(LocalObjectStore(root))
+        self.root = root
+
+
+def open_raw_store(settings: Settings) -> ObjectRawStore:
+    """The raw store of `settings`: in the object store of `PLICO_STORAGE_URL`."""
+    return ObjectRawStore(open_store(settings), cache_dir=settings.data_dir / "cache" / "raw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +338,10 @@ def ingest(
 ) -> Iterator[IngestEvent]:
     """Store every input raw, then yield its pages; a bad input is quarantined, not fatal.
 
-    Defaults: a `LocalRawStore` in `<data_dir>/objects`, the `Quarantine` of `<data_dir>`.
+    Defaults: the raw store of `open_raw_store(settings)` (`<data_dir>/objects` unless
+    `PLICO_STORAGE_URL` names another), the `Quarantine` of `<data_dir>`.
     """
-    store = store if store is not None else LocalRawStore(settings.data_dir / "objects")
+    store = store if store is not None else open_raw_store(settings)
     quarantine = quarantine if quarantine is not None else Quarantine(settings.data_dir)
     seen: set[str] = set()
     for path in expand_inputs(paths):
@@ -335,6 +375,10 @@ def _read(
     except InputError as err:
         # read_pages raises only before its first page: the whole file is unread
         yield _quarantined(quarantine, raw, err, None)
+    finally:
+        release = getattr(store, "release", None)
+        if release is not None:
+            release(raw.sha256)
     log.info("raw %s: %d pages read", raw.sha256[:12], pages)
 
 

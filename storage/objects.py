@@ -421,7 +421,7 @@ class S3ObjectStore:
         for attempt in range(self.retries + 1):
             try:
                 return fn()
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 final = self._classify(exc)
                 if final is not None:
                     if final is exc:

@@ -36,9 +36,9 @@ def test_fresh_sqlite_file_is_migrated_in_wal_mode_with_foreign_keys(tmp_path):
     with engine_for(url).connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
-    with pytest.raises(IntegrityError):  # a kit of no batch is refused
-        with session_scope(engine_for(url)) as session:
-            session.add(Kit(id="nope-0001", batch_id="nope", number=1))
+    # a kit of no batch is refused
+    with pytest.raises(IntegrityError), session_scope(engine_for(url)) as session:
+        session.add(Kit(id="nope-0001", batch_id="nope", number=1))
 
 
 def test_postgresql_url_means_psycopg3(pg_url):

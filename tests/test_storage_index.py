@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 
 from pipeline.record import Anomaly as RecordAnomaly
 from sample_scans.synth.kit import plan_kit
-from storage.db import Anomaly, AuditEvent, FieldDecision, Kit, RecordVersion, engine_for, session_scope
+from storage.db import (
+    Anomaly,
+    AuditEvent,
+    FieldDecision,
+    Kit,
+    RecordVersion,
+    engine_for,
+    session_scope,
+)
 from storage.index import (
     RecordNotFoundError,
     add_audit,

@@ -145,3 +145,38 @@ def test_storage_url_formats(tmp_path):
                 "s3://a:b@minio/plico?colour=blue", "s3://a:b@minio/plico?secure=maybe"):
         with pytest.raises(StorageConfigError):
             store_from_url(bad, tmp_path)
+
+
+def test_ingest_keeps_raw_inputs_in_s3(s3_server, tmp_path):
+    import img2pdf
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.errors import InputError
+    from pipeline.ingest import ObjectRawStore, PageEvent, QuarantineEvent, ingest, open_raw_store
+
+    pages = []
+    for k in range(2):
+        path = tmp_path / f"p{k}.png"
+        Image.fromarray(np.full((300, 200), 200 + k, np.uint8)).save(path, dpi=(100, 100))
+        pages.append(str(path))
+    good = tmp_path / "good.pdf"
+    good.write_bytes(img2pdf.convert(pages))
+    corrupt = tmp_path / "corrupt.pdf"
+    corrupt.write_bytes(good.read_bytes()[:200])
+
+    settings = Settings(data_dir=tmp_path / "data", storage_url=s3_server.url("plico-ingest"))
+    raw_store = open_raw_store(settings)
+    assert isinstance(raw_store, ObjectRawStore) and isinstance(raw_store.store, S3ObjectStore)
+    raw_store.store.ensure_bucket()
+    events = list(ingest([good, corrupt], settings))
+    assert [type(e) for e in events] == [PageEvent, PageEvent, QuarantineEvent]
+    sha = events[0].raw.sha256
+    assert raw_store.store.get(raw_key(sha)) == good.read_bytes()
+    assert raw_store.info(sha) == events[0].raw and events[0].raw.original_name == "good.pdf"
+    assert raw_store.store.get(raw_key(events[2].raw.sha256)) == corrupt.read_bytes()
+    assert not list((tmp_path / "data" / "cache" / "raw").glob("*"))  # downloads released
+
+    _tamper(raw_store.store, raw_key(sha))
+    with pytest.raises(InputError, match="damaged"):
+        raw_store.get(sha)
