@@ -1,17 +1,30 @@
-"""The in-process runner of the embedded default (`plico process`).
+"""The pipeline's steps as plain functions: `plico process` runs them in order in one process,
+the dramatiq workers (pipeline/workers.py) run each as a message on any worker.
 
-The pipeline, in order (each step a plain function; the dramatiq workers of the storage issue
-call the same ones):
+1. submit   `submit_batch`   raw inputs kept by content hash (`raw/<sha[:2]>/<sha>`), a
+                             batch row and its inputs in the index, the input order in
+                             `batches/<id>/inputs.json`
+2. plan     `plan_batch`     count each input's pages (an input that cannot be opened goes
+                             to quarantine whole) and cut them into chunks of
+                             `settings.chunk_pages`
+3. prepare  `prepare_pages`  rasterise a chunk; per page orientation, deskew, blank side,
+                             barcodes, form grid, MRZ, receipt (pipeline.pages.prepare_page);
+                             the upright page and what was found go to the object store
+                             (pipeline/pagestore.py); an unreadable page goes to quarantine
+4. split    `split_batch`    the prepared pages of the whole batch, in input order, into kits
+                             (one per envelope): a manifest per kit, kit rows in the index;
+                             pages before the first kit go to quarantine
+5. kit      `process_kit`    read the fields (pipeline.read), validate (validators.rules),
+                             store the record and index it (storage.index.save_record)
 
-1. ingest       pipeline.ingest.ingest         raw input kept by hash; rasterised page by page
-2. prepare      pipeline.pages.prepare_page    orientation, deskew, blank side, barcodes,
-                                               form grid -> template, MRZ, receipt
-3. split        pipeline.split.KitSplitter     pages -> kits (one per envelope), streamed: a kit
-                                               is read as soon as the next one opens
-4. read         pipeline.read.read_kit         fields with confidence, attachments, lettura
-                                               anomalies -> istanza record
-5. validate     validators.rules.validate      documentale and dati anomalies, appended
-6. store        write_record                   DIR/<codice assicurata>.json
+Preparing pages costs more than reading fields (per 200 dpi typed page, `plico bench speed`:
+orient + register + barcodes + MRZ + receipt about 200 ms, reading 130 ms), so preparation
+is cut into chunks that workers share, not done by the one worker that holds the batch.
+
+Every step is idempotent. Page files depend only on the input bytes and the page index; kit
+ids are `<batch_id>-<number:04d>` in scan order; a kit already read by this pipeline version
+is not read again (the index keeps one record version per kit and version); quarantine
+entries are added once. A message delivered twice therefore changes nothing the second time.
 
 A batch is one top-level input: a file (PDF, multi-page TIFF, image) or a folder whose files,
 in path order, are the pages of one scan.
@@ -19,27 +32,31 @@ in path order, are the pages of one scan.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import secrets
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from extractors.recognise import CellRecogniser
-from pipeline.ingest import (
-    DuplicateInputEvent,
-    InputErrorEvent,
-    LocalRawStore,
-    PageEvent,
-    Quarantine,
-    QuarantineEvent,
-    ingest,
-)
+from sqlalchemy import select
+
+from extractors import orient
+from extractors.raster import PDFIUM_LOCK, PageFailure, read_pages, sniff
+from pipeline import __version__, pagestore
+from pipeline.errors import InputError
+from pipeline.ingest import expand_inputs, sha256_file
 from pipeline.pages import prepare_page
-from pipeline.read import ReadContext, kit_name, read_kit
+from pipeline.read import ReadContext, read_kit
 from pipeline.record import Record
 from pipeline.settings import Settings
 from pipeline.split import KitPages, KitSplitter
+from storage import db
+from storage.objects import raw_key
 from validators.rules import validate
 
 log = logging.getLogger(__name__)
@@ -47,9 +64,338 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int], None]  # (what, how many more pages)
 
 
+# --- the runtime a step needs ---------------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """Settings, object store, index and recogniser: opened once per process (a worker keeps
+    its runtime for every message it handles)."""
+
+    settings: Settings
+    store: object  # storage.objects.ObjectStore
+    db_url: str
+    version: str
+    recogniser_factory: Callable[[], object]
+    _recogniser: object | None = None
+
+    @property
+    def engine(self):
+        return db.engine_for(self.db_url)
+
+    def session(self):
+        return db.session_scope(self.engine)
+
+    @property
+    def recogniser(self):
+        if self._recogniser is None:
+            self._recogniser = self.recogniser_factory()
+        return self._recogniser
+
+
+def pipeline_version(settings: Settings) -> str:
+    """The version records are read under: `PLICO_PIPELINE_VERSION`, else the package's."""
+    return settings.pipeline_version or __version__
+
+
+def default_recogniser():
+    """The CLI's cell recogniser (one definition, in pipeline/cli.py)."""
+    from pipeline.cli import _recogniser
+
+    return _recogniser()
+
+
+def open_runtime(settings: Settings, recogniser: object | None = None) -> Runtime:
+    """Migrate the index to head and open the object store of `settings`."""
+    from storage.objects import open_store
+
+    url = db.database_url(settings)
+    db.upgrade(url)
+    rt = Runtime(settings, open_store(settings), url, pipeline_version(settings),
+                 default_recogniser)
+    rt._recogniser = recogniser
+    return rt
+
+
+# --- raw inputs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RawInput:
+    sha256: str
+    name: str
+    size: int
+
+
+def inputs_key(batch_id: str) -> str:
+    return f"batches/{batch_id}/inputs.json"
+
+
+def store_raw(store, path: Path) -> RawInput:
+    """Keep an input byte for byte under its SHA-256 (once per content: write-once keys)."""
+    if not path.is_file():
+        from pipeline.errors import InputNotFoundError
+
+        raise InputNotFoundError(f"{path.name}: no such input file")
+    sha = sha256_file(path)
+    key = raw_key(sha)
+    if not store.exists(key):
+        store.put_file(key, path, metadata={"original_name": path.name})
+    return RawInput(sha, path.name, path.stat().st_size)
+
+
+@contextlib.contextmanager
+def raw_file(store, sha256: str) -> Iterator[Path]:
+    """The stored raw input as a local file (the store checks its hash on reading)."""
+    data = store.get(raw_key(sha256))
+    with tempfile.TemporaryDirectory(prefix="plico-raw-") as tmp:
+        path = Path(tmp) / sha256
+        path.write_bytes(data)
+        yield path
+
+
+def batch_inputs(rt: Runtime, batch_id: str) -> list[RawInput]:
+    """The inputs of a batch in submission order."""
+    return [RawInput(**i) for i in json.loads(rt.store.get(inputs_key(batch_id)))]
+
+
+def new_batch_id() -> str:
+    """Sortable by submission time, unique without coordination."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Submitted:
+    batch_id: str
+    name: str
+    inputs: list[RawInput]
+    errors: list[str] = field(default_factory=list)  # inputs that could not even be stored
+
+
+def submit_batch(rt: Runtime, source: Path, *, name: str | None = None,
+                 batch_id: str | None = None) -> Submitted:
+    """Store a batch's raw inputs and register the batch (status queued)."""
+    name = name or (source.stem if source.is_file() else source.name)
+    batch_id = batch_id or new_batch_id()
+    kept: list[RawInput] = []
+    errors: list[str] = []
+    for path in expand_inputs([source]):
+        try:
+            raw = store_raw(rt.store, path)
+        except InputError as err:
+            log.warning("input not stored: %s", type(err).__name__)
+            errors.append(f"{path.name}: {err}")
+            continue
+        if any(k.sha256 == raw.sha256 for k in kept):
+            log.info("input %s given twice in one batch: read once", raw.sha256[:12])
+            continue
+        kept.append(raw)
+    rt.store.put(inputs_key(batch_id),
+                 json.dumps([{"sha256": r.sha256, "name": r.name, "size": r.size}
+                             for r in kept]).encode(), content_type="application/json")
+    with rt.session() as s:
+        s.add(db.Batch(id=batch_id, name=name, status="queued", error="; ".join(errors) or None))
+        s.flush()
+        for r in kept:
+            s.add(db.Input(sha256=r.sha256, batch_id=batch_id, original_name=r.name, size=r.size))
+    return Submitted(batch_id, name, kept, errors)
+
+
+# --- quarantine -----------------------------------------------------------------------------
+
+
+def quarantine(rt: Runtime, batch_id: str, sha256: str, name: str, reason: str, code: str,
+               pages: list[int] | None) -> None:
+    """Record that an input (pages None) or some of its pages could not be read; once."""
+    from storage.index import add_quarantine
+
+    with rt.session() as s:
+        add_quarantine(s, sha256=sha256, original_name=name, reason=reason, code=code,
+                       pages=pages, batch_id=batch_id)
+    log.warning("quarantined %s of raw %s: %s", "all" if pages is None else f"pages {pages}",
+                sha256[:12], code)
+
+
+# --- plan, prepare, split -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    sha256: str
+    start: int
+    stop: int
+
+
+def count_input_pages(path: Path, settings: Settings, name: str, sha256: str) -> int:
+    """How many pages an input has; raises InputError where the whole file is unreadable
+    (read_pages checks the whole file before its first page)."""
+    for _ in read_pages(path, settings=settings, name=name, sha256=sha256, pages=range(0)):
+        pass
+    if sniff(path, name=name) == "pdf":
+        import pypdfium2 as pdfium
+
+        with PDFIUM_LOCK:
+            doc = pdfium.PdfDocument(path)
+            try:
+                return len(doc)
+            finally:
+                doc.close()
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return getattr(im, "n_frames", 1) if sniff(path, name=name) == "tiff" else 1
+
+
+def plan_batch(rt: Runtime, batch_id: str) -> list[Chunk]:
+    """Count each input's pages and cut them into chunks; an unopenable input is quarantined."""
+    chunks: list[Chunk] = []
+    total = 0
+    size = rt.settings.chunk_pages
+    for raw in batch_inputs(rt, batch_id):
+        with raw_file(rt.store, raw.sha256) as path:
+            try:
+                count = count_input_pages(path, rt.settings, raw.name, raw.sha256)
+            except InputError as err:
+                quarantine(rt, batch_id, raw.sha256, raw.name, str(err), type(err).__name__, None)
+                count = 0
+        with rt.session() as s:
+            row = s.get(db.Input, {"sha256": raw.sha256, "batch_id": batch_id})
+            row.pages = count
+        total += count
+        chunks += [Chunk(raw.sha256, a, min(a + size, count)) for a in range(0, count, size)]
+    with rt.session() as s:
+        s.get(db.Batch, batch_id).pages = total
+    return chunks
+
+
+def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
+                  progress: Progress | None = None) -> int:
+    """Prepare a chunk's pages into the object store; returns how many were prepared now."""
+    name = next(r.name for r in batch_inputs(rt, batch_id) if r.sha256 == chunk.sha256)
+    done = 0
+    with raw_file(rt.store, chunk.sha256) as path:
+        for item in read_pages(path, settings=rt.settings, name=name, sha256=chunk.sha256,
+                               pages=range(chunk.start, chunk.stop)):
+            if isinstance(item, PageFailure):
+                quarantine(rt, batch_id, chunk.sha256, name, str(item.error),
+                           type(item.error).__name__, list(item.pages))
+                continue
+            meta_key = pagestore.page_meta_key(chunk.sha256, item.index)
+            if not rt.store.exists(meta_key):
+                page = prepare_page(item)
+                if page.registration is not None:
+                    upright = page.image
+                else:  # prepare_page keeps a thumbnail of these; the review app shows them
+                    upright = orient.normalise_page(item.image, orient.Orientation(
+                        page.rotation, page.skew_deg, 1.0, page.blank, 0.0))
+                rt.store.put(pagestore.page_image_key(chunk.sha256, item.index),
+                             pagestore.encode_png(upright), content_type="image/png")
+                # the metadata last: its presence says the page is done
+                rt.store.put(meta_key, pagestore.page_meta(page), content_type="application/json")
+                done += 1
+            if progress:
+                progress(name, 1)
+    return done
+
+
+def split_batch(rt: Runtime, batch_id: str) -> list[str]:
+    """Split the batch's prepared pages into kits: manifests, kit rows; orphans quarantined."""
+    from storage.index import kit_id_for
+
+    inputs = batch_inputs(rt, batch_id)
+    with rt.session() as s:
+        counts = {i.sha256: i.pages or 0 for i in s.scalars(
+            select(db.Input).where(db.Input.batch_id == batch_id))}
+    splitter = KitSplitter()
+    kits: list[KitPages] = []
+    for raw in inputs:
+        for index in range(counts.get(raw.sha256, 0)):
+            key = pagestore.page_meta_key(raw.sha256, index)
+            if not rt.store.exists(key):
+                continue  # an unreadable page: quarantined by prepare_pages
+            done = splitter.push(pagestore.load_page(rt.store.get(key), None))
+            if done is not None:
+                kits.append(done)
+    last = splitter.finish()
+    if last is not None:
+        kits.append(last)
+    names = {r.sha256: r.name for r in inputs}
+    for orphan in splitter.orphans:
+        src = orphan.source
+        quarantine(rt, batch_id, src.source_sha256, names[src.source_sha256],
+                   "page belongs to no kit (it comes before any label page or Modulo 1)",
+                   "OrphanPageError", [src.index])
+    ids = []
+    with rt.session() as s:
+        for number, kit in enumerate(kits, 1):
+            kit_id = kit_id_for(batch_id, number)
+            ids.append(kit_id)
+            manifest = {"kit_id": kit_id, "batch_id": batch_id, "number": number,
+                        "assicurata": kit.assicurata, "codice_istanza": kit.codice_istanza,
+                        "pages": [{"sha256": p.source.source_sha256, "index": p.source.index,
+                                   "owner": o} for p, o in zip(kit.pages, kit.owners)]}
+            rt.store.put(pagestore.kit_manifest_key(kit_id), json.dumps(manifest).encode(),
+                         content_type="application/json")
+            if s.get(db.Kit, kit_id) is None:
+                s.add(db.Kit(id=kit_id, batch_id=batch_id, number=number,
+                             assicurata=kit.assicurata, codice_istanza=kit.codice_istanza))
+        s.get(db.Batch, batch_id).kits = len(kits)
+    return ids
+
+
+# --- one kit --------------------------------------------------------------------------------
+
+
+def stored_version(rt: Runtime, kit_id: str, version: str) -> Record | None:
+    """The record of `kit_id` already read by `version`, if any."""
+    with rt.session() as s:
+        row = s.scalar(select(db.RecordVersion).where(db.RecordVersion.kit_id == kit_id,
+                                                      db.RecordVersion.pipeline_version == version))
+        return Record.model_validate(row.record) if row is not None else None
+
+
+def kit_manifest(rt: Runtime, kit_id: str) -> dict:
+    return json.loads(rt.store.get(pagestore.kit_manifest_key(kit_id)))
+
+
+def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[Record, bool]:
+    """Read, validate, store and index one kit; (record, False) when this version of it was
+    already stored (a redelivered message)."""
+    version = version or rt.version
+    existing = stored_version(rt, kit_id, version)
+    if existing is not None:
+        return existing, False
+    manifest = kit_manifest(rt, kit_id)
+    with rt.session() as s:
+        batch_name = s.get(db.Batch, manifest["batch_id"]).name
+    kit = KitPages(assicurata=manifest["assicurata"], codice_istanza=manifest["codice_istanza"])
+    for p in manifest["pages"]:
+        image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(p["sha256"], p["index"])))
+        meta = rt.store.get(pagestore.page_meta_key(p["sha256"], p["index"]))
+        kit.add(pagestore.load_page(meta, image), p["owner"])
+    ctx = ReadContext(batch=batch_name, recogniser=rt.recogniser,
+                      threshold=rt.settings.confidence_threshold, store=rt.store, kit_id=kit_id,
+                      pipeline_version=version)
+    record = read_kit(ctx, kit, manifest["number"])
+    t = time.perf_counter()
+    found = validate(record)  # the reader's lettura anomalies stay, these follow
+    timings = {**record.timings, "validate": round(time.perf_counter() - t, 4)}
+    record = record.model_copy(update={"anomalies": record.anomalies + found, "timings": timings,
+                                       "pipeline_version": version})
+    from storage.index import save_record
+
+    with rt.session() as s:
+        save_record(s, record, batch_id=manifest["batch_id"], kit_id=kit_id, store=rt.store)
+    return record, True
+
+
+# --- in process -----------------------------------------------------------------------------
+
+
 @dataclass
 class BatchSummary:
     name: str
+    batch_id: str = ""
     pages: int = 0
     kits: int = 0
     records: list[Path] = field(default_factory=list)
@@ -71,57 +417,48 @@ def write_record(record: Record, out: Path, name: str) -> Path:
     return path
 
 
+def quarantine_reasons(rt: Runtime, batch_id: str) -> list[str]:
+    with rt.session() as s:
+        rows = s.scalars(select(db.QuarantineItem).where(db.QuarantineItem.batch_id == batch_id)
+                         .order_by(db.QuarantineItem.id)).all()
+        return [f"{q.original_name}" + (f" pages {[p + 1 for p in q.pages]}" if q.pages else "")
+                + f": {q.reason} ({q.code})" for q in rows]
+
+
 def process_batch(
-    source: Path, out: Path, settings: Settings, recogniser: CellRecogniser,
-    progress: Progress | None = None,
+    source: Path, out: Path, settings: Settings, recogniser,
+    progress: Progress | None = None, runtime: Runtime | None = None,
 ) -> tuple[BatchSummary, list[Record]]:
-    """Run the whole pipeline on one batch; records go to `out` as JSON."""
+    """Run every step on one batch in this process. Records go to the object store and the
+    index, and to `out` as `<codice assicurata>.json` with their crops under `out/crops/`."""
     started = time.perf_counter()
-    name = source.stem if source.is_file() else source.name
-    summary = BatchSummary(name)
-    quarantine = Quarantine(settings.data_dir)
-    store = LocalRawStore(settings.data_dir / "objects")
-    splitter = KitSplitter()
-    ctx = ReadContext(batch=name, recogniser=recogniser, threshold=settings.confidence_threshold,
-                      crops_dir=out)
-    records: list[Record] = []
+    rt = runtime or open_runtime(settings, recogniser)
+    submitted = submit_batch(rt, source)
+    summary = BatchSummary(submitted.name, submitted.batch_id)
     out.mkdir(parents=True, exist_ok=True)
-
-    def finish_kit(kit: KitPages | None) -> None:
-        if kit is None:
-            return
-        record = read_kit(ctx, kit, len(records) + 1)
-        t = time.perf_counter()
-        found = validate(record)  # the reader's lettura anomalies stay, these follow
-        timings = {**record.timings, "validate": round(time.perf_counter() - t, 4)}
-        record = record.model_copy(update={"anomalies": record.anomalies + found,
-                                           "timings": timings})
+    with rt.session() as s:
+        s.get(db.Batch, submitted.batch_id).status = "running"
+    for chunk in plan_batch(rt, submitted.batch_id):
+        prepare_pages(rt, submitted.batch_id, chunk, progress)
+        summary.pages += chunk.stop - chunk.start
+    records: list[Record] = []
+    for kit_id in split_batch(rt, submitted.batch_id):
+        record, _ = process_kit(rt, kit_id)
         records.append(record)
-        summary.records.append(write_record(record, out, kit_name(ctx, kit, len(records))))
+        name = record.kit.assicurata or f"{submitted.name}-kit{record.kit.number}"
+        summary.records.append(write_record(record, out, name))
+        for fv in record.fields.values():
+            if fv.crop:
+                path = out / fv.crop
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(rt.store.get(fv.crop))
         summary.anomalies += len(record.anomalies)
-
-    for event in ingest([source], settings, store=store, quarantine=quarantine):
-        if isinstance(event, PageEvent):
-            finish_kit(splitter.push(prepare_page(event.page)))
-            summary.pages += 1
-            if progress:
-                progress(name, 1)
-        elif isinstance(event, QuarantineEvent):
-            summary.quarantined.append(f"{event.raw.original_name}: {event.reason}")
-        elif isinstance(event, InputErrorEvent):
-            summary.quarantined.append(f"{event.path.name}: {event.reason}")
-        elif isinstance(event, DuplicateInputEvent):
-            log.info("input already read in this run: %s", event.raw.sha256[:12])
-    finish_kit(splitter.finish())
-    for orphan in splitter.orphans:
-        src = orphan.source
-        quarantine.add(store.info(src.source_sha256),
-                       "page belongs to no kit (it comes before any label page or Modulo 1)",
-                       "OrphanPageError", [src.index])
-        summary.quarantined.append(f"{src.source} page {src.index + 1}: belongs to no kit")
+    with rt.session() as s:
+        s.get(db.Batch, submitted.batch_id).status = "done"
+    summary.quarantined = submitted.errors + quarantine_reasons(rt, submitted.batch_id)
     summary.kits = len(records)
     summary.seconds = time.perf_counter() - started
-    log.info("%s", summary.line())
+    log.info("batch %s: %d pages, %d kits", submitted.batch_id, summary.pages, summary.kits)
     return summary, records
 
 

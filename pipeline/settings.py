@@ -29,6 +29,38 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None, description="dramatiq broker: redis://... or amqp://...; unset = in-process."
     )
+    queue_name: str = Field(
+        default="plico", pattern=r"^[a-zA-Z_][a-zA-Z0-9._-]*$",
+        description="dramatiq queue of the workers (and Redis key namespace): one per deployment.",
+    )
+    pipeline_version: str | None = Field(
+        default=None,
+        description="Version records are read under; unset = the package version. Set a new "
+        "one after a fix or a table update, then `plico reprocess` adds record versions.",
+    )
+    chunk_pages: int = Field(
+        default=8, ge=1, le=500,
+        description="Pages one worker message prepares: small enough that workers share a batch.",
+    )
+    worker_poll_ms: int = Field(
+        default=1000, ge=10, le=60_000, description="An idle worker looks for messages this often."
+    )
+    worker_heartbeat_s: float = Field(
+        default=60.0, gt=0,
+        description="Redis broker: a worker silent this long is dead and its unfinished messages "
+        "go back on the queue (RabbitMQ does this when the connection drops).",
+    )
+    redis_maintenance_chance: int = Field(
+        default=10_000, ge=1, le=1_000_000,
+        description="Redis broker: broker commands per million that look for dead workers.",
+    )
+    max_retries: int = Field(
+        default=20, ge=0, description="Retries of a message after a transient fault (storage or "
+        "database unreachable); bad input is never retried but quarantined.",
+    )
+    retry_backoff_ms: tuple[int, int] = Field(
+        default=(1_000, 60_000), description="Backoff between retries: first wait, longest wait."
+    )
     confidence_threshold: float = Field(
         default=0.60, ge=0.0, le=1.0,
         description="Fields read below this go to review (chosen on validation seed 6000).",

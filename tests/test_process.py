@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -13,12 +12,15 @@ import numpy as np
 import pikepdf
 import pytest
 from PIL import Image
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from pipeline.bench import score_batch
 from pipeline.record import Record
 from pipeline.truth import BatchTruth
 from sample_scans.synth import documents
 from sample_scans.synth.batch import SynthOptions, write_batch
+from storage.db import QuarantineItem
 
 ROOT = Path(__file__).resolve().parent.parent
 PLICO = str(Path(sys.executable).with_name("plico"))
@@ -91,10 +93,14 @@ def test_every_page_ends_in_one_record_or_in_quarantine(tmp_path):
             for i in range(len(r.kit.pages))]
     assert len(seen) == len(set(seen))
     assert sorted(i for s, i in seen if s == good.name) == list(range(len(truth.pages)))
-    entries = {}
-    for q in (tmp_path / "data" / "quarantine").glob("*.json"):
-        data = json.loads(q.read_text())
-        entries[data["original_name"]] = data["entries"]
+    entries: dict[str, list[dict]] = {}
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'plico.db'}")
+    with Session(engine) as session:  # the quarantine is in the index
+        for q in session.scalars(select(QuarantineItem).order_by(QuarantineItem.id)):
+            entries.setdefault(q.original_name, []).append({"code": q.code, "pages": q.pages,
+                                                            "reason": q.reason})
+    engine.dispose()
+    assert all(e["reason"] for found in entries.values() for e in found)
     assert entries["corrupt.pdf"][0]["code"] == "InputError"
     assert entries["notes.pdf"][0]["code"] == "UnsupportedInputError"
     assert entries["locked.pdf"][0]["code"] == "EncryptedInputError"
