@@ -11,6 +11,7 @@ import typer
 
 from pipeline import __version__
 from pipeline.errors import PlicoError
+from storage.cli import register as register_db
 
 app = typer.Typer(
     name="plico",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 forms_app = typer.Typer(help="The MOD.209 form model and its printable rendition.", no_args_is_help=True)
 app.add_typer(forms_app, name="forms")
+register_db(app)  # plico db upgrade, plico db status
 
 log = logging.getLogger(__name__)
 

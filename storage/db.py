@@ -349,6 +349,10 @@ def current_revision(url: str) -> str | None:
     """The migration the database at `url` is at (None: empty or not migrated)."""
     from alembic.runtime.migration import MigrationContext
 
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).exists():
+        return None  # asking must not create the file
     with engine_for(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 

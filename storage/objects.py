@@ -113,6 +113,8 @@ class ObjectStore(Protocol):
 
     def ensure_bucket(self) -> None: ...
 
+    def bucket_exists(self) -> bool: ...
+
     def put(self, key: str, data: bytes, content_type: str = ...,
             metadata: Mapping[str, str] | None = None) -> str: ...
 
@@ -163,6 +165,9 @@ class LocalObjectStore:
     def ensure_bucket(self) -> None:
         """Create the root folder (the local store's "bucket")."""
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def bucket_exists(self) -> bool:
+        return self.root.is_dir()
 
     def path_of(self, key: str) -> Path:
         """The file of `key` (it may not exist)."""
@@ -439,9 +444,12 @@ class S3ObjectStore:
 
     # bucket
 
+    def bucket_exists(self) -> bool:
+        return self._call("bucket check", lambda: self._client.bucket_exists(self.bucket))
+
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (deployment step; puts never create it)."""
-        if not self._call("bucket check", lambda: self._client.bucket_exists(self.bucket)):
+        if not self.bucket_exists():
             self._call("bucket creation", lambda: self._client.make_bucket(self.bucket))
             log.info("created bucket %s", self.bucket)
 
