@@ -20,11 +20,15 @@ class Settings(BaseSettings):
     )
     storage_url: str | None = Field(
         default=None,
-        description="Object store: unset = <data_dir>/objects; s3://bucket@host:port for MinIO/S3.",
+        description="Object store: unset = <data_dir>/objects; file:///abs/path = a local folder; "
+        "s3://ACCESS_KEY:SECRET_KEY@host:port/bucket?secure=false for MinIO/S3 (key and secret "
+        "percent-encoded; options secure=true|false (default true), region=, retries=8, "
+        "backoff=0.25 seconds). The bucket must exist: `plico db upgrade` creates it.",
     )
     database_url: str | None = Field(
         default=None,
-        description="Index database: unset = SQLite in <data_dir>; postgresql://... in production.",
+        description="Index database: unset = SQLite <data_dir>/plico.db; "
+        "postgresql://user:password@host:5432/dbname in production (psycopg 3).",
     )
     broker_url: str | None = Field(
         default=None, description="dramatiq broker: redis://... or amqp://...; unset = in-process."
