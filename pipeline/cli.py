@@ -319,6 +319,11 @@ def bench_anomalies(
     typer.echo(format_anomaly_score(score))
 
 
+from pipeline import ops_cli  # noqa: E402 - worker, submit, status, reprocess, bench scale
+
+ops_cli.register(app, bench_app)
+
+
 def main() -> None:
     """Console entry point: typer handles usage errors (exit 2), PlicoError maps to its code."""
     try:
