@@ -50,3 +50,39 @@ def test_postgresql_url_means_psycopg3(pg_url):
     with session_scope(engine_for(pg_url)) as session:
         assert session.get(Batch, "b-psycopg").status == "queued"
         session.delete(session.get(Batch, "b-psycopg"))
+
+
+def test_workers_starting_together_migrate_once(pg_url):
+    """Several processes call upgrade() on one empty PostgreSQL database at the same moment."""
+    import secrets
+    import threading
+
+    from sqlalchemy.engine import make_url
+
+
+    name = f"{make_url(pg_url).database}_race{secrets.token_hex(2)}"
+    admin = engine_for(pg_url.rsplit("/", 1)[0] + "/postgres").execution_options(
+        isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        barrier, errors = threading.Barrier(3), []
+
+        def start() -> None:
+            try:
+                barrier.wait()
+                upgrade(url)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and current_revision(url) == head_revision()
+    finally:
+        engine_for(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -190,3 +190,34 @@ def test_audit_and_quarantine_rows(db_url):
         assert (got.user_name, got.action, got.kit_id, got.remote) == (
             "anna", "view", "b1-0001", "10.0.0.1")
         assert got.detail == {"fields": ["m1.cognome"]}
+
+
+def test_two_workers_saving_the_same_kit_at_once_give_one_row(db_url, store):
+    """At-least-once delivery: two deliveries of one kit racing still give one record, and
+    the stored object is the winner's."""
+    import threading
+
+    engine = engine_for(db_url)
+    barrier = threading.Barrier(2)
+    ids, errors = [], []
+
+    def deliver(seconds: float) -> None:
+        record = _record(5).model_copy(update={"timings": {"read": seconds}})
+        try:
+            barrier.wait()
+            with session_scope(engine) as s:
+                ids.append(save_record(s, record, batch_id="b5", kit_id="b5-0001",
+                                       store=store).id)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(t,)) for t in (1.0, 2.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(ids)) == 1
+    with session_scope(engine) as s:
+        (row,) = s.scalars(select(RecordVersion))
+        assert store.info(row.record_key).sha256 == row.record_sha256
+        assert json.loads(store.get(row.record_key)) == row.record
