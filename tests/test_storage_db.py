@@ -59,7 +59,6 @@ def test_workers_starting_together_migrate_once(pg_url):
 
     from sqlalchemy.engine import make_url
 
-
     name = f"{make_url(pg_url).database}_race{secrets.token_hex(2)}"
     admin = engine_for(pg_url.rsplit("/", 1)[0] + "/postgres").execution_options(
         isolation_level="AUTOCOMMIT")
