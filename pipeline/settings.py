@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +79,33 @@ class Settings(BaseSettings):
     )
     max_pages_per_input: int = Field(default=5_000, ge=1, description="Largest batch accepted.")
     log_level: str = Field(default="WARNING", description="Logging level of the CLI and workers.")
+    web_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing the web app's session cookies; unset = a random key generated "
+        "once and kept in <data_dir>/web-secret (mode 0600). Set the same value on every web "
+        "process behind one address.",
+    )
+    session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 7, description="A web session lasts this long after login."
+    )
+    web_lockout_attempts: int = Field(
+        default=5, ge=1, le=100, description="Failed logins in a row that lock an account."
+    )
+    web_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="How long a locked account stays locked."
+    )
+    web_trusted_proxy: bool = Field(
+        default=False,
+        description="Behind a reverse proxy: take the client address and scheme (for Secure "
+        "cookies) from X-Forwarded-For / X-Forwarded-Proto. Off when clients reach uvicorn directly.",
+    )
+    status_rate_per_minute: float = Field(
+        default=12.0, gt=0,
+        description="Public status lookups allowed per client address per minute (token bucket).",
+    )
+    status_burst: int = Field(
+        default=6, ge=1, description="Status lookups a client may make at once before the rate applies."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,241 @@
+"""The FastAPI application: session middleware, security headers, shared dependencies.
+
+`create_app(settings)` wires the index database (migrated to head at start), the object store,
+the session key and the status-lookup limiter; the pages live in web/pages.py, the JSON API in
+web/api.py. Server-rendered pages with no JavaScript of their own: forms post, links get.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from pipeline import __version__
+from pipeline.settings import Settings
+from storage.db import AuditEvent, Kit, User, database_url, engine_for, session_scope, upgrade
+from storage.index import add_audit
+from web.auth import (
+    COOKIE,
+    Session,
+    SessionCodec,
+    as_utc,
+    hash_fingerprint,
+    load_or_create_secret,
+    utcnow,
+    verify_password,
+)
+from web.i18n import DEFAULT, LANGS, translator
+from web.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+STAFF = ("ops", "admin")
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+class LoginRequired(Exception):
+    """A page needs a logged-in user: the handler redirects to the login page."""
+
+
+def create_app(settings: Settings, *, store=None) -> FastAPI:
+    from storage.objects import open_store
+
+    url = database_url(settings)
+    upgrade(url)
+    app = FastAPI(title="Plico review API", version=__version__,
+                  description="Istanze, anomalies and reviewers' decisions; status lookup.",
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.engine = engine_for(url)
+    app.state.store = store if store is not None else open_store(settings)
+    secret = settings.web_secret.get_secret_value() if settings.web_secret else None
+    app.state.codec = SessionCodec(load_or_create_secret(secret, Path(settings.data_dir)))
+    app.state.limiter = TokenBucket(settings.status_rate_per_minute, settings.status_burst)
+    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates.env.filters["urlq"] = lambda s: quote(str(s), safe="")
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def sessions(request: Request, call_next):
+        codec: SessionCodec = request.app.state.codec
+        session = codec.loads(request.cookies.get(COOKIE))
+        if session is None:
+            session = Session(dirty=True)
+        lang = request.query_params.get("lang")
+        if lang in LANGS and lang != session.lang:
+            session.lang, session.dirty = lang, True
+        request.state.session = session
+        response = await call_next(request)
+        if session.dirty:
+            response.set_cookie(COOKIE, codec.dumps(session), httponly=True, samesite="lax",
+                                secure=is_https(request), path="/")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _exc: LoginRequired):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    from web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    pages.install_error_pages(app)
+    return app
+
+
+# --- request helpers ----------------------------------------------------------------------
+
+
+def is_https(request: Request) -> bool:
+    if request.app.state.settings.web_trusted_proxy:
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+        if proto:
+            return proto == "https"
+    return request.url.scheme == "https"
+
+
+def client_address(request: Request) -> str:
+    if request.app.state.settings.web_trusted_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.client.host if request.client else "unknown"
+
+
+def session_of(request: Request) -> Session:
+    return request.state.session
+
+
+def lang_of(request: Request) -> str:
+    return session_of(request).lang or DEFAULT
+
+
+def get_db(request: Request) -> Iterator[DbSession]:
+    with session_scope(request.app.state.engine) as db:
+        yield db
+
+
+def current_user(request: Request, db: DbSession) -> User | None:
+    s = session_of(request)
+    if not s.user:
+        return None
+    user = db.scalar(select(User).where(User.name == s.user))
+    if user is None or not user.active or hash_fingerprint(user.password_hash) != s.fingerprint:
+        s.logout()
+        return None
+    return user
+
+
+Db = Annotated[DbSession, Depends(get_db)]
+
+
+def page_user(request: Request, db: Db) -> User:
+    user = current_user(request, db)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def api_user(request: Request, db: Db) -> User:
+    user = current_user(request, db)
+    if user is None:
+        raise HTTPException(401, "login required")
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+def require_staff(user: User) -> None:
+    if user.role not in STAFF:
+        raise HTTPException(403, "ops or admin only")
+
+
+def require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise HTTPException(403, "admin only")
+
+
+def questure_of(user: User) -> list[str] | None:
+    """The Questure whose istanze `user` sees; None: all of them (ops, admin)."""
+    return None if user.role in STAFF else [q.upper() for q in (user.questure or [])]
+
+
+def kit_for(db: DbSession, user: User, kit_id: str) -> Kit:
+    """The kit if `user` may see it; 404 otherwise, the same answer as for a kit that does not
+    exist (a reviewer learns nothing about other Questure's istanze)."""
+    kit = db.get(Kit, kit_id)
+    allowed = questure_of(user)
+    if (kit is None or kit.current_version_id is None
+            or (allowed is not None and (kit.questura or "") not in allowed)):
+        raise HTTPException(404, "not found")
+    return kit
+
+
+def audit(db: DbSession, request: Request, user: str | None, action: str,
+          kit_id: str | None = None, **detail: Any) -> AuditEvent:
+    """An audit event from this request (the client address goes with it)."""
+    return add_audit(db, user, action, kit_id, remote=client_address(request), **detail)
+
+
+def attempt_login(db: DbSession, request: Request, name: str, password: str) -> User | None:
+    """Check a login; counts failures and locks the account after too many in a row."""
+    settings: Settings = request.app.state.settings
+    user = db.scalar(select(User).where(User.name == name)) if name else None
+    now = utcnow()
+    if user is not None and user.locked_until and as_utc(user.locked_until) > now:
+        verify_password(None, password)  # the same cost as any other answer
+        audit(db, request, user.name, "login_failed", reason="locked")
+        return None
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not user.active or not ok:
+        if user is None:
+            # the typed name is not kept: it may be a password typed in the wrong box
+            audit(db, request, None, "login_failed", reason="unknown_user")
+            return None
+        user.failed_logins = (user.failed_logins or 0) + 1
+        audit(db, request, user.name, "login_failed",
+              reason="inactive" if not user.active else "password", attempt=user.failed_logins)
+        if user.failed_logins >= settings.web_lockout_attempts:
+            user.locked_until = now + timedelta(minutes=settings.web_lockout_minutes)
+            user.failed_logins = 0
+            audit(db, request, user.name, "lockout", until=user.locked_until.isoformat(),
+                  minutes=settings.web_lockout_minutes)
+            log.warning("account locked after %d failed logins (user id %s)",
+                        settings.web_lockout_attempts, user.id)
+        return None
+    user.failed_logins, user.locked_until = 0, None
+    session_of(request).login(user.name, hash_fingerprint(user.password_hash),
+                              settings.session_hours)
+    audit(db, request, user.name, "login")
+    return user
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200,
+           user: User | None = None):
+    lang = lang_of(request)
+    ctx = {"t": translator(lang), "lang": lang, "user": user,
+           "csrf": session_of(request).csrf, "path": request.url.path, **context}
+    return request.app.state.templates.TemplateResponse(request, name, ctx,
+                                                        status_code=status_code)
