@@ -1,7 +1,9 @@
 """Alembic environment of the index: run from `storage.db.upgrade`, which passes a connection.
 
-`alembic` on the command line also works with `-x url=...` (autogenerating a new revision):
-`alembic -c <(printf '[alembic]\nscript_location=storage/migrations\n') -x url=sqlite:///x.db`.
+`alembic` on the command line also works, for autogenerating a new revision against a
+database at the previous head: with an ini file holding only
+`[alembic]` / `script_location=storage/migrations`, run
+`alembic -c that.ini -x url=sqlite:////tmp/x.db revision --autogenerate --rev-id 0002 -m ...`.
 """
 
 from __future__ import annotations
