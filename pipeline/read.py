@@ -15,16 +15,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from extractors import register
-from extractors.fields import FieldReading, read_page_fields
+from extractors import decode, register
+from extractors.fields import FieldReading, read_page_fields, redecode
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
 from pipeline import __version__
 from pipeline.form import FieldKind, load_form_model
+from pipeline.normalise import parse_date
 from pipeline.pages import PreparedPage
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
-from validators.codice_fiscale import repair as repair_cf
 
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
 # digits or a digit among letters. Such a reading is not corrected here (the value stays as
@@ -47,25 +47,53 @@ class ReadContext:
     pipeline_version: str = __version__
 
 
-def _decode(f, r: FieldReading) -> tuple[object, bool]:
-    """Field-aware decoding of what the reader saw: a codice fiscale is put back in line with
-    its structure and check character (validators/codice_fiscale.repair), swapping only
-    cells read with confidence below 0.9. A repaired value always goes to review, with what
-    was read kept in the anomaly's evidence."""
-    value = r.value
-    if isinstance(value, str) and len(value) == 16 and "codice fiscale" in f.label.lower():
-        filled = [conf for ch, conf in r.cells if ch]
-        doubtful = frozenset(i for i, conf in enumerate(filled) if conf < 0.9)
-        return repair_cf(value, doubtful) if len(filled) == 16 else (value, False)
-    return value, False
+def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+    """Kit-level field-aware decoding (extractors/decode.py): code tables by the edition in
+    force on the application date (m1.28), each comune with its province and CAP, each
+    codice fiscale jointly with the surname, name, birth date and sex of its form copy."""
+    model = load_form_model()
+    app = readings.get("m1.28")
+    on = parse_date(app.value) if app is not None and isinstance(app.value, str) else None
+    kit: dict[str, decode.KitField] = {}
+    for key, r in readings.items():
+        d = r.dist
+        if d is None or r.decoded is None or not d.n or (
+                d.answers and any(a not in d.alphabet or not a for a in d.answers)):
+            continue
+        f = model.field(key)
+        decoded = r.decoded
+        if on is not None and f.kind is FieldKind.CODE and f.table:
+            decoded = decode.decode_field(f, d, on)
+        kit[key] = decode.KitField(f, tuple(filled for filled, _ in r.filled), d, decoded)
+    out = dict(readings)
+    for key, kf in decode.decode_kit(kit).items():
+        if kf.decoded != readings[key].decoded:
+            out[key] = redecode(readings[key], (kf.field, readings[key].filled), kf.decoded)
+    return out
 
 
-def _confusable(f, value: object) -> bool:
-    """A text reading with a letter/digit confusion shape (see CONFUSABLE). A codice fiscale
-    mixes letters and digits by design and has its own check character instead."""
-    if not isinstance(value, str) or f.kind is not FieldKind.TEXT or "codice fiscale" in f.label.lower():
+def _threshold(ctx: ReadContext, r: FieldReading) -> float:
+    """Tesseract's confidences against the settings' threshold; a classifier's calibrated
+    ones against the threshold chosen with their calibration (decode_calibration.json)."""
+    if r.dist is not None and r.dist.calibrated:
+        return decode.threshold()
+    return ctx.threshold
+
+
+def _confusable(f, r: FieldReading, value: object) -> bool:
+    """A Tesseract text reading with a letter/digit confusion shape (see CONFUSABLE). A
+    codice fiscale mixes letters and digits by design and has its own check character."""
+    if r.dist is not None and r.dist.calibrated:
+        return False
+    if not isinstance(value, str) or f.kind is not FieldKind.TEXT or decode.is_cf_field(f):
         return False
     return CONFUSABLE.search(value) is not None
+
+
+def _status(ctx: ReadContext, f, r: FieldReading) -> str:
+    confident = r.confidence >= _threshold(ctx, r)
+    return "accepted" if confident and not r.doubtful and not _confusable(f, r, r.value) \
+        else "review"
 
 
 def _page_ref(p: PreparedPage, owner: str) -> PageRef:
@@ -113,6 +141,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     fields: dict[str, FieldValue] = {}
     anomalies: list[Anomaly] = []
     attachments: list[Attachment] = []
+    pending: list[tuple[str, FieldReading, int, str | None]] = []
     t = time.perf_counter()
     for i, (page, owner) in enumerate(zip(kit.pages, kit.owners)):
         if page.registration is not None:
@@ -129,18 +158,10 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 readings.update(read_text_fields(page.source.text_words, form_page,
                                                  page.registration.as_array(), page.dpi, prefix))
             for key, r in readings.items():
-                value, repaired = _decode(model.field(key), r)
-                confident = r.confidence >= ctx.threshold
-                suspicious = repaired or _confusable(model.field(key), value)
-                status = "accepted" if confident and not suspicious else "review"
+                status = _status(ctx, model.field(key), r)
                 has_value = r.value not in ("", False)
                 crop = _save_crop(ctx, name, key, registered, r.bbox) if has_value or status == "review" else None
-                fields[key] = FieldValue(value=value, confidence=round(r.confidence, 4),
-                                         status=status, page=i, bbox=r.bbox, crop=crop)
-                if status == "review":
-                    anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
-                                                  value=value, confidence=round(r.confidence, 3),
-                                                  read_as=r.value, repaired=repaired))
+                pending.append((key, r, i, crop))
         elif page.kind in ("passport", "permit") and page.mrz is not None:
             mrz = page.mrz
             data = None
@@ -162,6 +183,18 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             attachments.append(Attachment(kind="attachment", pages=[i]))
         elif page.kind == "unknown":
             anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
+    decoded = _decode_kit({key: r for key, r, _, _ in pending})
+    for key, _, i, crop in pending:
+        r = decoded[key]
+        status = _status(ctx, model.field(key), r)
+        changed = r.decoded is not None and r.decoded.changed
+        fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
+                                 status=status, page=i, bbox=r.bbox, crop=crop)
+        if status == "review":
+            anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
+                                          value=r.value, confidence=round(r.confidence, 3),
+                                          read_as=" ".join(r.raw.split()) if changed else r.value,
+                                          repaired=changed))
     timings["read"] = round(time.perf_counter() - t, 4)
     for p in kit.pages:
         for step, seconds in p.timings.items():

@@ -1,0 +1,111 @@
+"""Fit the field decoder's confidence calibration and review threshold on validation kits.
+
+    .venv/bin/python tools/calibrate_decode.py --seeds 6000-6003 --kits 3
+
+Generates hand-filled and typed kits of the validation seeds (never the bench's), reads them
+with the cell classifier and the decoder with raw posterior shares, fits an isotonic map
+from share to measured accuracy, and picks the lowest threshold on the calibrated confidence
+at which accepted filled fields are right at least `--precision` of the time. Writes
+extractors/decode_calibration.json with the command, the counts and what was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "extractors" / "decode_calibration.json"
+
+
+def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path) -> list[tuple[float, bool, bool]]:
+    """(raw share, right, accepted-if-confident) per filled comb field the classifier read."""
+    from extractors import decode
+    from extractors.cellnet import CellNetRecogniser
+    from extractors.fields import COMB_KINDS
+    from pipeline.form import load_form_model
+    from pipeline.process import process_batch
+    from pipeline.settings import Settings
+    from pipeline.truth import BatchTruth
+    from sample_scans.synth.batch import SynthOptions, write_batch
+
+    model = load_form_model()
+    out = root / f"{seed}-{filled_by}"
+    result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, filled_by=filled_by,
+                                      mode="mixed"), out / "batch")
+    with decode.raw_confidences():
+        _, records = process_batch(result.files[0], out / "out", Settings(data_dir=out / "data"),
+                                   CellNetRecogniser())
+    truth = BatchTruth.load(result.truth)
+    rows = []
+    for kt in truth.kits:
+        first, last = kt.pages
+        match = [r for r in records if [p.index for p in r.kit.pages] == list(range(first, last + 1))]
+        if len(match) != 1:
+            continue
+        for key, want in kt.fields.items():
+            fv = match[0].fields.get(key)
+            if fv is None or model.field(key).kind not in COMB_KINDS or fv.value in ("", False):
+                continue
+            rows.append((fv.confidence, fv.value == want, fv.status == "accepted"))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", default="6000-6003", help="first-last validation seeds")
+    ap.add_argument("--kits", type=int, default=3, help="kits per seed and fill")
+    ap.add_argument("--dpi", type=int, default=300)
+    ap.add_argument("--fills", default="hand,typed")
+    ap.add_argument("--precision", type=float, default=0.997,
+                    help="accepted filled fields right at least this share (goal 99.5%%)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    from extractors.decode import isotonic
+
+    a, _, b = args.seeds.partition("-")
+    seeds = range(int(a), int(b or a) + 1)
+    rows: list[tuple[float, bool, bool]] = []
+    with tempfile.TemporaryDirectory(prefix="plico-calib-") as tmp:
+        for seed in seeds:
+            for fill in args.fills.split(","):
+                got = _samples(seed, args.kits, fill, args.dpi, Path(tmp))
+                print(f"seed {seed} {fill}: {len(got)} fields, {sum(r for _, r, _ in got)} right",
+                      flush=True)
+                rows += got
+    x = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows], bool)
+    ok = np.array([r[2] for r in rows], bool)  # not sent to review by the decoder itself
+    kx, ky = isotonic(x, y)
+    cal = np.interp(x, kx, ky)
+    best = None
+    for t in sorted(set(np.round(cal, 4))):
+        accepted = ok & (cal >= t)
+        if accepted.sum() and y[accepted].mean() >= args.precision:
+            best = float(t)
+            break
+    best = 1.0 if best is None else best
+    accepted = ok & (cal >= best)
+    fit = {
+        "x": kx, "y": ky, "threshold": best,
+        "made_by": (f"tools/calibrate_decode.py --seeds {args.seeds} --kits {args.kits} "
+                    f"--dpi {args.dpi} --fills {args.fills} --precision {args.precision}"),
+        "fields": int(len(rows)), "right_before_review": round(float(y.mean()), 4),
+        "accepted_precision": round(float(y[accepted].mean()), 4) if accepted.any() else None,
+        "review_share": round(float(1 - accepted.mean()), 4),
+    }
+    data = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    data["cellnet"] = fit
+    args.out.write_text(json.dumps(data, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in fit.items() if k not in ("x", "y")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
