@@ -121,7 +121,8 @@ class ObjectStore(Protocol):
             metadata: Mapping[str, str] | None = None) -> str: ...
 
     def put_file(self, key: str, path: Path, content_type: str = ...,
-                 metadata: Mapping[str, str] | None = None) -> str: ...
+                 metadata: Mapping[str, str] | None = None, *, sha256: str | None = None,
+                 move: bool = False) -> str: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -590,13 +591,14 @@ class S3ObjectStore:
         return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """Keys starting with `prefix`, sorted (S3 lists in key order)."""
+        """Keys starting with `prefix`, sorted (SeaweedFS lists folder by folder, not in
+        byte order as S3 says: sorted here so both backends list alike)."""
         names = self._call(
             f"list of {prefix[:24]}",
             lambda: [o.object_name for o in
                      self._client.list_objects(self.bucket, prefix=prefix, recursive=True)],
         )
-        yield from names
+        yield from sorted(names)
 
     def delete(self, key: str) -> None:
         """Remove an object (not a raw input: those are never deleted)."""

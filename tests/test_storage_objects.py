@@ -66,8 +66,12 @@ def test_put_get_list_and_hash_check(store, tmp_path):
     assert store.info(key).metadata["original_name"] == "busta né.pdf"
     assert store.get_file(key, tmp_path / "out" / "copy.pdf").read_bytes() == src.read_bytes()
     store.put("records/b-0001/0.1.0.json", b"{}", "application/json")
+    crop = "crops/b-0001/0.1.0+dev/m1#2.cognome.png"  # the characters of real crop keys
+    store.put(crop, b"crop")
+    assert store.get(crop) == b"crop"
     assert list(store.list("raw/")) == [key]
-    assert list(store.list("")) == sorted([key, "pages/ab/0.png", "records/b-0001/0.1.0.json"])
+    assert list(store.list("")) == sorted(
+        [key, crop, "pages/ab/0.png", "records/b-0001/0.1.0.json"])
     assert list(store.list("pa")) == ["pages/ab/0.png"]
 
     _tamper(store, "pages/ab/0.png")
