@@ -15,7 +15,6 @@ Personal data (names, document numbers, codice fiscale) lives only in `record_ve
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -361,19 +360,12 @@ _upgraded: set[str] = set()
 
 
 @contextmanager
-def _migration_lock(url: str, conn) -> Iterator[None]:
-    # Workers start together and each calls upgrade(): one migrates, the others wait.
+def _migration_lock(conn) -> Iterator[None]:
+    # Workers start together and each calls upgrade(): one migrates, the others wait. SQLite
+    # needs nothing more: its transactions begin IMMEDIATE, one writer at a time.
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7209209)")  # held to commit
-        yield
-        return
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.migrate-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    yield
 
 
 def upgrade(url: str, revision: str = "head") -> str:
@@ -391,7 +383,7 @@ def upgrade(url: str, revision: str = "head") -> str:
     if revision == "head" and current_revision(url) == head:
         _upgraded.add(url)
         return head
-    with engine.begin() as conn, _migration_lock(url, conn):
+    with engine.begin() as conn, _migration_lock(conn):
         cfg = _alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

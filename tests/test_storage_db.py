@@ -95,3 +95,24 @@ def test_migrations_match_the_models(db_url):
     with engine_for(db_url).connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_workers_starting_together_on_one_sqlite_file_migrate_once(tmp_path):
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    barrier, results = threading.Barrier(3), []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            results.append(upgrade(url))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["0001"] * 3
