@@ -381,7 +381,13 @@ class S3ObjectStore:
                  backoff: float = 0.25, max_backoff: float = 4.0, timeout: float = 30.0) -> None:
         import urllib3
         from minio import Minio
+        from minio.helpers import check_bucket_name
 
+        try:
+            check_bucket_name(bucket, strict=True)
+        except ValueError:
+            raise StorageConfigError(f"{bucket!r} is not a valid S3 bucket name (3-63 "
+                                     "lowercase letters, digits, dots and hyphens)") from None
         self.endpoint, self.bucket = endpoint, bucket
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         # the client's own urllib3 retries are off: _call retries, with a budget it documents

@@ -146,7 +146,8 @@ def test_storage_url_formats(tmp_path):
     s3 = store_from_url("s3://AK:s%2Fcret@minio:9000/plico?secure=false&retries=3", tmp_path)
     assert (s3.endpoint, s3.bucket, s3.retries) == ("minio:9000", "plico", 3)
     for bad in ("ftp://x/y", "s3://minio:9000/plico", "s3://a:b@minio:9000/",
-                "s3://a:b@minio/plico?colour=blue", "s3://a:b@minio/plico?secure=maybe"):
+                "s3://a:b@minio/plico?colour=blue", "s3://a:b@minio/plico?secure=maybe",
+                "s3://a:b@minio/Plico_Scans"):
         with pytest.raises(StorageConfigError):
             store_from_url(bad, tmp_path)
 
