@@ -179,7 +179,7 @@ def api_audit(request: Request, user: ApiUser, db: Db):
     events = audit_query(db, q)
     out = [{"id": e.id, "at": e.at.isoformat(), "user": e.user_name, "action": e.action,
             "kit": e.kit_id, "detail": e.detail, "remote": e.remote} for e in events]
-    audit(db, request, user.name, "audit_query", via="api", **q)
+    audit(db, request, user.name, "audit_query", via="api", filters=q)
     db.commit()
     return out
 

@@ -318,7 +318,7 @@ def audit_page(request: Request, user: PageUser, db: Db):
     require_staff(user)
     q = dict(request.query_params)
     events = audit_query(db, q)
-    audit(db, request, user.name, "audit_query", **{k: v for k, v in q.items() if k != "lang"})
+    audit(db, request, user.name, "audit_query", filters={k: v for k, v in q.items() if k != "lang"})
     db.commit()
     return render(request, "audit.html", {"events": events, "q": q}, user=user)
 
