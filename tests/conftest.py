@@ -27,7 +27,9 @@ def shared() -> Path:
 
 # --- services of the storage tests: PostgreSQL and an S3 server (`weed mini`) ---------------
 
-PG_ADMIN_URL = os.environ.get("PLICO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# the server where each test session creates (and drops) its own database
+PG_ADMIN_URL = os.environ.get(
+    "TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _unavailable(what: str) -> None:
