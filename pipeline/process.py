@@ -389,6 +389,39 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
     return record, True
 
 
+def account_pages(rt: Runtime, batch_id: str) -> list[str]:
+    """Nothing lost: every page of every input of the batch must be in exactly one kit's
+    current record or in quarantine with a reason. The problems found (empty: all is well)."""
+    with rt.session() as s:
+        inputs = s.scalars(select(db.Input).where(db.Input.batch_id == batch_id)).all()
+        kits = s.scalars(select(db.Kit).where(db.Kit.batch_id == batch_id)).all()
+        seen: dict[tuple[str, int], list[str]] = {}
+        problems = []
+        for kit in kits:
+            if kit.current_version_id is None:
+                continue
+            record = s.get(db.RecordVersion, kit.current_version_id).record
+            for page in record["kit"]["pages"]:
+                seen.setdefault((page["sha256"], page["index"]), []).append(f"kit {kit.id}")
+        for q in s.scalars(select(db.QuarantineItem).where(
+                db.QuarantineItem.batch_id == batch_id)):
+            if not q.reason:
+                problems.append(f"quarantine entry {q.id} has no reason")
+            count = next((i.pages for i in inputs if i.sha256 == q.sha256), None) or 0
+            for index in (range(max(count, 1)) if q.pages is None else q.pages):
+                seen.setdefault((q.sha256, index), []).append(f"quarantine {q.code}")
+        for i in inputs:
+            if i.pages is None:
+                problems.append(f"{i.original_name}: pages never counted")
+                continue
+            for index in range(i.pages):
+                where = seen.get((i.sha256, index), [])
+                if len(where) != 1:
+                    problems.append(f"{i.original_name} page {index + 1}: in "
+                                    f"{', '.join(where) or 'nothing'}")
+    return problems
+
+
 # --- in process -----------------------------------------------------------------------------
 
 

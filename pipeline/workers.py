@@ -75,10 +75,20 @@ def is_transient(exc: BaseException) -> bool:
         transient += (u3.HTTPError,)
     except ImportError:  # minio brings urllib3; without it there is no S3 backend
         pass
-    try:
-        from dramatiq.errors import ConnectionError as BrokerConnectionError
+    from dramatiq.errors import ConnectionError as BrokerConnectionError
 
-        transient += (BrokerConnectionError,)
+    transient += (BrokerConnectionError,)
+    try:
+        import redis.exceptions
+
+        transient += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                      redis.exceptions.BusyLoadingError)
+    except ImportError:  # the Redis broker's client: absent, no Redis broker
+        pass
+    try:
+        import pika.exceptions
+
+        transient += (pika.exceptions.AMQPConnectionError, pika.exceptions.StreamLostError)
     except ImportError:
         pass
     seen = set()
@@ -180,6 +190,23 @@ def actors() -> Actors:
     return found  # type: ignore[return-value]
 
 
+def send(actor: dramatiq.Actor, *args) -> None:
+    """Send a message, waiting out a broker that restarts (about two minutes at most): a
+    message an actor sends while the broker is down must not be lost."""
+    delay = 0.2
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            actor.send(*args)
+            return
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("broker unreachable (%s): send again in %.1f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 # --- jobs -----------------------------------------------------------------------------------
 
 
@@ -264,7 +291,7 @@ def process_batch_msg(batch_id: str, job_id: int | None = None) -> None:
                 sends = [(new_job(s, "pages", batch_id, rt.version,
                                   f"{c.sha256[:16]}@{c.start}-{c.stop}").id, c) for c in chunks]
         for jid, c in sends:
-            actors().pages.send(batch_id, c.sha256, c.start, c.stop, jid)
+            send(actors().pages, batch_id, c.sha256, c.start, c.stop, jid)
         if not planned and not sends:  # nothing readable: no chunk will split the batch
             _after_pages(rt, batch_id)
     if _job_status(job_id) != "quarantined":
@@ -337,7 +364,7 @@ def _after_pages(rt, batch_id: str) -> None:
             if job.status in ("queued", "running"):
                 sends.append((kit_id, job.id))
     for kit_id, jid in sends:
-        actors().kit.send(kit_id, rt.version, jid)
+        send(actors().kit, kit_id, rt.version, jid)
     _maybe_batch_done(rt, batch_id)
 
 
@@ -403,7 +430,7 @@ def enqueue_batch(rt, batch_id: str) -> int:
     with rt.session() as s:
         job = new_job(s, "batch", batch_id, rt.version)
         job_id = job.id
-    actors().batch.send(batch_id, job_id)
+    send(actors().batch, batch_id, job_id)
     return job_id
 
 
@@ -417,7 +444,7 @@ def enqueue_kits(rt, kit_ids: list[str]) -> list[int]:
             jobs.append((kit_id, new_job(s, "kit", kit.batch_id, rt.version, kit_id)))
         ids = [j.id for _, j in jobs]
     for (kit_id, _), jid in zip(jobs, ids):
-        actors().kit.send(kit_id, rt.version, jid)
+        send(actors().kit, kit_id, rt.version, jid)
     return ids
 
 
@@ -597,7 +624,7 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     try:
         stop.wait()
     finally:
-        worker.stop(timeout=5000)
+        worker.stop(timeout=2000)
         acts.broker.close()
 
 

@@ -1,0 +1,281 @@
+"""Workers on real services: Redis, RabbitMQ, PostgreSQL, an S3 server (`weed mini`), and
+real worker processes killed, brokers restarted, storage and database made unreachable.
+
+After each: every page of every input is in exactly one kit record or in quarantine with a
+reason (`pipeline.process.account_pages`), and each kit has exactly one record version.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from pipeline.process import account_pages, open_runtime, submit_batch
+from pipeline.scale_bench import WorkerProcs, wait_batch
+from pipeline.settings import Settings
+from sample_scans.synth.batch import SynthOptions, write_batch
+from storage import db
+from tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.slow
+
+REDIS = os.environ.get("PLICO_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RABBIT = os.environ.get("PLICO_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+PLICO = str(Path(sys.executable).with_name("plico"))
+
+
+def _unavailable(what: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is unavailable in CI")
+    pytest.skip(f"{what} is unavailable")
+
+
+def _redis_up(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.exceptions.RedisError as exc:
+        _unavailable(f"Redis ({type(exc).__name__})")
+
+
+def _rabbit_up(url: str) -> None:
+    import pika
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError as exc:
+        _unavailable(f"RabbitMQ ({type(exc).__name__})")
+
+
+@pytest.fixture(scope="module")
+def one_kit(tmp_path_factory) -> Path:
+    """One typed kit at 200 dpi, bitonal (about 16 pages): the smallest real batch."""
+    out = tmp_path_factory.mktemp("one-kit")
+    return write_batch(SynthOptions(seed=5101, kits=1, dpi=200, filled_by="typed",
+                                    mode="bitonal"), out).files[0]
+
+
+class Deployment:
+    """One test's Plico: its own queue, data folder, index and store; real worker processes."""
+
+    def __init__(self, tmp: Path, broker: str, database_url: str, storage_url: str | None = None,
+                 **settings) -> None:
+        self.queue = f"plico_t{secrets.token_hex(4)}"
+        self.values = dict(data_dir=tmp / "data", broker_url=broker, queue_name=self.queue,
+                           database_url=database_url, storage_url=storage_url, worker_poll_ms=100,
+                           worker_heartbeat_s=2.0, redis_maintenance_chance=1_000_000,
+                           retry_backoff_ms=(200, 2000), max_retries=40, **settings)
+        self.settings = Settings(**self.values)
+        self.rt = open_runtime(self.settings)
+        self.procs = WorkerProcs(self.env(), tmp / "logs")
+
+    def env(self, **override) -> dict[str, str]:
+        env = dict(os.environ)
+        for key, value in {**self.values, **override}.items():
+            if value is None:
+                env.pop(f"PLICO_{key.upper()}", None)
+            elif isinstance(value, tuple):
+                env[f"PLICO_{key.upper()}"] = "[" + ",".join(map(str, value)) + "]"
+            else:
+                env[f"PLICO_{key.upper()}"] = str(value)
+        return env
+
+    def submit(self, path: Path) -> str:
+        from pipeline.workers import enqueue_batch, setup
+
+        setup(self.settings)
+        batch_id = submit_batch(self.rt, path).batch_id
+        enqueue_batch(self.rt, batch_id)
+        return batch_id
+
+    def wait_job(self, batch_id: str, kind: str, status: str, timeout: float = 180) -> db.Job:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.rt.session() as s:
+                job = s.scalar(select(db.Job).where(db.Job.batch_id == batch_id,
+                                                    db.Job.kind == kind, db.Job.status == status))
+            if job is not None:
+                return job
+            time.sleep(0.05)
+        raise TimeoutError(f"no {kind} job {status} in {timeout} s:\n{self.procs.logs()[-3000:]}")
+
+    def finish(self, batch_id: str, timeout: float = 240) -> None:
+        try:
+            assert wait_batch(self.rt, batch_id, timeout) == "done"
+        except TimeoutError:
+            pytest.fail(f"batch not done:\n{self.procs.logs()[-4000:]}")
+
+    def check(self, batch_id: str, kits: int) -> None:
+        """Nothing lost, nothing twice."""
+        assert account_pages(self.rt, batch_id) == []
+        with self.rt.session() as s:
+            batch = s.get(db.Batch, batch_id)
+            assert batch.kits == kits and batch.pages > 0
+            for kit in s.scalars(select(db.Kit).where(db.Kit.batch_id == batch_id)):
+                versions = s.scalar(select(func.count()).select_from(db.RecordVersion)
+                                    .where(db.RecordVersion.kit_id == kit.id))
+                assert versions == 1, kit.id
+                row = s.get(db.RecordVersion, kit.current_version_id)
+                assert self.rt.store.exists(row.record_key)
+            open_jobs = s.scalar(select(func.count()).select_from(db.Job).where(
+                db.Job.batch_id == batch_id, db.Job.status != "done"))
+            assert open_jobs == 0
+
+    def close(self) -> None:
+        import contextlib
+
+        from pipeline.workers import purge_queues
+
+        self.procs.stop()
+        with contextlib.suppress(Exception):  # a broker of the test's own may be gone
+            purge_queues(self.settings)
+
+
+@pytest.fixture
+def deploy(tmp_path):
+    made = []
+
+    def make(*args, **kwargs) -> Deployment:
+        made.append(Deployment(tmp_path / f"d{len(made)}", *args, **kwargs))
+        return made[-1]
+
+    yield make
+    for d in made:
+        d.close()
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_kill9_mid_kit_completes_on_another_worker(broker, deploy, one_kit, pg_url):
+    """The kit's worker is killed (SIGKILL) while reading it: the message was not acknowledged,
+    the broker gives it to the other worker (RabbitMQ when the dead connection closes, Redis
+    when the dead worker's heartbeat is older than worker_heartbeat_s), and the kit is stored
+    once."""
+    url = REDIS if broker == "redis" else RABBIT
+    (_redis_up if broker == "redis" else _rabbit_up)(url)
+    d = deploy(url, pg_url)
+    d.procs.start(1)
+    batch_id = d.submit(one_kit)
+    job = d.wait_job(batch_id, "kit", "running")
+    d.procs.kill(0)
+    d.procs.start(1)
+    d.finish(batch_id)
+    d.check(batch_id, kits=1)
+    with d.rt.session() as s:
+        assert s.get(db.Job, job.id).attempts >= 2  # read on the second worker
+
+
+def test_redis_restart_mid_batch(deploy, one_kit, pg_url, tmp_path):
+    """A Redis of our own (append-only file, fsync always) is shut down while pages are being
+    prepared and started again 2 s later on the same port and data: the workers reconnect,
+    messages sent while it was down are sent again, nothing is lost."""
+    server = shutil.which("redis-server")
+    if server is None:
+        _unavailable("redis-server")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tmp_path / "redis"
+    data.mkdir()
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+            "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _redis_up(f"redis://127.0.0.1:{port}/0")
+                return proc
+            except pytest.skip.Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    proc = start()
+    d = deploy(f"redis://127.0.0.1:{port}/0", pg_url)
+    try:
+        d.procs.start(2)
+        batch_id = d.submit(one_kit)
+        d.wait_job(batch_id, "pages", "done")
+        proc.terminate()  # SIGTERM: Redis flushes the append-only file and exits
+        proc.wait(timeout=20)
+        time.sleep(2)
+        proc = start()
+        d.finish(batch_id)
+        d.check(batch_id, kits=1)
+    finally:
+        d.procs.stop()
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
+    """The system RabbitMQ cannot be restarted from a test (other users share it); the
+    workers reach it through a TCP proxy that drops every connection and refuses new ones for
+    3 s while kits are being read: unacknowledged messages are redelivered, the workers
+    reconnect, nothing is lost or stored twice."""
+    _rabbit_up(RABBIT)
+    proxy = TcpProxy(("127.0.0.1", 5672))
+    proxy.start()
+    try:
+        d = deploy(f"amqp://guest:guest@{proxy.address}/%2F", pg_url)
+        d.procs.start(2)
+        batch_id = d.submit(one_kit)
+        d.wait_job(batch_id, "pages", "done")
+        proxy.stop()
+        time.sleep(3)
+        proxy.start()
+        d.finish(batch_id)
+        d.check(batch_id, kits=1)
+    finally:
+        proxy.stop()
+
+
+def test_s3_restart_and_database_outage(deploy, one_kit, pg_url, s3_server):
+    """The S3 server is stopped while pages are being prepared and started again 3 s later;
+    then PostgreSQL becomes unreachable (a TCP proxy refusing connections) while the kit is
+    read, until its worker has failed to store the record: transient faults, retried with
+    backoff; all work completes."""
+    _redis_up(REDIS)
+    from sqlalchemy.engine import make_url
+
+    from storage.objects import store_from_url
+
+    bucket = f"plico-t{secrets.token_hex(4)}"
+    store_from_url(s3_server.url(bucket), Path()).ensure_bucket()
+    pg = make_url(pg_url)
+    proxy = TcpProxy((pg.host, pg.port or 5432))
+    proxy.start()
+    try:
+        proxied = pg.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        d = deploy(REDIS, proxied, storage_url=s3_server.url(bucket))
+        d.procs.start(2)
+        batch_id = d.submit(one_kit)
+        d.wait_job(batch_id, "pages", "running")
+        s3_server.stop()
+        time.sleep(3)
+        s3_server.start()
+        d.wait_job(batch_id, "kit", "running")
+        proxy.stop()  # until the kit's worker has met the outage (storing the record)
+        deadline = time.monotonic() + 120
+        while "transient OperationalError, retried" not in d.procs.logs():
+            assert time.monotonic() < deadline, d.procs.logs()[-3000:]
+            time.sleep(0.2)
+        time.sleep(1)
+        proxy.start()
+        d.finish(batch_id)
+        d.check(batch_id, kits=1)
+        assert re.search(r"S3 \w+ of \S+ failed \(NewConnectionError\)", d.procs.logs())
+    finally:
+        proxy.stop()
