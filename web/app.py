@@ -232,10 +232,23 @@ def attempt_login(db: DbSession, request: Request, name: str, password: str) -> 
     return user
 
 
+def lang_href(request: Request):
+    """Links switching the language on the same page, filters kept (after a POST, the start
+    page: the POST's address is no page to go back to)."""
+
+    def href(code: str) -> str:
+        if request.method != "GET":
+            return f"/?lang={code}"
+        url = request.url.include_query_params(lang=code)
+        return f"{url.path}?{url.query}"
+
+    return href
+
+
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200,
            user: User | None = None):
     lang = lang_of(request)
-    ctx = {"t": translator(lang), "lang": lang, "user": user,
+    ctx = {"t": translator(lang), "lang": lang, "user": user, "lang_href": lang_href(request),
            "csrf": session_of(request).csrf, "path": request.url.path, **context}
     return request.app.state.templates.TemplateResponse(request, name, ctx,
                                                         status_code=status_code)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.db import AuditEvent, Kit, User
+from storage.db import Anomaly, AuditEvent, Kit, User
 from validators.catalogue import Category
 from validators.report import istanza_summary
 from web import images
@@ -45,6 +45,7 @@ from web.review import (
     form_field,
     ordered_fields,
     resolve_anomaly,
+    stored_record,
 )
 from web.status import lookup, parse_code
 
@@ -245,24 +246,24 @@ def _image(data: bytes | None, missing: str) -> Response:
 def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db,
                w: int = 0, a: int = 0, zoom: bool = False, v: str = ""):
     kit = kit_for(db, user, kit_id)
-    view = build_view(db, kit)
-    if not 0 <= index < len(view.record.kit.pages):
+    version, record = stored_record(db, kit)
+    if not 0 <= index < len(record.kit.pages):
         raise HTTPException(404, "not found")
     if not _covered_by_view(request, user, kit, v):
         audit(db, request, user.name, "view", kit.id, what="page_image", page=index)
         db.commit()
-    ref = view.record.kit.pages[index]
+    ref = record.kit.pages[index]
     store = request.app.state.store
     missing = "immagine non disponibile" if lang_of(request) == "it" else "image not available"
     if not store.exists(images.page_key(ref)):
         return _image(None, missing)
     boxes, frame = [], False
     if a:
-        row = next((x for x in view.anomalies if x.id == a), None)
-        if row is None:
+        row = db.get(Anomaly, a)
+        if row is None or row.record_version_id != version.id:
             raise HTTPException(404, "not found")
         for key in row.fields or []:
-            fv = view.record.fields.get(key)
+            fv = record.fields.get(key)
             if fv is not None and fv.page == index:
                 boxes.append(tuple(fv.bbox))
         frame = not boxes and index in (row.pages or [])
@@ -275,8 +276,8 @@ def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db
 def crop_image(kit_id: str, request: Request, user: PageUser, db: Db, campo: str = "",
                v: str = ""):
     kit = kit_for(db, user, kit_id)
-    view = build_view(db, kit)
-    fv = view.original.fields.get(campo)
+    _, record = stored_record(db, kit)
+    fv = record.fields.get(campo)
     if fv is None:
         raise HTTPException(404, "not found")
     if not _covered_by_view(request, user, kit, v):

@@ -113,11 +113,17 @@ def _applied(version: RecordVersion, decisions: list[FieldDecision]) -> list[Fie
     return [d for d in decisions if d.record_version_id == version.id or d.field_key in carried]
 
 
-def build_view(db: Session, kit: Kit) -> IstanzaView:
+def stored_record(db: Session, kit: Kit) -> tuple[RecordVersion, Record]:
+    """The kit's current version and its record as the pipeline stored it (pages, bboxes and
+    crops, which decisions do not change): enough to serve images without validating."""
     version = db.get(RecordVersion, kit.current_version_id)
     if version is None:
         raise LookupError(kit.id)
-    original = Record.model_validate(version.record)
+    return version, Record.model_validate(version.record)
+
+
+def build_view(db: Session, kit: Kit) -> IstanzaView:
+    version, original = stored_record(db, kit)
     rows = db.scalars(select(FieldDecision).where(FieldDecision.kit_id == kit.id)
                       .order_by(FieldDecision.at, FieldDecision.id)).all()
     latest: dict[str, FieldDecision] = {}
