@@ -117,6 +117,13 @@ CSV_COLUMNS = ("kit", "codice_istanza", "codice_assicurata", "questura", "stato"
                "anomalie_aperte", "codici", "ricevuta_il")
 
 
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ is quoted with '
+    (a batch name, part of the kit id, comes from whoever named the scan file)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def to_csv(result: QueuePage) -> str:
     """The queue's rows as CSV: the columns the page shows, no more (no names, no values)."""
     out = io.StringIO()
@@ -124,7 +131,8 @@ def to_csv(result: QueuePage) -> str:
     w.writerow(CSV_COLUMNS)
     for r in result.rows:
         k = r.kit
-        w.writerow([k.id, k.codice_istanza or "", k.assicurata or "", k.questura or "",
-                    k.status, k.max_severity or "", k.anomaly_count, " ".join(r.codes),
-                    k.created_at.isoformat(timespec="seconds") if k.created_at else ""])
+        w.writerow([_cell(v) for v in (
+            k.id, k.codice_istanza, k.assicurata, k.questura, k.status, k.max_severity,
+            k.anomaly_count, " ".join(r.codes),
+            k.created_at.isoformat(timespec="seconds") if k.created_at else "")])
     return out.getvalue()
