@@ -54,6 +54,32 @@ class WorkerProcs:
                 time.sleep(0.1)
         return new
 
+    def start_cli(self, n: int, timeout: float = 120.0) -> None:
+        """`plico worker --processes n`: one supervisor and its n worker processes."""
+        i = len(self.procs)
+        with self.log(i).open("ab") as out:
+            self.procs.append(subprocess.Popen(
+                [str(Path(sys.executable).with_name("plico")), "worker", "--processes", str(n),
+                 "--threads", str(self.threads)], env=self.env, stdout=out,
+                stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + timeout
+        while self.log(i).read_text(errors="replace").count(" up: ") < n:
+            if self.procs[i].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"plico worker not up: "
+                                   f"{self.log(i).read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+
+    def cpu_seconds(self) -> list[float]:
+        """CPU time (user + system, with waited-for children such as tesseract) of each
+        running worker so far, from /proc (Linux)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = []
+        for p in self.procs:
+            stat = Path(f"/proc/{p.pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            out.append(sum(int(v) for v in fields[11:15]) / tick)
+        return out
+
     def kill(self, i: int) -> None:
         """SIGKILL: no goodbye to the broker, messages in hand stay unacknowledged."""
         self.procs[i].send_signal(signal.SIGKILL)
@@ -103,6 +129,7 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
     from sample_scans.synth.batch import SynthOptions, write_batch
 
     rates: dict[int, float] = {}
+    busy: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="plico-scale-") as tmp:
         root = Path(tmp)
         result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, filled_by="typed",
@@ -120,12 +147,14 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
             procs = WorkerProcs(env, root / f"logs-{n}")
             try:
                 procs.start(n)
+                idle = procs.cpu_seconds()  # start-up and model loading are not counted
                 setup(settings)
                 submitted = submit_batch(rt, result.files[0])
                 started = time.perf_counter()
                 enqueue_batch(rt, submitted.batch_id)
                 state = wait_batch(rt, submitted.batch_id, timeout=3600)
                 seconds = time.perf_counter() - started
+                cpu = [after - before for after, before in zip(procs.cpu_seconds(), idle)]
             finally:
                 procs.stop()
                 purge_queues(settings)
@@ -135,6 +164,15 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
                 batch = s.get(db.Batch, submitted.batch_id)
                 pages, nkits = batch.pages, batch.kits
             rates[n] = pages / seconds
+            busy[n] = max(cpu)
             echo(f"{n} worker process{'es' if n > 1 else ''}: {pages} pages, {nkits} kits in "
-                 f"{seconds:.1f} s: {rates[n]:.2f} pages/s (batch {state})")
+                 f"{seconds:.1f} s: {rates[n]:.2f} pages/s (batch {state}); worker CPU "
+                 + " + ".join(f"{c:.1f}" for c in cpu) + f" s = {1000 * sum(cpu) / pages:.0f} "
+                 "ms/page")
+    if len(busy) >= 2:
+        base = counts[0]
+        for n in counts[1:]:
+            echo(f"CPU-time bound, {n} vs {base} workers: {busy[base] / busy[n]:.2f}x (the "
+                 "busiest worker's CPU time against one worker's: the ratio on free cores, "
+                 "idle waits not counted)")
     return rates

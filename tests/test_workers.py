@@ -222,7 +222,8 @@ def test_redis_restart_mid_batch(deploy, one_kit, pg_url, tmp_path):
 
 def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
     """The system RabbitMQ cannot be restarted from a test (other users share it); the
-    workers reach it through a TCP proxy that drops every connection and refuses new ones for
+    workers (`plico worker --processes 2`, the batch sent by `plico submit`) reach it through
+    a TCP proxy that drops every connection and refuses new ones for
     3 s while kits are being read: unacknowledged messages are redelivered, the workers
     reconnect, nothing is lost or stored twice."""
     _rabbit_up(RABBIT)
@@ -230,8 +231,11 @@ def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
     proxy.start()
     try:
         d = deploy(f"amqp://guest:guest@{proxy.address}/%2F", pg_url)
-        d.procs.start(2)
-        batch_id = d.submit(one_kit)
+        d.procs.start_cli(2)  # `plico worker --processes 2`
+        res = subprocess.run([PLICO, "submit", str(one_kit)], env=d.env(), capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        batch_id = res.stdout.split()[0]
         d.wait_job(batch_id, "pages", "done")
         proxy.stop()
         time.sleep(3)
@@ -279,3 +283,12 @@ def test_s3_restart_and_database_outage(deploy, one_kit, pg_url, s3_server):
         assert re.search(r"S3 \w+ of \S+ failed \(NewConnectionError\)", d.procs.logs())
     finally:
         proxy.stop()
+
+
+def test_worker_and_submit_need_a_broker(tmp_path):
+    env = {**os.environ, "PLICO_DATA_DIR": str(tmp_path)}
+    env.pop("PLICO_BROKER_URL", None)
+    for args in (["worker"], ["submit", str(tmp_path)]):
+        res = subprocess.run([PLICO, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 9, res.stderr  # ExitCode.CONFIG
+        assert "PLICO_BROKER_URL" in res.stderr
