@@ -127,10 +127,10 @@ def test_review_flow_in_chromium(served, tmp_path) -> None:
         expect(cf_anomaly).to_contain_text("Superata da correzione")
 
         # resolve the remaining (reading) anomaly with a note
-        open_one = page.locator("article.anomaly", has_text="low_confidence_field")
-        open_one.get_by_label("Accettata").check()
-        open_one.get_by_label("Nota").fill("cognome verificato sul passaporto")
-        open_one.get_by_role("button", name="Registra esito").click()
+        open_one = page.locator("tr.doubt", has_text="m1.3")
+        open_one.get_by_label("Esito dell'anomalia (m1.3)").select_option("accettata")
+        open_one.get_by_label("Nota (m1.3)").fill("cognome verificato sul passaporto")
+        open_one.get_by_role("button", name="Registra").click()
         expect(page.locator(".flash")).to_contain_text("Esito registrato")
         expect(page.locator(".portal-grid")).to_contain_text("Verificata")
 

@@ -260,3 +260,8 @@ def test_me_logout_openapi_and_language_files(web) -> None:
     langs = [yaml.safe_load(resources.files("web").joinpath("data", f"{lang}.yaml")
                             .read_text("utf-8")) for lang in ("it", "en")]
     assert set(langs[0]) == set(langs[1])
+    for table in langs:  # YAML 1.1 reads a bare yes/no key as a boolean
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in table.items())
+    from web.i18n import translator
+
+    assert (translator("it")("yes"), translator("en")("no")) == ("Sì", "No")

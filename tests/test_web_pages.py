@@ -159,7 +159,7 @@ def test_istanza_page_shows_header_fields_evidence_and_records_the_view(web) -> 
     page = c.get(f"/istanze/{kit.kit_id}").text
     for text in ("Codice Assicurata", kit.record.kit.assicurata, kit.record.kit.codice_istanza,
                  "Da verificare", "In Istruttoria", "Nessuna Anomalia Documentale",
-                 "Codice fiscale non valido", "Campo letto con bassa confidenza"):
+                 "Codice fiscale non valido", "Campi letti con bassa confidenza"):
         assert text in page, text
     fields = page[page.index('id="fields-h"'):]
     assert fields.index('id="campo-m1-3"') < fields.index('id="campo-m1-31"')  # uncertain first

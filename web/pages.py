@@ -35,6 +35,7 @@ from web.app import (
     session_of,
 )
 from web.auth import ROLES, csrf_ok
+from web.i18n import translator
 from web.queue import STATUSES, Filters, queue, to_csv
 from web.review import (
     RESOLUTIONS,
@@ -168,7 +169,17 @@ def istanza_context(request: Request, db: DbSession, user: User, kit: Kit,
     pages = []
     for i, ref in enumerate(view.record.kit.pages):
         pages.append({"i": i, "ref": ref, "available": store.exists(images.page_key(ref))})
+    t = translator(lang)
+
+    def page_label(ref) -> str:
+        """m1p3 -> "Mod. 1 p. 3" (and the family member's copy, m1#2); others by kind."""
+        if ref.kind[:3] in ("m1p", "m2p"):
+            owner = f" · {ref.owner}" if "#" in (ref.owner or "") else ""
+            return f"{t('form_page', form=ref.kind[1], page=ref.kind[3:])}{owner}"
+        return t("kind_" + ref.kind)
+
     return {
+        "page_label": page_label,
         "kit": kit, "view": view, "summary": istanza_summary(view.record, lang), "v": v,
         "first": first, "rest": rest, "empty": empty, "anomalies": anomalies,
         "field_label": lambda k: (form_field(k).label if form_field(k) else k),
