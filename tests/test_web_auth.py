@@ -77,3 +77,13 @@ def test_status_codes() -> None:
 def test_csv_cells_cannot_be_formulas() -> None:
     assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _cell("-1") == "'-1"
     assert _cell("batch-0001") == "batch-0001" and _cell(None) == "" and _cell(3) == "3"
+
+
+def test_generated_secret_is_kept_private_and_reused(tmp_path) -> None:
+    from web.auth import load_or_create_secret
+
+    key = load_or_create_secret(None, tmp_path / "data")
+    assert len(key) >= 48 and load_or_create_secret(None, tmp_path / "data") == key
+    assert (tmp_path / "data" / "web-secret").stat().st_mode & 0o077 == 0
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["web-secret"]
+    assert load_or_create_secret("configured", tmp_path / "other") == b"configured"
