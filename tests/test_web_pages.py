@@ -255,3 +255,25 @@ def test_status_page_and_languages(web) -> None:
     limited = c.get("/stato?codice=000000000000")
     assert limited.status_code == 429 and "Troppe richieste" not in limited.text
     assert "Too many requests" in limited.text
+
+
+def test_correcting_the_province_moves_the_istanza_to_that_questura(web) -> None:
+    mi = web.client("rev_mi")
+    kit = web.mi.kit_id
+    r = mi.post(f"/istanze/{kit}/campi", data={"field": "m1.questore_sigla", "action": "correct",
+                                               "value": "rm", "csrf": page_csrf(mi)},
+                follow_redirects=False)
+    assert r.headers["location"] == "/coda?ok=moved"
+    assert "passata alla coda" in mi.get("/coda?ok=moved").text
+    assert mi.get(f"/istanze/{kit}").status_code == 404
+    rm = web.client("rev_rm")
+    assert rm.get(f"/istanze/{kit}").status_code == 200
+    with session_scope(web.engine) as db:
+        event = db.scalars(select(AuditEvent).where(AuditEvent.action == "correct_field")).one()
+        assert event.detail["questura"] == {"before": "MI", "after": "RM"}
+
+
+def test_names_typed_in_forms_are_escaped(web) -> None:
+    c = web.client()
+    r = login(c, "<script>alert(1)</script>", "whatever", expect=401)
+    assert "<script>alert(1)" not in r.text and "&lt;script&gt;" in r.text

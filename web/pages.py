@@ -124,7 +124,7 @@ def queue_page(request: Request, user: PageUser, db: Db):
     f = filters_of(request)
     result = queue(db, questure_of(user), f)
     return render(request, "queue.html", {
-        "f": f, "result": result, "statuses": STATUSES, "now": dt.datetime.now(dt.UTC),
+        "f": f, "result": result, "message": request.query_params.get("ok"), "statuses": STATUSES, "now": dt.datetime.now(dt.UTC),
         "qs": lambda **o: urlencode(f.query(**o))}, user=user)
 
 
@@ -178,8 +178,16 @@ def istanza_context(request: Request, db: DbSession, user: User, kit: Kit,
             return f"{t('form_page', form=ref.kind[1], page=ref.kind[3:])}{owner}"
         return t("kind_" + ref.kind)
 
+    def evidence_pages(a) -> list[int]:
+        """The pages that show an anomaly's evidence: those of its fields, then its own
+        (a form value beside the passport page it disagrees with), three at most."""
+        found = [view.record.fields[k].page for k in (a.fields or []) if k in view.record.fields]
+        found += list(a.pages or [])
+        out = [i for i in dict.fromkeys(found) if 0 <= i < len(pages)]
+        return out[:3]
+
     return {
-        "page_label": page_label,
+        "page_label": page_label, "evidence_pages": evidence_pages,
         "kit": kit, "view": view, "summary": istanza_summary(view.record, lang), "v": v,
         "first": first, "rest": rest, "empty": empty, "anomalies": anomalies,
         "field_label": lambda k: (form_field(k).label if form_field(k) else k),
@@ -225,7 +233,11 @@ async def field_decision(kit_id: str, request: Request, user: PageUser,
                                                 "error_field": key}, status_code=422, user=user)
     audit(db, request, user.name, f"{action}_field", kit.id, **detail)
     db.commit()
-    return RedirectResponse(f"/istanze/{kit.id}?ok={action}#campo-{key}", status_code=303)
+    allowed = questure_of(user)
+    if allowed is not None and kit.questura not in allowed:
+        return RedirectResponse("/coda?ok=moved", status_code=303)
+    anchor = "campo-" + key.replace("#", "_").replace(".", "-")
+    return RedirectResponse(f"/istanze/{kit.id}?ok={action}#{anchor}", status_code=303)
 
 
 @router.post("/istanze/{kit_id}/anomalie/{anomaly_id}", dependencies=[Depends(form_csrf)])

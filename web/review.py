@@ -31,6 +31,7 @@ from pipeline.form import FieldKind, load_form_model
 from pipeline.record import Anomaly as RecordAnomaly
 from pipeline.record import Record
 from storage.db import Anomaly, FieldDecision, Kit, RecordVersion, utcnow
+from storage.index import QUESTURA_FIELD
 from validators.catalogue import Category
 from validators.rules import validate
 
@@ -210,11 +211,18 @@ def decide_field(db: Session, view: IstanzaView, user: str, key: str, action: st
     after = before if action == "confirm" else normalise_value(key, raw or "")
     db.add(FieldDecision(kit_id=view.kit.id, field_key=key, action=action, value_before=before,
                          value_after=after, user_name=user, record_version_id=view.version.id))
+    moved = None
+    if key == QUESTURA_FIELD and isinstance(after, str):
+        # the header's province decides whose queue the istanza is in: a corrected province
+        # moves it (the reviewer may lose sight of it, as they should)
+        moved = {"before": view.kit.questura, "after": after[:2] or None}
+        view.kit.questura = moved["after"]
     db.flush()
     new = build_view(db, view.kit)
     changes = sync(db, new, user)
     view.__dict__.update(new.__dict__)
-    return {"field": key, "decision": action, "before": before, "after": after, **changes}
+    detail = {"field": key, "decision": action, "before": before, "after": after, **changes}
+    return {**detail, "questura": moved} if moved else detail
 
 
 def resolve_anomaly(db: Session, view: IstanzaView, user: str, anomaly_id: int, resolution: str,
