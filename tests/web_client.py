@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from web_testdata import TestKit, build, find_plan, save, with_images
+from web_testdata import SampleKit, build, find_plan, save, with_images
 
 from pipeline.settings import Settings
 from storage.db import User, engine_for, session_scope, upgrade
@@ -27,7 +27,7 @@ def _hash() -> str:
 
 
 @cache
-def test_kits() -> tuple[TestKit, TestKit, TestKit]:
+def sample_kits() -> tuple[SampleKit, SampleKit, SampleKit]:
     """MI: a wrong codice fiscale check letter plus a surname read with low confidence;
     RM: a missing signature (blocking); MI: a clean kit."""
     cf = find_plan(lambda p: p.anomalies == ["invalid_codice_fiscale"])
@@ -43,9 +43,9 @@ class Web:
     settings: Settings
     store: LocalObjectStore
     engine: object
-    mi: TestKit
-    rm: TestKit
-    clean: TestKit
+    mi: SampleKit
+    rm: SampleKit
+    clean: SampleKit
 
     def client(self, user: str | None = None, **kw) -> TestClient:
         c = TestClient(self.app, **kw)
@@ -61,7 +61,7 @@ def make_web(tmp_path: Path, db_url: str, *, images: bool = False, **overrides) 
                         web_lockout_attempts=3, status_burst=4, status_rate_per_minute=1.0,
                         **overrides)
     store = LocalObjectStore(tmp_path / "objects")
-    mi, rm, clean = test_kits()
+    mi, rm, clean = sample_kits()
     if images:
         mi = with_images(mi, store, {1, 2})
     upgrade(db_url)

@@ -34,7 +34,7 @@ def find_plan(want, seed: int = 11, limit: int = 400, with_anomaly: bool = True)
 
 
 @dataclass
-class TestKit:
+class SampleKit:
     kit_id: str
     plan: KitPlan
     record: Record
@@ -47,7 +47,7 @@ class TestKit:
         return [v for v in values if isinstance(v, str) and len(v) >= 4]
 
 
-def build(plan: KitPlan, number: int, questura: str, review: tuple[str, ...] = ()) -> TestKit:
+def build(plan: KitPlan, number: int, questura: str, review: tuple[str, ...] = ()) -> SampleKit:
     """The record the pipeline would make of `plan` with the header's province set to
     `questura`, fields in `review` read with low confidence, and validation run."""
     rec = record_from_plan(plan, review=review)
@@ -63,7 +63,7 @@ def build(plan: KitPlan, number: int, questura: str, review: tuple[str, ...] = (
                             repaired=False) for k in review]
     rec = rec.model_copy(update={"anomalies": rec.anomalies + lettura})
     rec = rec.model_copy(update={"anomalies": rec.anomalies + validate(rec)})
-    return TestKit(kit_id_for(BATCH, number), plan, rec)
+    return SampleKit(kit_id_for(BATCH, number), plan, rec)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -72,7 +72,7 @@ def _png(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def with_images(tk: TestKit, store, pages: set[int]) -> TestKit:
+def with_images(tk: SampleKit, store, pages: set[int]) -> SampleKit:
     """Render the kit's sheets listed in `pages` (others stay without an image), store them
     as the pipeline does (pages/<sha>/<index>.png), and give every field on them its real
     bbox and crop."""
@@ -101,10 +101,10 @@ def with_images(tk: TestKit, store, pages: set[int]) -> TestKit:
                                        max(0, int(x0) - pad):int(x1) + pad]), "image/png")
             fields[key] = fv.model_copy(update={"bbox": (x0, y0, x1 - x0, y1 - y0), "crop": crop})
     record = tk.record.model_copy(update={"fields": fields})
-    return TestKit(tk.kit_id, tk.plan, record)
+    return SampleKit(tk.kit_id, tk.plan, record)
 
 
-def save(engine, store, kits: list[TestKit]) -> None:
+def save(engine, store, kits: list[SampleKit]) -> None:
     with session_scope(engine) as db:
         for tk in kits:
             save_record(db, tk.record, batch_id=BATCH, kit_id=tk.kit_id, store=store)

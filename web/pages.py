@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session as DbSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.db import Anomaly, AuditEvent, Kit, User
-from validators.catalogue import Category
 from validators.report import istanza_summary
 from web import images
 from web.accounts import AccountError, create_user
@@ -195,7 +194,6 @@ def istanza_context(request: Request, db: DbSession, user: User, kit: Kit,
                                     if form_field(k) and form_field(k).options else None),
         "field_kind": lambda k: (form_field(k).kind.value if form_field(k) else "text"),
         "pages": pages, "events": events, "resolutions": RESOLUTIONS,
-        "lettura": Category.LETTURA,
         "open_count": len(view.open_anomalies),
         "review_count": sum(1 for f in view.record.fields.values() if f.status == "review"),
     }

@@ -32,7 +32,6 @@ from pipeline.record import Anomaly as RecordAnomaly
 from pipeline.record import Record
 from storage.db import Anomaly, FieldDecision, Kit, RecordVersion, utcnow
 from storage.index import QUESTURA_FIELD
-from validators.catalogue import Category
 from validators.rules import validate
 
 RESOLUTIONS = ("accettata", "integrazione_richiesta", "respinta")
@@ -261,7 +260,3 @@ def ordered_fields(view: IstanzaView) -> tuple[list[str], list[str], int]:
     first.sort(key=lambda k: (view.original.fields[k].status != "review",
                               view.original.fields[k].confidence))
     return first, rest, empty
-
-
-def lettura(a: Anomaly) -> bool:
-    return a.category == Category.LETTURA
