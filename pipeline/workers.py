@@ -19,7 +19,10 @@ the quarantine table with the reason). For a chunk of pages, `jobs.kit_id` holds
 Delivery is at least once: dramatiq acknowledges a message after the actor returns, so a
 worker killed mid-message leaves it unacknowledged and it is delivered again (RabbitMQ at
 once, when the dead worker's connection closes; Redis once another worker's queue
-maintenance finds the dead worker's heartbeat older than `worker_heartbeat_s`). Every step is
+maintenance finds the dead worker's heartbeat older than `worker_heartbeat_s`; maintenance
+runs on `redis_maintenance_chance` broker commands per million, and an idle worker sends about
+two a second, so with the defaults a dead worker's message is back within about 60 s + 50 s).
+Messages that fail for good are dead-lettered (`<queue>.XQ`), kept 7 days. Every step is
 idempotent (pipeline/process.py), and a kit is keyed by (kit_id, pipeline_version) in the
 index, so a second delivery stores nothing twice.
 
@@ -370,14 +373,18 @@ def _after_pages(rt, batch_id: str) -> None:
 
 def process_kit_msg(kit_id: str, pipeline_version: str | None = None,
                     job_id: int | None = None) -> None:
-    """Read one kit under this worker's pipeline version (a message asking for another
-    version is read under this one: a record says truthfully which code read it)."""
+    """Read one kit under this worker's pipeline version: a record says truthfully which code
+    read it. A message for another version is read only if the kit has no record yet."""
     from pipeline.process import kit_manifest, process_kit, quarantine
 
     rt = _runtime()
-    if pipeline_version and pipeline_version != rt.version:
-        log.warning("kit %s asked for version %s, read by version %s", kit_id, pipeline_version,
-                    rt.version)
+    if pipeline_version and pipeline_version != rt.version and _has_record(rt, kit_id):
+        # a stale message (a duplicate from before an upgrade): reading the kit again under
+        # another version is an ops decision (`plico reprocess`), not a side effect
+        log.warning("kit %s: message for version %s, this worker reads %s and the kit has a "
+                    "record: skipped", kit_id, pipeline_version, rt.version)
+        _set_job(job_id, "done", f"skipped: the worker reads version {rt.version}")
+        return
 
     def permanent(exc: BaseException) -> None:
         manifest = kit_manifest(rt, kit_id)
@@ -403,6 +410,12 @@ def process_kit_msg(kit_id: str, pipeline_version: str | None = None,
         batch_id = kit.batch_id if kit is not None else None
     if batch_id:
         _maybe_batch_done(rt, batch_id)
+
+
+def _has_record(rt, kit_id: str) -> bool:
+    with rt.session() as s:
+        return s.scalar(select(func.count()).select_from(db.RecordVersion)
+                        .where(db.RecordVersion.kit_id == kit_id)) > 0
 
 
 def job_failed_msg(message: dict, retry_info: dict) -> None:
@@ -486,6 +499,13 @@ def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
             failed = failed.where(db.Job.batch_id == batch_id)
         for job in s.scalars(failed.order_by(db.Job.id.desc()).limit(limit)):
             lines.append(f"  {job.status} {job.kind} {job.kit_id or job.batch_id}: {job.error}")
+        if batch_id:
+            from pipeline.process import account_pages
+
+            problems = account_pages(rt, batch_id)
+            lines.append("")
+            lines.append("every page in one kit record or in quarantine" if not problems else
+                         f"{len(problems)} pages not accounted for (yet): " + "; ".join(problems[:5]))
         q = select(db.QuarantineItem).order_by(db.QuarantineItem.id.desc()).limit(limit)
         if batch_id:
             q = q.where(db.QuarantineItem.batch_id == batch_id)
@@ -532,6 +552,12 @@ def select_kits(rt, **filters) -> tuple[list[KitRow], list[KitRow]]:
     return todo, current
 
 
+def _has_version(rt, kit_id: str) -> bool:
+    with rt.session() as s:
+        return s.scalar(select(func.count()).select_from(db.RecordVersion).where(
+            db.RecordVersion.kit_id == kit_id, db.RecordVersion.pipeline_version == rt.version)) > 0
+
+
 def reprocess_kits(rt, kit_ids: list[str], *, wait: bool = True,
                    echo: Callable[[str], None] = print, poll_s: float = 1.0) -> dict[str, int]:
     """Read the kits again: on the broker when there is one (following the jobs while `wait`),
@@ -572,6 +598,10 @@ def reprocess_kits(rt, kit_ids: list[str], *, wait: bool = True,
             echo("progress: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
             last = counts
         if sum(counts.get(k, 0) for k in FINISHED) == len(job_ids):
+            missing = [k for k in kit_ids if not _has_version(rt, k)]
+            if missing:
+                echo(f"{len(missing)} kits have no record of version {rt.version}: do the "
+                     "workers run it (their PLICO_PIPELINE_VERSION)? First: " + missing[0])
             return counts
         time.sleep(poll_s)
 

@@ -214,6 +214,7 @@ def test_redis_restart_mid_batch(deploy, one_kit, pg_url, tmp_path):
         proc = start()
         d.finish(batch_id)
         d.check(batch_id, kits=1)
+        _reprocess_on_workers(d, batch_id, tmp_path)
     finally:
         d.procs.stop()
         proc.terminate()
@@ -292,3 +293,25 @@ def test_worker_and_submit_need_a_broker(tmp_path):
         res = subprocess.run([PLICO, *args], env=env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 9, res.stderr  # ExitCode.CONFIG
         assert "PLICO_BROKER_URL" in res.stderr
+
+
+def _reprocess_on_workers(d: Deployment, batch_id: str, tmp_path: Path) -> None:
+    """A new pipeline version is deployed (workers restarted with it) and the batch is read
+    again through the broker: a second record version, the first kept."""
+    from storage.index import versions_of
+
+    d.procs.stop()
+    env = d.env(pipeline_version="0.2.0")
+    d.procs = WorkerProcs(env, tmp_path / "logs-0.2.0")
+    d.procs.start(1)
+    dry = subprocess.run([PLICO, "reprocess", "--batch", batch_id, "--dry-run"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert "1 kits to read under version 0.2.0" in dry.stdout, dry.stderr
+    res = subprocess.run([PLICO, "reprocess", "--batch", batch_id], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "progress: done 1" in res.stdout
+    with d.rt.session() as s:
+        kit_id = s.scalar(select(db.Kit.id).where(db.Kit.batch_id == batch_id))
+        assert versions_of(s, kit_id) == ["0.1.0", "0.2.0"]
+    assert account_pages(d.rt, batch_id) == []
