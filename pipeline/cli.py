@@ -319,7 +319,7 @@ def bench_anomalies(
     typer.echo(format_anomaly_score(score))
 
 
-from pipeline import ops_cli  # noqa: E402 - worker, submit, status, reprocess, bench scale
+from pipeline import ops_cli  # worker, submit, status, reprocess, bench scale
 
 ops_cli.register(app, bench_app)
 

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -65,7 +65,7 @@ def submit(
 
 
 def status(
-    batch: Annotated[Optional[str], typer.Option("--batch", help="One batch only.")] = None,
+    batch: Annotated[str | None, typer.Option("--batch", help="One batch only.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Batches and quarantine entries shown.")] = 20,
 ) -> None:
     """Batches, jobs (queued, running, done, failed, quarantined) and quarantine reasons."""
@@ -88,15 +88,15 @@ def _date(value: str | None, option: str) -> dt.date | dt.datetime | None:
 
 
 def reprocess(
-    batch: Annotated[Optional[str], typer.Option("--batch", help="Kits of this batch.")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Kits first read on or after "
+    batch: Annotated[str | None, typer.Option("--batch", help="Kits of this batch.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Kits first read on or after "
                                                  "this date (ISO).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="... and on or before.")] = None,
-    anomaly: Annotated[Optional[str], typer.Option("--anomaly", help="Kits whose current record "
+    until: Annotated[str | None, typer.Option("--until", help="... and on or before.")] = None,
+    anomaly: Annotated[str | None, typer.Option("--anomaly", help="Kits whose current record "
                                                    "has this anomaly code.")] = None,
-    version: Annotated[Optional[str], typer.Option("--pipeline-version", help="Kits whose current "
+    version: Annotated[str | None, typer.Option("--pipeline-version", help="Kits whose current "
                                                    "record was read by this version.")] = None,
-    kit: Annotated[Optional[str], typer.Option("--kit", help="The kit of this codice "
+    kit: Annotated[str | None, typer.Option("--kit", help="The kit of this codice "
                                                "assicurata.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be read again.")] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the progress until "

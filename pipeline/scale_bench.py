@@ -109,7 +109,7 @@ def wait_batch(rt, batch_id: str, timeout: float, poll_s: float = 0.2) -> str:
         try:
             with rt.session() as s:
                 state = s.get(db.Batch, batch_id).status
-        except Exception as exc:  # noqa: BLE001 - the index may be down on purpose (tests)
+        except Exception as exc:
             from pipeline.workers import is_transient
 
             if not is_transient(exc):

@@ -168,9 +168,9 @@ def setup(settings: Settings | None = None) -> Actors:
     def retry_when(retries: int, exc: BaseException) -> bool:
         return retries < settings.max_retries and is_transient(exc)
 
-    opts = dict(broker=broker, queue_name=settings.queue_name, retry_when=retry_when,
-                min_backoff=low, max_backoff=high, on_retry_exhausted="job_failed_msg",
-                time_limit=30 * 60 * 1000)
+    opts = {"broker": broker, "queue_name": settings.queue_name, "retry_when": retry_when,
+            "min_backoff": low, "max_backoff": high, "on_retry_exhausted": "job_failed_msg",
+            "time_limit": 30 * 60 * 1000}
     actors = Actors(
         broker, settings,
         batch=dramatiq.actor(process_batch_msg, actor_name="process_batch_msg", **opts),

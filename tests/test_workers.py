@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tcp_proxy import TcpProxy
 
 from pipeline.process import account_pages, open_runtime, submit_batch
 from pipeline.scale_bench import WorkerProcs, wait_batch
 from pipeline.settings import Settings
 from sample_scans.synth.batch import SynthOptions, write_batch
 from storage import db
-from tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
@@ -234,7 +234,7 @@ def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
         d = deploy(f"amqp://guest:guest@{proxy.address}/%2F", pg_url)
         d.procs.start_cli(2)  # `plico worker --processes 2`
         res = subprocess.run([PLICO, "submit", str(one_kit)], env=d.env(), capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=120, check=False)
         assert res.returncode == 0, res.stderr
         batch_id = res.stdout.split()[0]
         d.wait_job(batch_id, "pages", "done")
@@ -290,7 +290,8 @@ def test_worker_and_submit_need_a_broker(tmp_path):
     env = {**os.environ, "PLICO_DATA_DIR": str(tmp_path)}
     env.pop("PLICO_BROKER_URL", None)
     for args in (["worker"], ["submit", str(tmp_path)]):
-        res = subprocess.run([PLICO, *args], env=env, capture_output=True, text=True, timeout=60)
+        res = subprocess.run([PLICO, *args], env=env, capture_output=True, text=True, timeout=60,
+                             check=False)
         assert res.returncode == 9, res.stderr  # ExitCode.CONFIG
         assert "PLICO_BROKER_URL" in res.stderr
 
@@ -305,10 +306,10 @@ def _reprocess_on_workers(d: Deployment, batch_id: str, tmp_path: Path) -> None:
     d.procs = WorkerProcs(env, tmp_path / "logs-0.2.0")
     d.procs.start(1)
     dry = subprocess.run([PLICO, "reprocess", "--batch", batch_id, "--dry-run"], env=env,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert "1 kits to read under version 0.2.0" in dry.stdout, dry.stderr
     res = subprocess.run([PLICO, "reprocess", "--batch", batch_id], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
     assert "progress: done 1" in res.stdout
     with d.rt.session() as s:
