@@ -265,3 +265,19 @@ def test_me_logout_openapi_and_language_files(web) -> None:
     from web.i18n import translator
 
     assert (translator("it")("yes"), translator("en")("no")) == ("Sì", "No")
+
+
+def test_an_istanza_with_nothing_open_can_be_marked_verified(web) -> None:
+    c = web.client()
+    csrf = api_login(c, "rev_mi")
+    h = {"X-CSRF-Token": csrf}
+    refused = c.post(f"/api/istanze/{web.mi.kit_id}/verify", headers=h)
+    assert refused.status_code == 422 and "invalid_codice_fiscale" in refused.text
+    clean = web.clean.record.kit.assicurata
+    assert c.get(f"/api/status/{clean}").json()["colour"] == "orange"
+    r = c.post(f"/api/istanze/{web.clean.kit_id}/verify", headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "verificata"
+    assert c.get(f"/api/status/{clean}").json()["colour"] == "green"
+    assert events(web, "verify")[0].detail["kit_status"] == {"before": "da_verificare",
+                                                             "after": "verificata"}
+    assert c.post(f"/api/istanze/{web.rm.kit_id}/verify", headers=h).status_code == 404

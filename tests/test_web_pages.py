@@ -277,3 +277,14 @@ def test_names_typed_in_forms_are_escaped(web) -> None:
     c = web.client()
     r = login(c, "<script>alert(1)</script>", "whatever", expect=401)
     assert "<script>alert(1)" not in r.text and "&lt;script&gt;" in r.text
+
+
+def test_a_clean_istanza_is_marked_verified_by_form(web) -> None:
+    c = web.client("rev_mi")
+    assert "Segna come verificata" not in c.get(f"/istanze/{web.mi.kit_id}").text
+    page = c.get(f"/istanze/{web.clean.kit_id}").text
+    assert "Segna come verificata" in page and "Nessuna Anomalia Documentale" in page
+    r = c.post(f"/istanze/{web.clean.kit_id}/verifica", data={"csrf": csrf_of(page)})
+    assert "Istanza segnata come verificata" in r.text and "Segna come verificata" not in r.text
+    assert c.post(f"/istanze/{web.mi.kit_id}/verifica",
+                  data={"csrf": csrf_of(page)}).status_code == 422

@@ -33,7 +33,14 @@ from web.app import (
 from web.auth import csrf_ok
 from web.pages import audit_query, filters_of, rate_limited
 from web.queue import queue
-from web.review import DecisionError, build_view, decide_field, ordered_fields, resolve_anomaly
+from web.review import (
+    DecisionError,
+    build_view,
+    decide_field,
+    ordered_fields,
+    resolve_anomaly,
+    verify,
+)
 from web.status import lookup, parse_code
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -168,6 +175,19 @@ def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Reque
     except LookupError as exc:
         raise HTTPException(404, "not found") from exc
     audit(db, request, user.name, "resolve_anomaly", kit.id, **detail)
+    db.commit()
+    return {**detail, "status": kit.status}
+
+
+@router.post("/istanze/{kit_id}/verify", dependencies=[Depends(api_csrf)],
+             summary="Mark an istanza with no open anomaly as verificata")
+def api_verify(kit_id: str, request: Request, user: ApiUser, db: Db):
+    kit = kit_for(db, user, kit_id)
+    try:
+        detail = verify(db, build_view(db, kit))
+    except DecisionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    audit(db, request, user.name, "verify", kit.id, **detail)
     db.commit()
     return {**detail, "status": kit.status}
 

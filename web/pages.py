@@ -46,6 +46,7 @@ from web.review import (
     ordered_fields,
     resolve_anomaly,
     stored_record,
+    verify,
 )
 from web.status import lookup, parse_code
 
@@ -255,6 +256,18 @@ async def anomaly_decision(kit_id: str, anomaly_id: int, request: Request,
     db.commit()
     return RedirectResponse(f"/istanze/{kit.id}?ok=resolved#anomalia-{anomaly_id}",
                             status_code=303)
+
+
+@router.post("/istanze/{kit_id}/verifica", dependencies=[Depends(form_csrf)])
+def verify_istanza(kit_id: str, request: Request, user: PageUser, db: Db):
+    kit = kit_for(db, user, kit_id)
+    try:
+        detail = verify(db, build_view(db, kit))
+    except DecisionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    audit(db, request, user.name, "verify", kit.id, **detail)
+    db.commit()
+    return RedirectResponse(f"/istanze/{kit.id}?ok=verified", status_code=303)
 
 
 def _image(data: bytes | None, missing: str) -> Response:

@@ -199,6 +199,18 @@ def update_status(view: IstanzaView) -> None:
     kit.updated_at = utcnow()
 
 
+def verify(db: Session, view: IstanzaView) -> dict[str, Any]:
+    """Mark an istanza with nothing open as verificata (a kit read without anomalies never
+    reaches the queue; a reviewer who checked it says so here)."""
+    live = [a.code for a in view.anomalies if a.status in (OPEN, "integrazione_richiesta")]
+    if live:
+        raise DecisionError(f"anomalies still open: {', '.join(sorted(set(live)))}")
+    before = view.kit.status
+    update_status(view)
+    db.flush()
+    return {"kit_status": {"before": before, "after": view.kit.status}}
+
+
 def decide_field(db: Session, view: IstanzaView, user: str, key: str, action: str,
                  raw: str | None) -> dict[str, Any]:
     """Confirm or correct one field; returns the audit detail (before, after, anomalies)."""
