@@ -115,16 +115,27 @@ bench_app = typer.Typer(help="Benchmarks that print numbers (not tests).", no_ar
 app.add_typer(bench_app, name="bench")
 
 
-def _recogniser(naive: bool = False):
-    from extractors.recognise import NaiveTesseractRecogniser, TesseractCellRecogniser
+def _recogniser(naive: bool = False, kind: str = "auto"):
+    from extractors.auto import RECOGNISERS, make_recogniser
+    from extractors.recognise import NaiveTesseractRecogniser
 
-    return NaiveTesseractRecogniser() if naive else TesseractCellRecogniser()
+    if naive:
+        return NaiveTesseractRecogniser()
+    if kind not in RECOGNISERS:
+        raise typer.BadParameter(f"must be one of {', '.join(RECOGNISERS)}, not {kind!r}",
+                                 param_hint="--recogniser")
+    return make_recogniser(kind)
+
+
+_RECOGNISER_HELP = ("Cell recogniser: auto (per page: Tesseract for machine print, the "
+                    "hand-print classifier otherwise), cellnet or tesseract.")
 
 
 @app.command()
 def process(
     inputs: Annotated[list[Path], typer.Argument(help="PDF, TIFF, image files or folders.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the istanza records.")],
+    recogniser_kind: Annotated[str, typer.Option("--recogniser", help=_RECOGNISER_HELP)] = "auto",
 ) -> None:
     """Read scanned batches into istanza records (embedded default: local store, in-process)."""
     from rich.console import Console
@@ -135,7 +146,7 @@ def process(
     from pipeline.settings import get_settings
 
     settings = get_settings()
-    recogniser = _recogniser()
+    recogniser = _recogniser(kind=recogniser_kind)
     summaries = []
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
@@ -166,6 +177,7 @@ def bench_accuracy(
     realdata: Annotated[Optional[Path], typer.Option(
         "--realdata", help="shared/realdata folder (barcodes, skew, MRZ with ground truth).")] = None,
     show_errors: Annotated[int, typer.Option("--show-errors", help="List this many wrong fields.")] = 0,
+    recogniser_kind: Annotated[str, typer.Option("--recogniser", help=_RECOGNISER_HELP)] = "auto",
 ) -> None:
     """Generate fresh kits, process them, score against the truth; then the real data sets."""
     import tempfile
@@ -181,10 +193,12 @@ def bench_accuracy(
         result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, duplex=duplex,
                                           filled_by=filled_by, mode=mode), root / "batch")
         settings = Settings(data_dir=root / "data")
-        _, records = process_batch(result.files[0], root / "out", settings, _recogniser())
+        _, records = process_batch(result.files[0], root / "out", settings,
+                                   _recogniser(kind=recogniser_kind))
         score = score_batch(BatchTruth.load(result.truth), records)
     typer.echo(f"synthetic: seed {seed}, {kits} kits, {result.pages} pages, {dpi} dpi, "
-               f"filled by {filled_by}, mode {mode}{', duplex' if duplex else ''}")
+               f"filled by {filled_by}, mode {mode}{', duplex' if duplex else ''}, "
+               f"recogniser {recogniser_kind}")
     typer.echo(format_score(score))
     for kit, key, want, got in score.wrong[:show_errors]:
         typer.echo(f"  {kit} {key}: want {want!r} got {got!r}")
