@@ -288,3 +288,16 @@ def test_a_clean_istanza_is_marked_verified_by_form(web) -> None:
     assert "Istanza segnata come verificata" in r.text and "Segna come verificata" not in r.text
     assert c.post(f"/istanze/{web.mi.kit_id}/verifica",
                   data={"csrf": csrf_of(page)}).status_code == 422
+
+
+def test_logout_ends_the_sessions_opened_before_it(web) -> None:
+    first, second = web.client("rev_mi"), web.client("rev_mi")
+    stolen = first.cookies.get("plico_session")
+    r = first.post("/logout", data={"csrf": page_csrf(first)}, follow_redirects=False)
+    assert r.headers["location"] == "/login"
+    assert second.get("/coda", follow_redirects=False).status_code == 303  # other device too
+    replay = web.client()
+    replay.cookies.set("plico_session", stolen)
+    assert replay.get("/api/me").status_code == 401
+    again = web.client("rev_mi")  # a new login works
+    assert again.get("/coda").status_code == 200

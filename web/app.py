@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
 from pipeline import __version__
@@ -141,6 +141,11 @@ def current_user(request: Request, db: DbSession) -> User | None:
         return None
     user = db.scalar(select(User).where(User.name == s.user))
     if user is None or not user.active or hash_fingerprint(user.password_hash) != s.fingerprint:
+        s.logout()
+        return None
+    last_logout = db.scalar(select(func.max(AuditEvent.at)).where(
+        AuditEvent.user_name == user.name, AuditEvent.action == "logout"))
+    if last_logout is not None and as_utc(last_logout).timestamp() > s.issued:
         s.logout()
         return None
     return user

@@ -3,9 +3,11 @@
 Sessions are signed, not stored: the cookie carries {user, csrf token, expiry} and an
 HMAC-SHA256 over them with the key from `PLICO_WEB_SECRET` (or one generated once under the
 data directory). The user row is read on every request, so a deactivated account or a changed
-password (the cookie carries a fingerprint of the hash) ends its sessions at once; logout drops
-the cookie. Every visitor, logged in or not, gets a session with a CSRF token, so the login
-form is protected too.
+password (the cookie carries a fingerprint of the hash) ends its sessions at once. Logging out
+ends every session of the account opened before it, on any device: the logout is an audit
+event, and a cookie issued earlier is refused (a signed cookie cannot be recalled otherwise).
+Every visitor, logged in or not, gets a session with a CSRF token, so the login form is
+protected too.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Session:
     user: str | None = None
     fingerprint: str | None = None
     expires: float = 0.0
+    issued: float = 0.0  # when the login happened (a later logout ends this session too)
     lang: str | None = None
     dirty: bool = False
 
@@ -87,13 +90,14 @@ class Session:
         # a fresh CSRF token at login: a token seen before authentication is not reused
         self.csrf = secrets.token_urlsafe(24)
         self.user, self.fingerprint = user, fingerprint
-        self.expires = time.time() + hours * 3600
+        self.issued = time.time()
+        self.expires = self.issued + hours * 3600
         self.dirty = True
 
     def logout(self) -> None:
         self.csrf = secrets.token_urlsafe(24)
         self.user = self.fingerprint = None
-        self.expires = 0.0
+        self.expires = self.issued = 0.0
         self.dirty = True
 
 
@@ -109,7 +113,7 @@ class SessionCodec:
 
     def dumps(self, s: Session) -> str:
         body = json.dumps({"c": s.csrf, "u": s.user, "f": s.fingerprint, "e": s.expires,
-                           "l": s.lang}, separators=(",", ":")).encode()
+                           "i": s.issued, "l": s.lang}, separators=(",", ":")).encode()
         b64 = base64.urlsafe_b64encode(body).decode().rstrip("=")
         return f"{b64}.{self._sign(b64.encode())}"
 
@@ -124,7 +128,8 @@ class SessionCodec:
         try:
             d = json.loads(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)))
             s = Session(csrf=str(d["c"]), user=d.get("u"), fingerprint=d.get("f"),
-                        expires=float(d.get("e") or 0), lang=d.get("l"))
+                        expires=float(d.get("e") or 0), issued=float(d.get("i") or 0),
+                        lang=d.get("l"))
         except (ValueError, KeyError, TypeError):
             return None
         if s.user and s.expires < time.time():
