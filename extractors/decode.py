@@ -327,12 +327,34 @@ def _dates() -> tuple[list[str], np.ndarray]:
     return texts, digits.astype(np.intp)
 
 
-def decode_date(dist: CellDist) -> Decoded:
-    """A date is its eight cells; a partly written date is read as it stands."""
+#: A date outside its field's plausible years (`date_years`) is this much less likely.
+OUT_OF_YEARS = math.log(100.0)
+
+
+def date_years(f: Field, today=None) -> tuple[int, int]:
+    """Plausible years of a date field: a birth from 1900 to this year; a document's
+    validity within 30 years either side; any other date (the application, an entry, an
+    issue, a registration) from 1950 to next year."""
+    import datetime as dt
+
+    year = (today or dt.date.today()).year
+    label = f.label.lower()
+    if "nato" in label:
+        return 1900, year
+    if "valido" in label or "scadenza" in label:
+        return year - 30, year + 30
+    return 1950, year + 1
+
+
+def decode_date(dist: CellDist, years: tuple[int, int] = (1900, 2099)) -> Decoded:
+    """A date is its eight cells; a partly written date is read as it stands. Days outside
+    `years` are `OUT_OF_YEARS` less likely."""
     if dist.n != 8 or dist.alphabet[:10] != DIGITS:
         return _pick([], np.zeros(0), dist)
     texts, digits = _dates()
     scores = dist.logp[np.arange(8), digits].sum(axis=1)
+    year = digits[:, 4] * 1000 + digits[:, 5] * 100 + digits[:, 6] * 10 + digits[:, 7]
+    scores = scores - np.where((year < years[0]) | (year > years[1]), OUT_OF_YEARS, 0.0)
     return _pick(texts, scores, dist)
 
 
@@ -569,7 +591,7 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     if f.kind is FieldKind.CODE and f.table:
         return decode_code(dist, f.table, on)
     if f.kind is FieldKind.DATE:
-        return decode_date(dist)
+        return decode_date(dist, date_years(f))
     if is_cf_field(f):
         return decode_cf(dist)
     if _is_name_field(f) and dist.calibrated:

@@ -177,3 +177,13 @@ def test_hand_page_through_the_cell_classifier_and_decoder():
     right = [k for k in keys if got[k].value == page.truth[k]]
     assert len(right) >= len(keys) - 1, [(k, got[k].value, page.truth[k]) for k in keys]
     assert all(got[k].dist.calibrated for k in keys)
+
+
+def test_dates_in_their_plausible_years():
+    # an application dated 2096 or 2026, the year's third digit unsure (9 0.55, 2 0.4)
+    d = dist("28012096", DIGITS, 0.97, {6: ("2", 0.02)})
+    d.probs[6] = 0.05 / 8
+    d.probs[6, 9], d.probs[6, 2] = 0.55, 0.4
+    got = D.decode_field(MODEL.field("m1.28"), d)
+    assert got.text == "28012026" and got.changed
+    assert D.date_years(MODEL.field("m1.34"), dt.date(2026, 1, 1)) == (1900, 2026)
