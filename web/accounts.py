@@ -39,3 +39,31 @@ def create_user(db: Session, name: str, password: str, role: str, questure: list
     db.add(user)
     db.flush()
     return user
+
+
+def _user(db: Session, name: str) -> User:
+    user = db.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise AccountError(f"no user {name}")
+    return user
+
+
+def set_password(db: Session, name: str, password: str) -> User:
+    """A new password; the account's sessions end (their cookies carry the old hash's
+    fingerprint) and a lockout is lifted."""
+    if len(password) < 8:
+        raise AccountError("password: at least 8 characters")
+    user = _user(db, name)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    db.flush()
+    return user
+
+
+def set_active(db: Session, name: str, active: bool) -> User:
+    """Deactivate (or reactivate) an account: a deactivated one cannot log in and its
+    sessions end at their next request. Accounts are never deleted: the audit trail names them."""
+    user = _user(db, name)
+    user.active = active
+    db.flush()
+    return user

@@ -43,6 +43,21 @@ def serve(
                 log_level=settings.log_level.lower(), server_header=False)
 
 
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _session():
+    from pipeline.settings import get_settings
+    from storage.db import database_url, engine_for, session_scope, upgrade
+
+    url = database_url(get_settings())
+    upgrade(url)
+    return session_scope(engine_for(url))
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="Login name.")],
@@ -53,27 +68,59 @@ def users_add(
         "--password-stdin", help="Read the password from standard input (first line).")] = False,
 ) -> None:
     """Create an account; the password is asked for (or read from standard input)."""
-    from pipeline.settings import get_settings
-    from storage.db import database_url, engine_for, session_scope, upgrade
+    from storage.index import add_audit
     from web.accounts import AccountError, create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    url = database_url(get_settings())
-    upgrade(url)
+    password = _password(password_stdin)
     try:
-        with session_scope(engine_for(url)) as db:
+        with _session() as db:
             user = create_user(db, name, password, role, questura)
-            from storage.index import add_audit
-
             add_audit(db, None, "user_created", name=user.name, role=user.role,
                       questure=user.questure, via="cli")
-            summary = f"{user.name} ({user.role}{', ' + ' '.join(user.questure) if user.questure else ''})"
+            where = f", {' '.join(user.questure)}" if user.questure else ""
+            summary = f"{user.name} ({user.role}{where})"
     except AccountError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"created {summary}")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (first line).")] = False,
+) -> None:
+    """Set a new password (ends the account's sessions, lifts a lockout)."""
+    from storage.index import add_audit
+    from web.accounts import AccountError, set_password
+
+    password = _password(password_stdin)
+    try:
+        with _session() as db:
+            set_password(db, name, password)
+            add_audit(db, None, "password_set", name=name, via="cli")
+    except AccountError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"password of {name} changed")
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    enable: Annotated[bool, typer.Option("--enable", help="Reactivate instead.")] = False,
+) -> None:
+    """Deactivate an account (or reactivate it with --enable); accounts are never deleted."""
+    from storage.index import add_audit
+    from web.accounts import AccountError, set_active
+
+    try:
+        with _session() as db:
+            set_active(db, name, enable)
+            add_audit(db, None, "user_enabled" if enable else "user_disabled", name=name,
+                      via="cli")
+    except AccountError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"{name} {'enabled' if enable else 'disabled'}")
 
 
 @users_app.command("list")
@@ -81,12 +128,9 @@ def users_list() -> None:
     """The accounts: name, role, Questure, whether locked or deactivated."""
     from sqlalchemy import select
 
-    from pipeline.settings import get_settings
-    from storage.db import User, database_url, engine_for, session_scope, upgrade
+    from storage.db import User
 
-    url = database_url(get_settings())
-    upgrade(url)
-    with session_scope(engine_for(url)) as db:
+    with _session() as db:
         for u in db.scalars(select(User).order_by(User.name)):
             state = "inactive" if not u.active else (
                 f"locked until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until else "active")
