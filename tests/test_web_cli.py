@@ -1,0 +1,105 @@
+"""`plico users add/list` and `plico serve`, run as the real command."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PLICO = [sys.executable, "-m", "pipeline.cli"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLICO_")}
+    return {**env, "PLICO_DATA_DIR": str(tmp_path / "data"), **extra}
+
+
+def _run(args: list[str], env: dict, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(PLICO + args, check=False, input=stdin, env=env, capture_output=True,
+                          text=True,
+                          timeout=60)
+
+
+def test_users_add_and_list(tmp_path) -> None:
+    env = _env(tmp_path)
+    r = _run(["users", "add", "rev1", "--role", "reviewer", "--questura", "mi",
+              "--questura", "RM", "--password-stdin"], env, "a long password\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "created rev1 (reviewer, MI RM)"
+    assert "a long password" not in r.stdout + r.stderr
+    listed = _run(["users", "list"], env)
+    assert listed.stdout.splitlines() == ["rev1\treviewer\tMI RM\tactive"]
+    again = _run(["users", "add", "rev1", "--role", "reviewer", "--questura", "MI",
+                  "--password-stdin"], env, "a long password\n")
+    assert again.returncode == 2 and "exists" in again.stderr
+    bad = _run(["users", "add", "boss", "--role", "chief", "--password-stdin"], env,
+               "a long password\n")
+    assert bad.returncode == 2 and "role" in bad.stderr
+    short = _run(["users", "add", "ops9", "--role", "ops", "--password-stdin"], env, "short\n")
+    assert short.returncode == 2 and "8 characters" in short.stderr
+
+
+def test_serve_answers_and_keeps_lookup_codes_out_of_its_log(tmp_path) -> None:
+    env = _env(tmp_path, PLICO_LOG_LEVEL="INFO")
+    assert _run(["users", "add", "ops1", "--role", "ops", "--password-stdin"], env,
+                "a long password\n").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(PLICO + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/login").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+            time.sleep(0.2)
+        with httpx.Client(base_url=base) as c:
+            r = c.post("/api/login", json={"name": "ops1", "password": "a long password"})
+            assert r.status_code == 200 and r.json()["role"] == "ops"
+            assert c.get("/api/queue").json()["total"] == 0
+            assert c.get("/api/status/987654321098").json()["colour"] == "red"
+            assert c.get("/stato", params={"codice": "987654321098"}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    log.seek(0)
+    text = log.read()
+    assert "GET /api/queue" in text  # the access log is on at INFO
+    assert "987654321098" not in text
+    assert (tmp_path / "data" / "web-secret").stat().st_mode & 0o077 == 0
+
+
+def test_users_passwd_and_disable(tmp_path) -> None:
+    env = _env(tmp_path)
+    assert _run(["users", "add", "ops2", "--role", "ops", "--password-stdin"], env,
+                "first password\n").returncode == 0
+    r = _run(["users", "passwd", "ops2", "--password-stdin"], env, "second password\n")
+    assert r.returncode == 0 and r.stdout.strip() == "password of ops2 changed"
+    assert _run(["users", "passwd", "nobody", "--password-stdin"], env,
+                "second password\n").returncode == 2
+    assert _run(["users", "disable", "ops2"], env).stdout.strip() == "ops2 disabled"
+    assert _run(["users", "list"], env).stdout.split("\t")[-1].strip() == "inactive"
+    assert _run(["users", "disable", "ops2", "--enable"], env).returncode == 0
+
+    from fastapi.testclient import TestClient
+
+    from pipeline.settings import Settings
+    from web.app import create_app
+
+    c = TestClient(create_app(Settings(data_dir=tmp_path / "data")))
+    assert c.post("/api/login", json={"name": "ops2", "password": "first password"}
+                  ).status_code == 401
+    assert c.post("/api/login", json={"name": "ops2", "password": "second password"}
+                  ).status_code == 200
