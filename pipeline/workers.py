@@ -78,7 +78,7 @@ def is_transient(exc: BaseException) -> bool:
         transient += (u3.HTTPError,)
     except ImportError:  # minio brings urllib3; without it there is no S3 backend
         pass
-    from dramatiq.errors import ConnectionError as BrokerConnectionError
+    from dramatiq.errors import BrokerConnectionError
 
     transient += (BrokerConnectionError,)
     try:
@@ -468,7 +468,12 @@ FINISHED = ("done", "failed", "quarantined")
 
 def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
     """`plico status`: batches, job counts by kind and status, quarantine reasons."""
+    from pipeline.process import account_pages
+
     lines = []
+    # before the session below: SQLite lets one transaction at a time write, and every
+    # session here begins as a writer
+    problems = account_pages(rt, batch_id) if batch_id else []
     with rt.session() as s:
         batches = select(db.Batch).order_by(db.Batch.created_at.desc()).limit(limit)
         if batch_id:
@@ -500,9 +505,6 @@ def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
         for job in s.scalars(failed.order_by(db.Job.id.desc()).limit(limit)):
             lines.append(f"  {job.status} {job.kind} {job.kit_id or job.batch_id}: {job.error}")
         if batch_id:
-            from pipeline.process import account_pages
-
-            problems = account_pages(rt, batch_id)
             lines.append("")
             lines.append("every page in one kit record or in quarantine" if not problems else
                          f"{len(problems)} pages not accounted for (yet): " + "; ".join(problems[:5]))

@@ -23,16 +23,21 @@ pytestmark = pytest.mark.slow
 PLICO = str(Path(sys.executable).with_name("plico"))
 
 
-def _plico(data: Path, version: str | None, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PLICO_BROKER_URL", "PLICO_DATABASE_URL", "PLICO_STORAGE_URL")}
-    env["PLICO_DATA_DIR"] = str(data)
-    env.pop("PLICO_PIPELINE_VERSION", None)
-    if version:
-        env["PLICO_PIPELINE_VERSION"] = version
-    res = subprocess.run([PLICO, *args], capture_output=True, text=True, env=env, timeout=600,
-                         check=False)
-    assert res.returncode in (0, 10), res.stdout + res.stderr
+def _plico(data: Path, version: str | None, *args: str):
+    """The `plico` command in this process (typer's runner): no interpreter start per call."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.settings import get_settings
+
+    env = {"PLICO_DATA_DIR": str(data), "PLICO_PIPELINE_VERSION": version,
+           "PLICO_BROKER_URL": None, "PLICO_DATABASE_URL": None, "PLICO_STORAGE_URL": None}
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(app, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0, (res.output, res.exception)
     return res
 
 
@@ -40,7 +45,10 @@ def test_reprocess_by_anomaly_and_version(tmp_path):
     batch = write_batch(SynthOptions(seed=5202, kits=1, dpi=200, filled_by="typed", mode="bitonal",
                                      anomaly_rate=1.0), tmp_path / "batch").files[0]
     data = tmp_path / "data"
-    _plico(data, None, "process", str(batch), "--out", str(tmp_path / "out"))
+    res = subprocess.run([PLICO, "process", str(batch), "--out", str(tmp_path / "out")],
+                         env={**os.environ, "PLICO_DATA_DIR": str(data)}, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr
     rt = open_runtime(Settings(data_dir=data))
     with rt.session() as s:
         kit = s.scalars(select(db.Kit)).one()

@@ -7,6 +7,7 @@ reason (`pipeline.process.account_pages`), and each kit has exactly one record v
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -316,3 +317,75 @@ def _reprocess_on_workers(d: Deployment, batch_id: str, tmp_path: Path) -> None:
         kit_id = s.scalar(select(db.Kit.id).where(db.Kit.batch_id == batch_id))
         assert versions_of(s, kit_id) == ["0.1.0", "0.2.0"]
     assert account_pages(d.rt, batch_id) == []
+
+
+def test_permanent_faults_are_quarantined_and_shown(tmp_path):
+    """In-process workers on dramatiq's StubBroker (PLICO_BROKER_URL unset): unreadable inputs
+    and a page before any kit go to quarantine with their reasons at once (no retry), and a
+    kit that cannot be read (its page image is gone from the store) is quarantined, not
+    retried; `plico status` shows all of it."""
+    import dramatiq
+    import numpy as np
+    from PIL import Image
+    from plico_testdata import PASSPORT
+
+    from pipeline.pagestore import page_image_key
+    from pipeline.workers import enqueue_batch, setup
+    from sample_scans.synth import documents
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "a-corrupt.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<<>>\n")
+    (folder / "b-notes.pdf").write_text("not a pdf at all")
+    passport, _ = documents.passport_copy(PASSPORT, 150, np.random.default_rng(3))
+    Image.fromarray(passport).save(folder / "c-orphan.png", dpi=(150, 150))
+    settings = Settings(data_dir=tmp_path / "data", queue_name=f"plico_t{secrets.token_hex(4)}",
+                        worker_poll_ms=50, retry_backoff_ms=(50, 200))
+    rt = open_runtime(settings)
+    acts = setup(settings)
+    worker = dramatiq.Worker(acts.broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        batch_id = submit_batch(rt, folder).batch_id
+        enqueue_batch(rt, batch_id)
+        acts.broker.join(settings.queue_name, timeout=120_000)
+        worker.join()
+        assert wait_batch(rt, batch_id, 30) == "done"
+        assert account_pages(rt, batch_id) == []
+        with rt.session() as s:
+            items = {q.original_name: q for q in s.scalars(select(db.QuarantineItem))}
+            jobs = s.scalars(select(db.Job)).all()
+        assert items["a-corrupt.pdf"].code == "InputError" and items["a-corrupt.pdf"].pages is None
+        assert items["b-notes.pdf"].code == "UnsupportedInputError"
+        assert items["c-orphan.png"].code == "OrphanPageError" and items["c-orphan.png"].pages == [0]
+        assert all(j.status == "done" and j.attempts == 1 for j in jobs)
+
+        # a kit whose page image is gone: ObjectNotFoundError is permanent, quarantined at once
+        sha = items["c-orphan.png"].sha256
+        kit_id = f"{batch_id}-0001"
+        rt.store.put(f"kits/{kit_id}/pages.json", json.dumps(
+            {"kit_id": kit_id, "batch_id": batch_id, "number": 1, "assicurata": None,
+             "codice_istanza": None, "pages": [{"sha256": sha, "index": 0, "owner": ""}]}).encode())
+        rt.store.path_of(page_image_key(sha, 0)).unlink()
+        with rt.session() as s:
+            s.add(db.Kit(id=kit_id, batch_id=batch_id, number=1))
+        from pipeline.workers import enqueue_kits
+
+        (job_id,) = enqueue_kits(rt, [kit_id])
+        acts.broker.join(settings.queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+    with rt.session() as s:
+        job = s.get(db.Job, job_id)
+        assert (job.status, job.attempts) == ("quarantined", 1)
+        assert job.error.startswith("ObjectNotFoundError")
+    env = {**os.environ, "PLICO_DATA_DIR": str(settings.data_dir)}
+    env.pop("PLICO_BROKER_URL", None)
+    res = subprocess.run([PLICO, "status", "--batch", batch_id], env=env, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "a-corrupt.pdf (all pages) InputError" in res.stdout
+    assert "c-orphan.png (pages 1) OrphanPageError: page belongs to no kit" in res.stdout
+    assert f"quarantined kit {kit_id}: ObjectNotFoundError" in res.stdout
+    assert f"kit {kit_id} could not be read: ObjectNotFoundError" in res.stdout
