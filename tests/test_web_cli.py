@@ -1,4 +1,5 @@
-"""`plico users add/list` and `plico serve`, run as the real command."""
+"""`plico users ...` and `plico serve`: the main paths as real processes, the refusals through
+typer's runner in-process (each `plico` start costs a second or more on a loaded machine)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
 PLICO = [sys.executable, "-m", "pipeline.cli"]
 
@@ -21,27 +24,66 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _run(args: list[str], env: dict, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(PLICO + args, check=False, input=stdin, env=env, capture_output=True,
-                          text=True,
-                          timeout=60)
+                          text=True, timeout=60)
 
 
-def test_users_add_and_list(tmp_path) -> None:
+def test_users_add_passwd_disable_list(tmp_path) -> None:
     env = _env(tmp_path)
     r = _run(["users", "add", "rev1", "--role", "reviewer", "--questura", "mi",
               "--questura", "RM", "--password-stdin"], env, "a long password\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "created rev1 (reviewer, MI RM)"
     assert "a long password" not in r.stdout + r.stderr
+    r = _run(["users", "passwd", "rev1", "--password-stdin"], env, "second password\n")
+    assert r.returncode == 0 and r.stdout.strip() == "password of rev1 changed"
+    assert _run(["users", "disable", "rev1"], env).stdout.strip() == "rev1 disabled"
     listed = _run(["users", "list"], env)
-    assert listed.stdout.splitlines() == ["rev1\treviewer\tMI RM\tactive"]
-    again = _run(["users", "add", "rev1", "--role", "reviewer", "--questura", "MI",
-                  "--password-stdin"], env, "a long password\n")
-    assert again.returncode == 2 and "exists" in again.stderr
-    bad = _run(["users", "add", "boss", "--role", "chief", "--password-stdin"], env,
-               "a long password\n")
-    assert bad.returncode == 2 and "role" in bad.stderr
-    short = _run(["users", "add", "ops9", "--role", "ops", "--password-stdin"], env, "short\n")
-    assert short.returncode == 2 and "8 characters" in short.stderr
+    assert listed.stdout.splitlines() == ["rev1\treviewer\tMI RM\tinactive"]
+
+    from fastapi.testclient import TestClient
+
+    from pipeline.settings import Settings
+    from web.app import create_app
+
+    c = TestClient(create_app(Settings(data_dir=tmp_path / "data")))
+    assert c.post("/api/login", json={"name": "rev1", "password": "second password"}
+                  ).status_code == 401  # disabled
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    """typer's runner on the real `plico` app, settings from this test's environment."""
+    from pipeline.settings import get_settings
+
+    for key in [k for k in os.environ if k.startswith("PLICO_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("PLICO_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_users_commands_refuse_bad_input(runner) -> None:
+    from pipeline.cli import app
+
+    def run(*args: str, stdin: str = "a long password\n"):
+        return runner.invoke(app, list(args), input=stdin)
+
+    assert run("users", "add", "ops9", "--role", "ops", "--password-stdin").exit_code == 0
+    cases = [
+        (("users", "add", "ops9", "--role", "ops", "--password-stdin"), "exists"),
+        (("users", "add", "boss", "--role", "chief", "--password-stdin"), "role"),
+        (("users", "add", "rev9", "--role", "reviewer", "--password-stdin"), "questura"),
+        (("users", "add", "rev9", "--role", "reviewer", "--questura", "Milano",
+          "--password-stdin"), "province"),
+        (("users", "passwd", "nobody", "--password-stdin"), "no user"),
+        (("users", "disable", "nobody"), "no user"),
+    ]
+    for args, why in cases:
+        r = run(*args)
+        assert r.exit_code == 2 and why in r.output, (args, r.output)
+    short = run("users", "add", "ops8", "--role", "ops", "--password-stdin", stdin="short\n")
+    assert short.exit_code == 2 and "8 characters" in short.output
 
 
 def test_serve_answers_and_keeps_lookup_codes_out_of_its_log(tmp_path) -> None:
@@ -79,27 +121,3 @@ def test_serve_answers_and_keeps_lookup_codes_out_of_its_log(tmp_path) -> None:
     assert "GET /api/queue" in text  # the access log is on at INFO
     assert "987654321098" not in text
     assert (tmp_path / "data" / "web-secret").stat().st_mode & 0o077 == 0
-
-
-def test_users_passwd_and_disable(tmp_path) -> None:
-    env = _env(tmp_path)
-    assert _run(["users", "add", "ops2", "--role", "ops", "--password-stdin"], env,
-                "first password\n").returncode == 0
-    r = _run(["users", "passwd", "ops2", "--password-stdin"], env, "second password\n")
-    assert r.returncode == 0 and r.stdout.strip() == "password of ops2 changed"
-    assert _run(["users", "passwd", "nobody", "--password-stdin"], env,
-                "second password\n").returncode == 2
-    assert _run(["users", "disable", "ops2"], env).stdout.strip() == "ops2 disabled"
-    assert _run(["users", "list"], env).stdout.split("\t")[-1].strip() == "inactive"
-    assert _run(["users", "disable", "ops2", "--enable"], env).returncode == 0
-
-    from fastapi.testclient import TestClient
-
-    from pipeline.settings import Settings
-    from web.app import create_app
-
-    c = TestClient(create_app(Settings(data_dir=tmp_path / "data")))
-    assert c.post("/api/login", json={"name": "ops2", "password": "first password"}
-                  ).status_code == 401
-    assert c.post("/api/login", json={"name": "ops2", "password": "second password"}
-                  ).status_code == 200
