@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -110,6 +111,27 @@ def is_transient(exc: BaseException) -> bool:
 _NET_ERRNOS = {104, 110, 111, 112, 113, 32}  # reset, timed out, refused, host down/unreachable, pipe
 
 
+class Fault(Exception):
+    """What leaves an actor in place of its error: the error's class only. dramatiq logs an
+    actor's exception with its text, and a database error's text quotes the SQL parameters
+    (a record, a file name): personal data never goes to the log."""
+
+    def __init__(self, name: str, transient: bool) -> None:
+        super().__init__(name)
+        self.transient = transient
+
+
+def _sanitised(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def actor_body(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every error leaves as a Fault
+            raise Fault(type(exc).__name__, is_transient(exc)) from None
+
+    return actor_body
+
+
 # --- broker ---------------------------------------------------------------------------------
 
 
@@ -173,9 +195,9 @@ def setup(settings: Settings | None = None) -> Actors:
             "time_limit": 30 * 60 * 1000}
     actors = Actors(
         broker, settings,
-        batch=dramatiq.actor(process_batch_msg, actor_name="process_batch_msg", **opts),
-        pages=dramatiq.actor(prepare_pages_msg, actor_name="prepare_pages_msg", **opts),
-        kit=dramatiq.actor(process_kit_msg, actor_name="process_kit_msg", **opts),
+        batch=dramatiq.actor(_sanitised(process_batch_msg), actor_name="process_batch_msg", **opts),
+        pages=dramatiq.actor(_sanitised(prepare_pages_msg), actor_name="prepare_pages_msg", **opts),
+        kit=dramatiq.actor(_sanitised(process_kit_msg), actor_name="process_kit_msg", **opts),
         failed=dramatiq.actor(job_failed_msg, actor_name="job_failed_msg", broker=broker,
                               queue_name=settings.queue_name, max_retries=settings.max_retries,
                               min_backoff=low, max_backoff=high),
