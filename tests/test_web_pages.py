@@ -105,7 +105,8 @@ def test_lockout_by_the_login_form_and_unlock_by_the_admin(web) -> None:
 def test_other_questura_is_404_by_page_and_images(web) -> None:
     c = web.client("rev_mi")
     rm, missing = web.rm.kit_id, "no-such-kit"
-    for path in (f"/istanze/{rm}", f"/istanze/{rm}/pagine/1.png", f"/istanze/{rm}/ritaglio?campo=m1.3"):
+    for path in (f"/istanze/{rm}", f"/istanze/{rm}/pagine/1.png",
+                 f"/istanze/{rm}/ritaglio?campo=m1.3"):
         assert c.get(path).status_code == 404, path
     # the same page as for an istanza that does not exist (its own address aside)
     assert (c.get(f"/istanze/{rm}").text.replace(rm, "ID")

@@ -7,9 +7,10 @@ pages': a reviewer gets 404 for another Questura's istanza.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -104,7 +105,16 @@ def me(request: Request, user: ApiUser):
 
 
 @router.get("/queue", summary="The review queue (filters: code, status, batch, since, until, page)")
-def api_queue(request: Request, user: ApiUser, db: Db):
+def api_queue(  # the parameters are declared for validation and the OpenAPI document
+    request: Request, user: ApiUser, db: Db,
+    code: Annotated[str, Query(description="Only istanze with this open anomaly code")] = "",
+    status: Annotated[str, Query(description="da_verificare, in_lavorazione, verificata, "
+                                 "tutte (all); empty: the two still to work on")] = "",
+    batch: Annotated[str, Query(description="Batch id")] = "",
+    since: Annotated[dt.date | None, Query(description="Received on or after")] = None,
+    until: Annotated[dt.date | None, Query(description="Received on or before")] = None,
+    page: Annotated[int, Query(ge=1, description="Page of 25")] = 1,
+):
     f = filters_of(request)
     result = queue(db, questure_of(user), f)
     return {
@@ -193,7 +203,15 @@ def api_verify(kit_id: str, request: Request, user: ApiUser, db: Db):
 
 
 @router.get("/audit", summary="Audit events (ops, admin): user, action, kit, since, until, limit")
-def api_audit(request: Request, user: ApiUser, db: Db):
+def api_audit(  # the parameters are declared for validation and the OpenAPI document
+    request: Request, user: ApiUser, db: Db,
+    user_name: Annotated[str, Query(alias="user", description="Who")] = "",
+    action: Annotated[str, Query(description="view, correct_field, login, ...")] = "",
+    kit: Annotated[str, Query(description="Istanza (kit id)")] = "",
+    since: Annotated[dt.date | None, Query(description="On or after (YYYY-MM-DD)")] = None,
+    until: Annotated[dt.date | None, Query(description="On or before (YYYY-MM-DD)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Newest first, at most")] = 200,
+):
     require_staff(user)
     q = dict(request.query_params)
     events = audit_query(db, q)

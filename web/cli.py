@@ -62,8 +62,8 @@ def _session():
 def users_add(
     name: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option("--role", help="reviewer, ops or admin.")],
-    questura: Annotated[list[str], typer.Option(
-        "--questura", help="Province code of a Questura the reviewer works for (repeatable).")] = [],  # noqa: B006 - typer reads the default
+    questura: Annotated[list[str] | None, typer.Option(
+        "--questura", help="Province code of a Questura the reviewer serves (repeatable).")] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from standard input (first line).")] = False,
 ) -> None:
@@ -74,7 +74,7 @@ def users_add(
     password = _password(password_stdin)
     try:
         with _session() as db:
-            user = create_user(db, name, password, role, questura)
+            user = create_user(db, name, password, role, questura or [])
             add_audit(db, None, "user_created", name=user.name, role=user.role,
                       questure=user.questure, via="cli")
             where = f", {' '.join(user.questure)}" if user.questure else ""

@@ -124,7 +124,8 @@ def queue_page(request: Request, user: PageUser, db: Db):
     f = filters_of(request)
     result = queue(db, questure_of(user), f)
     return render(request, "queue.html", {
-        "f": f, "result": result, "message": request.query_params.get("ok"), "statuses": STATUSES, "now": dt.datetime.now(dt.UTC),
+        "f": f, "result": result, "message": request.query_params.get("ok"),
+        "statuses": STATUSES,
         "qs": lambda **o: urlencode(f.query(**o))}, user=user)
 
 
@@ -353,7 +354,8 @@ def audit_page(request: Request, user: PageUser, db: Db):
     require_staff(user)
     q = dict(request.query_params)
     events = audit_query(db, q)
-    audit(db, request, user.name, "audit_query", filters={k: v for k, v in q.items() if k != "lang"})
+    audit(db, request, user.name, "audit_query",
+          filters={k: v for k, v in q.items() if k != "lang"})
     db.commit()
     return render(request, "audit.html", {"events": events, "q": q}, user=user)
 

@@ -246,7 +246,8 @@ def resolve_anomaly(db: Session, view: IstanzaView, user: str, anomaly_id: int, 
     if len(note) > 2000:
         raise DecisionError("note too long (2000 characters at most)")
     before = {"status": row.status, "note": row.note}
-    row.status, row.note, row.resolved_by, row.resolved_at = resolution, note.strip() or None, user, utcnow()
+    row.status, row.note = resolution, note.strip() or None
+    row.resolved_by, row.resolved_at = user, utcnow()
     kit_status = view.kit.status
     update_status(view)
     db.flush()
