@@ -446,14 +446,24 @@ def job_failed_msg(message: dict, retry_info: dict) -> None:
     job_id = args[-1] if args and isinstance(args[-1], int) else None
     log.error("%s failed after %s retries", message.get("actor_name"), retry_info.get("retries"))
     _set_job(job_id, "failed", f"transient faults outlasted {retry_info.get('retries')} retries")
+    if job_id is not None:
+        with _runtime().session() as s:
+            batch_id = s.get(db.Job, job_id).batch_id
+        _maybe_batch_done(_runtime(), batch_id)
 
 
 def _maybe_batch_done(rt, batch_id: str) -> None:
+    """A batch with no job left open is done, or failed if a job of it failed (a transient
+    fault that outlasted its retries; a failed kit is read again by `plico reprocess`)."""
     with rt.session() as s:
-        open_jobs = s.scalar(select(func.count()).select_from(db.Job).where(
-            db.Job.batch_id == batch_id, db.Job.status.in_(("queued", "running"))))
+        states = dict(s.execute(select(db.Job.status, func.count()).where(
+            db.Job.batch_id == batch_id).group_by(db.Job.status)).all())
         batch = s.get(db.Batch, batch_id)
-        if batch is not None and not open_jobs and batch.status != "failed":
+        if batch is None or states.get("queued") or states.get("running"):
+            return
+        if states.get("failed"):
+            batch.status = "failed"
+        elif batch.status != "failed":
             batch.status = "done"
 
 

@@ -389,3 +389,40 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     assert "c-orphan.png (pages 1) OrphanPageError: page belongs to no kit" in res.stdout
     assert f"quarantined kit {kit_id}: ObjectNotFoundError" in res.stdout
     assert f"kit {kit_id} could not be read: ObjectNotFoundError" in res.stdout
+
+
+def test_transient_fault_outlasting_retries_fails_the_job(tmp_path, s3_server):
+    """The object store stays unreachable (a TCP proxy in front of the S3 server, stopped):
+    the batch message is retried `max_retries` times with backoff, then its job and the batch
+    are failed, and `plico status` shows it."""
+    import dramatiq
+
+    from pipeline.workers import enqueue_batch, setup, status_report
+    from storage.objects import store_from_url
+
+    bucket = f"plico-t{secrets.token_hex(4)}"
+    store_from_url(s3_server.url(bucket), Path()).ensure_bucket()
+    host, port = s3_server.endpoint.split(":")
+    proxy = TcpProxy((host, int(port)))
+    proxy.start()
+    url = s3_server.url(bucket, retries="0").replace(s3_server.endpoint, proxy.address)
+    settings = Settings(data_dir=tmp_path / "data", storage_url=url, max_retries=2,
+                        queue_name=f"plico_t{secrets.token_hex(4)}", retry_backoff_ms=(50, 100))
+    rt = open_runtime(settings)
+    (tmp_path / "empty").mkdir()
+    batch_id = submit_batch(rt, tmp_path / "empty").batch_id  # a batch of no input
+    proxy.stop()
+    acts = setup(settings)
+    worker = dramatiq.Worker(acts.broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        enqueue_batch(rt, batch_id)
+        acts.broker.join(settings.queue_name, timeout=60_000, fail_fast=False)
+        worker.join()
+    finally:
+        worker.stop()
+    with rt.session() as s:
+        job = s.scalar(select(db.Job).where(db.Job.batch_id == batch_id))
+        assert (job.status, job.attempts) == ("failed", 3)
+        assert s.get(db.Batch, batch_id).status == "failed"
+    assert "failed batch" in status_report(rt, batch_id)
