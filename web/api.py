@@ -163,7 +163,7 @@ def api_istanza(kit_id: str, request: Request, user: ApiUser,
              summary="Confirm or correct a field; validation runs again")
 def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
               user: ApiUser, db: Db):
-    kit = kit_for(db, user, kit_id)
+    kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
         detail = decide_field(db, view, user.name, body.field, body.action, body.value)
@@ -178,7 +178,7 @@ def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
              summary="Resolve an anomaly: accettata, integrazione_richiesta or respinta")
 def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Request,
                 user: ApiUser, db: Db):
-    kit = kit_for(db, user, kit_id)
+    kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
         detail = resolve_anomaly(db, view, user.name, anomaly_id, body.resolution, body.note)
@@ -192,7 +192,7 @@ def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Reque
 @router.post("/istanze/{kit_id}/verify", dependencies=[Depends(api_csrf)],
              summary="Mark an istanza with no open anomaly as verificata")
 def api_verify(kit_id: str, request: Request, user: ApiUser, db: Db):
-    kit = kit_for(db, user, kit_id)
+    kit = kit_for(db, user, kit_id, lock=True)
     try:
         detail = verify(db, build_view(db, kit))
     except DecisionError as exc:

@@ -187,10 +187,13 @@ def questure_of(user: User) -> list[str] | None:
     return None if user.role in STAFF else [q.upper() for q in (user.questure or [])]
 
 
-def kit_for(db: DbSession, user: User, kit_id: str) -> Kit:
+def kit_for(db: DbSession, user: User, kit_id: str, *, lock: bool = False) -> Kit:
     """The kit if `user` may see it; 404 otherwise, the same answer as for a kit that does not
-    exist (a reviewer learns nothing about other Questure's istanze)."""
-    kit = db.get(Kit, kit_id)
+    exist (a reviewer learns nothing about other Questure's istanze).
+
+    lock: hold the kit's row until the transaction ends (a decision: two reviewers deciding
+    on one istanza at once take turns instead of both adding the anomalies they re-raise)."""
+    kit = db.get(Kit, kit_id, with_for_update=lock)
     allowed = questure_of(user)
     if (kit is None or kit.current_version_id is None
             or (allowed is not None and (kit.questura or "") not in allowed)):

@@ -217,7 +217,7 @@ def istanza_page(kit_id: str, request: Request, user: PageUser,
 @router.post("/istanze/{kit_id}/campi", dependencies=[Depends(form_csrf)])
 async def field_decision(kit_id: str, request: Request, user: PageUser,
                          db: Db):
-    kit = kit_for(db, user, kit_id)
+    kit = kit_for(db, user, kit_id, lock=True)
     form = await request.form()
     key, action = str(form.get("field", "")), str(form.get("action", ""))
     view = build_view(db, kit)
@@ -243,7 +243,7 @@ async def field_decision(kit_id: str, request: Request, user: PageUser,
 @router.post("/istanze/{kit_id}/anomalie/{anomaly_id}", dependencies=[Depends(form_csrf)])
 async def anomaly_decision(kit_id: str, anomaly_id: int, request: Request,
                            user: PageUser, db: Db):
-    kit = kit_for(db, user, kit_id)
+    kit = kit_for(db, user, kit_id, lock=True)
     form = await request.form()
     view = build_view(db, kit)
     try:
@@ -261,7 +261,7 @@ async def anomaly_decision(kit_id: str, anomaly_id: int, request: Request,
 
 @router.post("/istanze/{kit_id}/verifica", dependencies=[Depends(form_csrf)])
 def verify_istanza(kit_id: str, request: Request, user: PageUser, db: Db):
-    kit = kit_for(db, user, kit_id)
+    kit = kit_for(db, user, kit_id, lock=True)
     try:
         detail = verify(db, build_view(db, kit))
     except DecisionError as exc:
