@@ -688,7 +688,7 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     try:
         stop.wait()
     finally:
-        worker.stop(timeout=2000)
+        worker.stop(timeout=30_000)  # a kit in hand finishes; past that it is redelivered
         acts.broker.close()
 
 
