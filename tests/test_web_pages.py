@@ -212,6 +212,7 @@ def test_decisions_by_form_and_the_audit_trail(web_db) -> None:
     bad = c.post(f"/istanze/{kit}/campi", data={"field": "m1.34", "action": "correct",
                                                 "value": "32/13/1990", "csrf": token})
     assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
+    assert "una data reale, GG/MM/AAAA" in bad.text and "32/13/1990" in bad.text
     lc = next(a for a in c.get(f"/api/istanze/{kit}").json()["anomalies"]
               if a["code"] == "low_confidence_field")
     r = c.post(f"/istanze/{kit}/anomalie/{lc['id']}", data={

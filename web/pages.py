@@ -229,8 +229,10 @@ async def field_decision(kit_id: str, request: Request, user: PageUser,
         event = audit(db, request, user.name, "view", kit.id, what="istanza")
         ctx = istanza_context(request, db, user, kit, view, event.id)
         db.commit()
-        return render(request, "istanza.html", {**ctx, "message": None, "error": str(exc),
-                                                "error_field": key}, status_code=422, user=user)
+        return render(request, "istanza.html", {
+            **ctx, "message": None, "error_field": key,
+            "error": translator(lang_of(request))(f"err_{exc.key}", **exc.params),
+            "error_value": str(form.get("value", ""))[:500]}, status_code=422, user=user)
     audit(db, request, user.name, f"{action}_field", kit.id, **detail)
     db.commit()
     allowed = questure_of(user)

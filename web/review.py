@@ -43,7 +43,14 @@ READER_CODES = frozenset({"missing_assicurata", "unreadable_page", "low_confiden
 
 
 class DecisionError(ValueError):
-    """A decision that cannot be taken (unknown field, bad value, bad resolution)."""
+    """A decision that cannot be taken (unknown field, bad value, bad resolution).
+
+    `key` and `params` name the reason for the interface's strings (err_<key>); the
+    exception's text is the English one the API answers."""
+
+    def __init__(self, key: str, text: str, **params: str) -> None:
+        super().__init__(text)
+        self.key, self.params = key, params
 
 
 @dataclass
@@ -82,13 +89,14 @@ def normalise_value(key: str, raw: str) -> str | bool:
         if f is not None and f.options:
             names = {name for name, _ in f.options}
             if raw.upper() not in names | {""}:
-                raise DecisionError(f"one of {sorted(names)} or empty")
+                raise DecisionError("options", f"one of {sorted(names)} or empty",
+                                    options=", ".join(sorted(names)))
             return raw.upper()
         if raw.lower() in ("true", "1", "si", "sì", "yes", "x"):
             return True
         if raw.lower() in ("false", "0", "no", ""):
             return False
-        raise DecisionError("true or false")
+        raise DecisionError("bool", "true or false")
     if kind == FieldKind.DATE:
         if not raw:
             return ""
@@ -99,7 +107,7 @@ def normalise_value(key: str, raw: str) -> str | bool:
                 return dt.date(int(m[3]), int(m[2]), int(m[1])).isoformat()
             return dt.date.fromisoformat(raw).isoformat()
         except ValueError as exc:
-            raise DecisionError("a real date, DD/MM/YYYY") from exc
+            raise DecisionError("date", "a real date, DD/MM/YYYY") from exc
     if kind in (FieldKind.DIGITS, FieldKind.CODE):
         return re.sub(r"\s+", "", raw).upper()
     return re.sub(r" +", " ", raw.upper())
@@ -204,7 +212,8 @@ def verify(db: Session, view: IstanzaView) -> dict[str, Any]:
     reaches the queue; a reviewer who checked it says so here)."""
     live = [a.code for a in view.anomalies if a.status in (OPEN, "integrazione_richiesta")]
     if live:
-        raise DecisionError(f"anomalies still open: {', '.join(sorted(set(live)))}")
+        codes = ", ".join(sorted(set(live)))
+        raise DecisionError("still_open", f"anomalies still open: {codes}", codes=codes)
     before = view.kit.status
     update_status(view)
     db.flush()
@@ -215,9 +224,9 @@ def decide_field(db: Session, view: IstanzaView, user: str, key: str, action: st
                  raw: str | None) -> dict[str, Any]:
     """Confirm or correct one field; returns the audit detail (before, after, anomalies)."""
     if key not in view.record.fields:
-        raise DecisionError(f"no field {key}")
+        raise DecisionError("field", f"no field {key}", field=key)
     if action not in ("confirm", "correct"):
-        raise DecisionError("confirm or correct")
+        raise DecisionError("action", "confirm or correct")
     before = view.record.fields[key].value
     after = before if action == "confirm" else normalise_value(key, raw or "")
     db.add(FieldDecision(kit_id=view.kit.id, field_key=key, action=action, value_before=before,
@@ -239,12 +248,12 @@ def decide_field(db: Session, view: IstanzaView, user: str, key: str, action: st
 def resolve_anomaly(db: Session, view: IstanzaView, user: str, anomaly_id: int, resolution: str,
                     note: str) -> dict[str, Any]:
     if resolution not in RESOLUTIONS:
-        raise DecisionError(f"one of {RESOLUTIONS}")
+        raise DecisionError("resolution", f"one of {', '.join(RESOLUTIONS)}")
     row = next((a for a in view.anomalies if a.id == anomaly_id), None)
     if row is None:
         raise LookupError(anomaly_id)
     if len(note) > 2000:
-        raise DecisionError("note too long (2000 characters at most)")
+        raise DecisionError("note", "note too long (2000 characters at most)")
     before = {"status": row.status, "note": row.note}
     row.status, row.note = resolution, note.strip() or None
     row.resolved_by, row.resolved_at = user, utcnow()
