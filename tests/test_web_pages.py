@@ -303,3 +303,21 @@ def test_logout_ends_the_sessions_opened_before_it(web) -> None:
     assert replay.get("/api/me").status_code == 401
     again = web.client("rev_mi")  # a new login works
     assert again.get("/coda").status_code == 200
+
+
+def test_images_come_from_an_s3_store_too(s3_server, tmp_path) -> None:
+    import uuid
+
+    from storage.objects import store_from_url
+
+    store = store_from_url(s3_server.url(f"web-{uuid.uuid4().hex[:12]}"), tmp_path)
+    store.ensure_bucket()
+    web = make_web(tmp_path, f"sqlite:///{tmp_path / 'index.db'}", images=True, store=store)
+    c = web.client("rev_mi")
+    kit = web.mi.kit_id
+    page = c.get(f"/istanze/{kit}")
+    assert page.status_code == 200 and "Immagine della pagina non disponibile" in page.text
+    image = c.get(f"/istanze/{kit}/pagine/2.png?w=300")
+    assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).width == 300
+    assert c.get(f"/istanze/{kit}/ritaglio?campo=m1.31").status_code == 200
+    assert c.get(f"/istanze/{kit}/pagine/5.png").status_code == 404  # never stored

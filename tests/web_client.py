@@ -41,7 +41,7 @@ def sample_kits() -> tuple[SampleKit, SampleKit, SampleKit]:
 class Web:
     app: object
     settings: Settings
-    store: LocalObjectStore
+    store: object
     engine: object
     mi: SampleKit
     rm: SampleKit
@@ -54,13 +54,14 @@ class Web:
         return c
 
 
-def make_web(tmp_path: Path, db_url: str, *, images: bool = False, **overrides) -> Web:
+def make_web(tmp_path: Path, db_url: str, *, images: bool = False, store=None,
+             **overrides) -> Web:
     from web.app import create_app
 
     settings = Settings(data_dir=tmp_path / "data", database_url=db_url,
                         web_lockout_attempts=3, status_burst=4, status_rate_per_minute=1.0,
                         **overrides)
-    store = LocalObjectStore(tmp_path / "objects")
+    store = store if store is not None else LocalObjectStore(tmp_path / "objects")
     mi, rm, clean = sample_kits()
     if images:
         mi = with_images(mi, store, {1, 2})
