@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="Behind a reverse proxy: take the client address and scheme (for Secure "
         "cookies) from X-Forwarded-For / X-Forwarded-Proto. Off when clients reach uvicorn directly.",
     )
+    login_rate_per_minute: float = Field(
+        default=10.0, gt=0,
+        description="Login attempts allowed per client address per minute (after a burst of as "
+        "many): slows password guessing across accounts, which the per-account lockout does not.",
+    )
     status_rate_per_minute: float = Field(
         default=12.0, gt=0,
         description="Public status lookups allowed per client address per minute (token bucket).",

@@ -281,3 +281,14 @@ def test_an_istanza_with_nothing_open_can_be_marked_verified(web) -> None:
     assert events(web, "verify")[0].detail["kit_status"] == {"before": "da_verificare",
                                                              "after": "verificata"}
     assert c.post(f"/api/istanze/{web.rm.kit_id}/verify", headers=h).status_code == 404
+
+
+def test_login_attempts_are_rate_limited_per_address(tmp_path, db_url) -> None:
+    web = make_web(tmp_path, db_url, login_rate_per_minute=2.0)
+    c = web.client()
+    assert c.post("/api/login", json={"name": "rev_mi", "password": "x"}).status_code == 401
+    assert c.post("/api/login", json={"name": "ops1", "password": "y"}).status_code == 401
+    r = c.post("/api/login", json={"name": "admin1", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert events(web, "login_throttled")
+    assert not events(web, "lockout")  # two accounts, one failure each: none locked

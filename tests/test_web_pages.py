@@ -321,3 +321,11 @@ def test_images_come_from_an_s3_store_too(s3_server, tmp_path) -> None:
     assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).width == 300
     assert c.get(f"/istanze/{kit}/ritaglio?campo=m1.31").status_code == 200
     assert c.get(f"/istanze/{kit}/pagine/5.png").status_code == 404  # never stored
+
+
+def test_the_login_form_is_rate_limited_per_address(tmp_path) -> None:
+    web = make_web(tmp_path, f"sqlite:///{tmp_path / 'index.db'}", login_rate_per_minute=1.0)
+    c = web.client()
+    login(c, "rev_mi", "wrong password", expect=401)
+    r = login(c, "rev_mi", expect=429)
+    assert "Troppi tentativi di accesso" in r.text and r.headers["Retry-After"]

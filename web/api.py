@@ -22,6 +22,7 @@ from web.accounts import AccountError, create_user
 from web.app import (
     ApiUser,
     Db,
+    TooManyLogins,
     attempt_login,
     audit,
     kit_for,
@@ -84,7 +85,12 @@ def _user_out(u: User) -> dict[str, Any]:
 @router.post("/login", summary="Log in; answers the CSRF token for later POSTs")
 def api_login(body: LoginIn, request: Request, db: Db):
     # JSON only: a cross-site form cannot send application/json without a CORS preflight
-    user = attempt_login(db, request, body.name.strip(), body.password)
+    try:
+        user = attempt_login(db, request, body.name.strip(), body.password)
+    except TooManyLogins as exc:
+        db.commit()
+        return JSONResponse({"detail": "too many login attempts, retry later"}, status_code=429,
+                            headers={"Retry-After": str(max(1, round(exc.retry_after)))})
     db.commit()
     if user is None:
         raise HTTPException(401, "wrong name or password, or account locked")

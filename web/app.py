@@ -64,6 +64,8 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
     secret = settings.web_secret.get_secret_value() if settings.web_secret else None
     app.state.codec = SessionCodec(load_or_create_secret(secret, Path(settings.data_dir)))
     app.state.limiter = TokenBucket(settings.status_rate_per_minute, settings.status_burst)
+    app.state.login_limiter = TokenBucket(settings.login_rate_per_minute,
+                                          max(1, round(settings.login_rate_per_minute)))
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["urlq"] = lambda s: quote(str(s), safe="")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -207,9 +209,24 @@ def audit(db: DbSession, request: Request, user: str | None, action: str,
     return add_audit(db, user, action, kit_id, remote=client_address(request), **detail)
 
 
+class TooManyLogins(Exception):
+    """This client address tried to log in too often; wait `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many login attempts")
+        self.retry_after = retry_after
+
+
 def attempt_login(db: DbSession, request: Request, name: str, password: str) -> User | None:
-    """Check a login; counts failures and locks the account after too many in a row."""
+    """Check a login; counts failures and locks the account after too many in a row.
+
+    Raises TooManyLogins when the client address is over its login rate (checked first: a
+    guesser spreading attempts over many accounts locks none of them but meets this)."""
     settings: Settings = request.app.state.settings
+    allowed, wait = request.app.state.login_limiter.allow(client_address(request))
+    if not allowed:
+        audit(db, request, None, "login_throttled")
+        raise TooManyLogins(wait)
     user = db.scalar(select(User).where(User.name == name)) if name else None
     now = utcnow()
     if user is not None and user.locked_until and as_utc(user.locked_until) > now:

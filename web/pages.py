@@ -21,6 +21,7 @@ from web.accounts import AccountError, create_user
 from web.app import (
     Db,
     PageUser,
+    TooManyLogins,
     attempt_login,
     audit,
     client_address,
@@ -101,7 +102,14 @@ async def login_submit(request: Request, db: Db):
     form = await request.form()
     name, password = str(form.get("name", ""))[:120], str(form.get("password", ""))[:1024]
     target = _safe_next(str(form.get("next", "")))
-    user = attempt_login(db, request, name.strip(), password)
+    try:
+        user = attempt_login(db, request, name.strip(), password)
+    except TooManyLogins as exc:
+        db.commit()
+        response = render(request, "login.html", {"next": target, "error": "login_throttled",
+                                                  "name": name}, status_code=429)
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
     db.commit()
     if user is None:
         return render(request, "login.html", {"next": target, "error": "login_failed",
