@@ -329,3 +329,12 @@ def test_the_login_form_is_rate_limited_per_address(tmp_path) -> None:
     login(c, "rev_mi", "wrong password", expect=401)
     r = login(c, "rev_mi", expect=429)
     assert "Troppi tentativi di accesso" in r.text and r.headers["Retry-After"]
+
+
+def test_bad_addresses_get_html_pages_and_the_api_json(web) -> None:
+    c = web.client("rev_mi")
+    r = c.get(f"/istanze/{web.mi.kit_id}/pagine/abc.png")
+    assert r.status_code == 422 and "Richiesta non valida" in r.text
+    assert c.get("/nowhere").status_code == 404 and "Pagina non trovata" in c.get("/nowhere").text
+    api = c.get("/api/queue?page=0")
+    assert api.status_code == 422 and api.headers["content-type"] == "application/json"

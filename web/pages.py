@@ -442,16 +442,27 @@ def status_page(request: Request, db: Db, codice: str = ""):
 
 def install_error_pages(app: FastAPI) -> None:
     """HTML error pages for the pages, JSON for /api (FastAPI's default)."""
-    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exception_handlers import (
+        http_exception_handler,
+        request_validation_exception_handler,
+    )
+    from fastapi.exceptions import RequestValidationError
+
+    from storage.db import session_scope
+
+    def page(request: Request, status: int):
+        with session_scope(request.app.state.engine) as db:
+            return render(request, "error.html", {"status": status}, status_code=status,
+                          user=current_user(request, db))
 
     @app.exception_handler(StarletteHTTPException)
     async def errors(request: Request, exc: StarletteHTTPException):
         if request.url.path.startswith(("/api/", "/static/")) or exc.status_code < 400:
             return await http_exception_handler(request, exc)
-        from storage.db import session_scope
+        return page(request, exc.status_code)
 
-        with session_scope(request.app.state.engine) as db:
-            response = render(request, "error.html", {"status": exc.status_code},
-                              status_code=exc.status_code, user=current_user(request, db))
-        return response
-
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        return page(request, 422)
