@@ -216,6 +216,33 @@ def quarantine(rt: Runtime, batch_id: str, sha256: str, name: str, reason: str, 
                 sha256[:12], code)
 
 
+def kit_fault_prefix(kit_id: str) -> str:
+    """How the quarantine reason of a kit that could not be read begins."""
+    return f"kit {kit_id} could not be read: "
+
+
+def quarantine_kit(rt: Runtime, kit_id: str, reason: str, code: str) -> None:
+    """Put a kit's pages in quarantine (its reading failed for good)."""
+    manifest = kit_manifest(rt, kit_id)
+    with rt.session() as s:
+        names = {i.sha256: i.original_name for i in s.scalars(
+            select(db.Input).where(db.Input.batch_id == manifest["batch_id"]))}
+    by_input: dict[str, list[int]] = {}
+    for p in manifest["pages"]:
+        by_input.setdefault(p["sha256"], []).append(p["index"])
+    for sha, pages in by_input.items():
+        quarantine(rt, manifest["batch_id"], sha, names.get(sha, sha),
+                   kit_fault_prefix(kit_id) + reason, code, pages)
+
+
+def _release_kit(session, kit_id: str, batch_id: str) -> None:
+    """A kit read at last leaves the quarantine it was put in when its reading failed."""
+    for q in session.scalars(select(db.QuarantineItem).where(
+            db.QuarantineItem.batch_id == batch_id,
+            db.QuarantineItem.reason.startswith(kit_fault_prefix(kit_id)))):
+        session.delete(q)
+
+
 # --- plan, prepare, split -------------------------------------------------------------------
 
 
@@ -386,6 +413,7 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
 
     with rt.session() as s:
         save_record(s, record, batch_id=manifest["batch_id"], kit_id=kit_id, store=rt.store)
+        _release_kit(s, kit_id, manifest["batch_id"])
     return record, True
 
 
@@ -475,8 +503,17 @@ def process_batch(
         prepare_pages(rt, submitted.batch_id, chunk, progress)
         summary.pages += chunk.stop - chunk.start
     records: list[Record] = []
+    from pipeline.workers import is_transient
+
     for kit_id in split_batch(rt, submitted.batch_id):
-        record, _ = process_kit(rt, kit_id)
+        try:
+            record, _ = process_kit(rt, kit_id)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.error("kit %s could not be read: %s", kit_id, type(exc).__name__)
+            quarantine_kit(rt, kit_id, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+            continue  # one bad kit never stops the others
         records.append(record)
         name = record.kit.assicurata or f"{submitted.name}-kit{record.kit.number}"
         summary.records.append(write_record(record, out, name))

@@ -397,7 +397,7 @@ def process_kit_msg(kit_id: str, pipeline_version: str | None = None,
                     job_id: int | None = None) -> None:
     """Read one kit under this worker's pipeline version: a record says truthfully which code
     read it. A message for another version is read only if the kit has no record yet."""
-    from pipeline.process import kit_manifest, process_kit, quarantine
+    from pipeline.process import process_kit, quarantine_kit
 
     rt = _runtime()
     if pipeline_version and pipeline_version != rt.version and _has_record(rt, kit_id):
@@ -409,18 +409,7 @@ def process_kit_msg(kit_id: str, pipeline_version: str | None = None,
         return
 
     def permanent(exc: BaseException) -> None:
-        manifest = kit_manifest(rt, kit_id)
-        names = {}
-        with rt.session() as s:
-            for i in s.scalars(select(db.Input).where(db.Input.batch_id == manifest["batch_id"])):
-                names[i.sha256] = i.original_name
-        by_input: dict[str, list[int]] = {}
-        for p in manifest["pages"]:
-            by_input.setdefault(p["sha256"], []).append(p["index"])
-        for sha, pages in by_input.items():
-            quarantine(rt, manifest["batch_id"], sha, names.get(sha, sha),
-                       f"kit {kit_id} could not be read: {_describe(exc)}", type(exc).__name__,
-                       pages)
+        quarantine_kit(rt, kit_id, _describe(exc), type(exc).__name__)
 
     with _guard(job_id, permanent):
         _, created = process_kit(rt, kit_id)
@@ -596,7 +585,7 @@ def reprocess_kits(rt, kit_ids: list[str], *, wait: bool = True,
                    echo: Callable[[str], None] = print, poll_s: float = 1.0) -> dict[str, int]:
     """Read the kits again: on the broker when there is one (following the jobs while `wait`),
     else here, one after the other. Returns the count of jobs per final status."""
-    from pipeline.process import process_kit
+    from pipeline.process import process_kit, quarantine_kit
 
     if not rt.settings.broker_url:
         outcome: dict[str, int] = {}
@@ -612,6 +601,7 @@ def reprocess_kits(rt, kit_ids: list[str], *, wait: bool = True,
                     raise
                 state = "quarantined"
                 log.error("kit %s: %s", kit_id, type(exc).__name__)
+                quarantine_kit(rt, kit_id, _describe(exc), type(exc).__name__)
             with rt.session() as s:
                 job = s.get(db.Job, job_id)
                 job.status, job.attempts = state, 1

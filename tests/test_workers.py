@@ -366,6 +366,7 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
         rt.store.put(f"kits/{kit_id}/pages.json", json.dumps(
             {"kit_id": kit_id, "batch_id": batch_id, "number": 1, "assicurata": None,
              "codice_istanza": None, "pages": [{"sha256": sha, "index": 0, "owner": ""}]}).encode())
+        image = rt.store.get(page_image_key(sha, 0))
         rt.store.path_of(page_image_key(sha, 0)).unlink()
         with rt.session() as s:
             s.add(db.Kit(id=kit_id, batch_id=batch_id, number=1))
@@ -389,6 +390,15 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     assert "c-orphan.png (pages 1) OrphanPageError: page belongs to no kit" in res.stdout
     assert f"quarantined kit {kit_id}: ObjectNotFoundError" in res.stdout
     assert f"kit {kit_id} could not be read: ObjectNotFoundError" in res.stdout
+
+    # the page is back: read again (in this process, no broker), the kit leaves quarantine
+    from pipeline.workers import reprocess_kits
+
+    rt.store.put(page_image_key(sha, 0), image, content_type="image/png")
+    assert reprocess_kits(rt, [kit_id], echo=lambda line: None) == {"done": 1}
+    with rt.session() as s:
+        reasons = [q.reason for q in s.scalars(select(db.QuarantineItem))]
+    assert not any(r.startswith(f"kit {kit_id}") for r in reasons) and len(reasons) == 3
 
 
 def test_transient_fault_outlasting_retries_fails_the_job(tmp_path, s3_server):
