@@ -131,6 +131,8 @@ def bench_scale(
     dpi: Annotated[int, typer.Option("--dpi")] = 200,
     workers: Annotated[str, typer.Option("--workers", help="Worker counts to compare.")] = "1,2",
     broker: Annotated[str, typer.Option("--broker", help="Broker URL.")] = "redis://127.0.0.1:6379/0",
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Rounds; the best of each "
+                                        "count is compared (other jobs on the machine).")] = 1,
 ) -> None:
     """Process the same generated batch with 1 and 2 worker processes on a real broker;
     pages/s of each and the ratio (goal: 2 workers >= 1.8 x 1 worker on 2 cores)."""
@@ -142,11 +144,12 @@ def bench_scale(
                f"{os.cpu_count()} CPUs")
     started = time.perf_counter()
     rates = run_scale_bench(seed=seed, kits=kits, dpi=dpi, counts=counts, broker=broker,
-                            echo=typer.echo)
+                            echo=typer.echo, repeat=repeat)
     if len(rates) >= 2:
         base = rates[counts[0]]
         for n in counts[1:]:
-            typer.echo(f"ratio {n} workers / {counts[0]}: {rates[n] / base:.2f}x")
+            typer.echo(f"ratio {n} workers / {counts[0]}: {rates[n] / base:.2f}x"
+                       + (f" (best of {repeat} rounds)" if repeat > 1 else ""))
     load = os.getloadavg()
     typer.echo(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
                f"bench took {time.perf_counter() - started:.0f} s")
