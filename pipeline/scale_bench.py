@@ -80,6 +80,17 @@ class WorkerProcs:
             out.append(sum(int(v) for v in fields[11:15]) / tick)
         return out
 
+    def runqueue_seconds(self) -> list[float]:
+        """Time each worker's threads spent ready to run but waiting for a core (Linux
+        schedstat): what other jobs on a shared machine cost the workers."""
+        out = []
+        for p in self.procs:
+            total = 0
+            for task in Path(f"/proc/{p.pid}/task").iterdir():
+                total += int((task / "schedstat").read_text().split()[1])
+            out.append(total / 1e9)
+        return out
+
     def kill(self, i: int) -> None:
         """SIGKILL: no goodbye to the broker, messages in hand stay unacknowledged."""
         self.procs[i].send_signal(signal.SIGKILL)
@@ -150,6 +161,7 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
             try:
                 procs.start(n)
                 idle = procs.cpu_seconds()  # start-up and model loading are not counted
+                queued = procs.runqueue_seconds()
                 setup(settings)
                 submitted = submit_batch(rt, result.files[0])
                 started = time.perf_counter()
@@ -157,6 +169,7 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
                 state = wait_batch(rt, submitted.batch_id, timeout=3600)
                 seconds = time.perf_counter() - started
                 cpu = [after - before for after, before in zip(procs.cpu_seconds(), idle)]
+                waits = [a - b for a, b in zip(procs.runqueue_seconds(), queued)]
             finally:
                 procs.stop()
                 purge_queues(settings)
@@ -171,7 +184,7 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
             echo(f"{n} worker process{'es' if n > 1 else ''}: {pages} pages, {nkits} kits in "
                  f"{seconds:.1f} s: {rate:.2f} pages/s (batch {state}); worker CPU "
                  + " + ".join(f"{c:.1f}" for c in cpu) + f" s = {1000 * sum(cpu) / pages:.0f} "
-                 "ms/page")
+                 "ms/page; waited for a core " + " + ".join(f"{w:.1f}" for w in waits) + " s")
     if len(busy) >= 2:
         base = counts[0]
         for n in counts[1:]:
