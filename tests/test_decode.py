@@ -187,3 +187,25 @@ def test_dates_in_their_plausible_years():
     got = D.decode_field(MODEL.field("m1.28"), d)
     assert got.text == "28012026" and got.changed
     assert D.date_years(MODEL.field("m1.34"), dt.date(2026, 1, 1)) == (1900, 2026)
+
+
+def test_auto_tells_machine_print_from_hand_print():
+    """A typed page's glyphs have identical twins, a hand-filled page's do not."""
+    from extractors.auto import TWIN_SHARE, twin_share
+    from extractors.fields import COMB_KINDS, _filled_cells, cell_crop, field_alphabet, measure_ink, synth_page
+    from extractors.recognise import CellBatchItem
+
+    def items(bp):
+        out = []
+        for f in bp.page.fields:
+            if f.kind in COMB_KINDS:
+                crops = [cell_crop(bp.image, c, bp.dpi) for c in f.cells]
+                filled = _filled_cells([measure_ink(c, bp.dpi) for c in crops])
+                ink = tuple(c for c, (on, _) in zip(crops, filled) if on)
+                if ink:
+                    out.append(CellBatchItem(f.id, f.kind, field_alphabet(f), ink))
+        return out
+
+    typed = synth_page(7302, 1, filled_by="typed", dpi=200, mode="bitonal")
+    hand = synth_page(7302, 1, filled_by="hand", dpi=200, mode="bitonal")
+    assert twin_share(items(typed)) > TWIN_SHARE > twin_share(items(hand))
