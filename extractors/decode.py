@@ -30,6 +30,7 @@ probabilities for free text), later mapped to the measured accuracy by `calibrat
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import unicodedata
@@ -205,9 +206,9 @@ def _pick(texts: Sequence[str], scores: np.ndarray, dist: CellDist) -> Decoded:
     if not hyps:
         return Decoded(free, _free_share(dist), free, False, True, ((free, free_ll),))
     top = np.max(scores)
-    in_set = free in set(t for t, _ in hyps) or free in texts
+    in_set = free in {t for t, _ in hyps} or free in texts
     alt = -math.inf if in_set else free_ll - DISAGREE
-    norm = top if top >= alt else alt
+    norm = max(top, alt)
     total = float(np.exp(scores - norm).sum()) + (0.0 if in_set else math.exp(alt - norm))
     best_text, best_score = hyps[0]
     if alt > best_score:
@@ -277,7 +278,7 @@ def _in_context(dist: CellDist, mask: Sequence[bool]) -> Decoded:
     """Free text read with its neighbours' kind (`context_marginals`), the cells'
     marginals maximised one by one; its share is the product of their marginals."""
     where = [i for i, on in enumerate(mask) if on]
-    links = [b - a == 1 for a, b in zip(where, where[1:])]
+    links = [b - a == 1 for a, b in itertools.pairwise(where)]
     post = context_marginals(dist, links)
     text = "".join(dist.alphabet[j] for j in post.argmax(axis=1))
     free = dist.best()
@@ -408,7 +409,6 @@ def _comuni_by_mask(n: int) -> dict[str, list[Comune]]:
 
 # ---------------------------------------------------------------------- codice fiscale
 
-_CF_LETTER = frozenset(LETTERS)
 _CF_DIGIT_POS = frozenset((6, 7, 9, 10, 12, 13, 14))
 
 
@@ -505,10 +505,6 @@ def _date_hyps(d: Decoded) -> list[tuple[str, float, object]]:
         except ValueError:
             continue
     return out
-
-
-def _letters(text: str) -> str:
-    return "".join(c for c in text if c in _CF_LETTER)
 
 
 def decode_cf_joint(

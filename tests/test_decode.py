@@ -16,11 +16,12 @@ from validators.codice_fiscale import encode
 MODEL = load_form_model()
 
 
-def dist(text: str, alphabet: str, p: float = 0.95, doubt: dict[int, tuple[str, float]] = {},
-         ) -> D.CellDist:
+def dist(text: str, alphabet: str, p: float = 0.95,
+         doubt: dict[int, tuple[str, float]] | None = None) -> D.CellDist:
     """Cells reading `text` with probability p each; at `doubt` positions the written
     character has probability q and another one the rest of the top share."""
     rows = []
+    doubt = doubt or {}
     for i, c in enumerate(text):
         row = np.full(len(alphabet), (1 - p) / (len(alphabet) - 1))
         if i in doubt:
@@ -157,7 +158,7 @@ def test_calibration_is_monotone():
     xs = [0.1, 0.2, 0.3, 0.5, 0.6, 0.9, 0.95, 0.99]
     ys = [0, 0, 1, 0, 1, 1, 1, 1]
     kx, ky = D.isotonic(xs, ys)
-    assert ky == sorted(ky) and ky[-1] == 1.0 and ky[0] == 0.0
+    assert kx == sorted(kx) and ky == sorted(ky) and ky[-1] == 1.0 and ky[0] == 0.0
 
 
 def test_hand_page_through_the_cell_classifier_and_decoder():
@@ -192,7 +193,14 @@ def test_dates_in_their_plausible_years():
 def test_auto_tells_machine_print_from_hand_print():
     """A typed page's glyphs have identical twins, a hand-filled page's do not."""
     from extractors.auto import TWIN_SHARE, twin_share
-    from extractors.fields import COMB_KINDS, _filled_cells, cell_crop, field_alphabet, measure_ink, synth_page
+    from extractors.fields import (
+        COMB_KINDS,
+        _filled_cells,
+        cell_crop,
+        field_alphabet,
+        measure_ink,
+        synth_page,
+    )
     from extractors.recognise import CellBatchItem
 
     def items(bp):

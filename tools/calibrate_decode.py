@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "extractors" / "decode_calibration.json"
 
@@ -96,7 +96,7 @@ def main() -> int:
         "x": kx, "y": ky, "threshold": best,
         "made_by": (f"tools/calibrate_decode.py --seeds {args.seeds} --kits {args.kits} "
                     f"--dpi {args.dpi} --fills {args.fills} --precision {args.precision}"),
-        "fields": int(len(rows)), "right_before_review": round(float(y.mean()), 4),
+        "fields": len(rows), "right_before_review": round(float(y.mean()), 4),
         "accepted_precision": round(float(y[accepted].mean()), 4) if accepted.any() else None,
         "review_share": round(float(1 - accepted.mean()), 4),
     }
