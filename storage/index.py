@@ -12,9 +12,13 @@ Reviewers' field decisions survive reprocessing: when a new version is saved, ea
 of the kit (latest per field) is re-applied where the new reading agrees (its value equals the
 decision's `value_before` or already its `value_after`): the field gets `value_after`,
 confidence 1.0, status accepted. Where the new reading differs, the field is set to status
-`review` and the kit goes back to `da_verificare`. The version's `decisions` column lists
-both (`{"applied": [...], "flagged": [...]}`). Anomaly resolutions carry over the same way
-when the new version raises the same anomaly (code, fields, pages).
+`review` and is to be checked again: the kit goes back to the queue. The version's `decisions`
+column lists both (`{"applied": [...], "flagged": [...]}`). Anomaly resolutions carry over the
+same way when the new version raises the same anomaly (code, fields, pages).
+
+Every saved version recomputes the kit's status, anomaly_count and max_severity with the one
+rule of storage/status.py (the review app uses it too): a kit read clean is `verificata`, a
+verificata kit whose new version raises a live anomaly goes back to the queue.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy import Select, and_, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage import status as kit_status
 from storage.db import (
     Anomaly,
     AuditEvent,
@@ -41,7 +46,6 @@ from storage.db import (
 
 log = logging.getLogger(__name__)
 
-SEVERITY_ORDER = ("info", "warning", "blocking")  # validators/anomalies.yaml, least first
 QUESTURA_FIELD = "m1.questore_sigla"
 
 
@@ -118,12 +122,6 @@ def _apply_decisions(session: Session, kit_id: str, record: dict) -> dict[str, l
     return {"applied": applied, "flagged": flagged}
 
 
-def _max_severity(anomalies: list[dict]) -> str | None:
-    ranks = [SEVERITY_ORDER.index(a["severity"]) for a in anomalies
-             if a["severity"] in SEVERITY_ORDER]
-    return SEVERITY_ORDER[max(ranks)] if ranks else None
-
-
 def save_record(session: Session, record, *, batch_id: str, kit_id: str, store) -> RecordVersion:
     """Save `record` (a `pipeline.record.Record` or its dict) as the kit's version of its
     pipeline version: object `records/<kit_id>/<version>.json`, a `record_versions` row, its
@@ -172,30 +170,32 @@ def save_record(session: Session, record, *, batch_id: str, kit_id: str, store) 
         for a in session.scalars(select(Anomaly).where(
                 Anomaly.record_version_id == previous.id, Anomaly.status != "aperta")):
             resolved[(a.code, tuple(a.fields), tuple(a.pages))] = a
+    rows = []
     for a in data["anomalies"]:
         before = resolved.get((a["code"], tuple(a["fields"]), tuple(a["pages"])))
-        session.add(Anomaly(
+        rows.append(Anomaly(
             record_version_id=row.id, kit_id=kit_id, code=a["code"], category=a["category"],
             severity=a["severity"], fields=a["fields"], pages=a["pages"],
             evidence=a["evidence"], message_it=a["message_it"], message_en=a["message_en"],
             status=before.status if before else "aperta", note=before.note if before else None,
             resolved_by=before.resolved_by if before else None,
             resolved_at=before.resolved_at if before else None))
+    session.add_all(rows)
 
     questura = data["fields"].get(QUESTURA_FIELD, {}).get("value")
     kit.number = int(kit_info["number"])
     kit.assicurata = kit_info.get("assicurata")
     kit.codice_istanza = kit_info.get("codice_istanza")
     kit.questura = (questura.strip().upper()[:2] or None) if isinstance(questura, str) else None
-    kit.max_severity = _max_severity(data["anomalies"])
-    kit.anomaly_count = len(data["anomalies"])
+    kit_status.apply(kit, kit_status.summarise(rows, in_force=outcome["applied"],
+                                                 flagged=outcome["flagged"],
+                                                 fields=data["fields"]))
     kit.current_version_id = row.id
     kit.updated_at = utcnow()
-    if outcome["flagged"]:
-        kit.status = "da_verificare"
     session.flush()
-    log.info("kit %s: saved version %s (%d anomalies, %d decisions re-applied, %d flagged)",
-             kit_id, version, kit.anomaly_count, len(outcome["applied"]), len(outcome["flagged"]))
+    log.info("kit %s: saved version %s (%d anomalies, %d live, %d decisions re-applied, "
+             "%d flagged): %s", kit_id, version, len(rows), kit.anomaly_count,
+             len(outcome["applied"]), len(outcome["flagged"]), kit.status)
     return row
 
 

@@ -82,7 +82,8 @@ def test_reprocess_by_anomaly_and_version(tmp_path):
         row = s.get(db.RecordVersion, s.get(db.Kit, kit.id).current_version_id)
         assert row.pipeline_version == "0.2.0"
         assert row.decisions == {"applied": [agreed], "flagged": [other]}
-        assert s.get(db.Kit, kit.id).status == "da_verificare"  # a decision needs a person again
+        # a contradicted decision needs a person again: back in the queue (storage/status.py)
+        assert s.get(db.Kit, kit.id).status == "in_lavorazione"
     assert new["fields"][agreed]["status"] == "accepted"
     assert new["fields"][agreed]["confidence"] == 1.0
     assert new["fields"][other]["status"] == "review"

@@ -31,6 +31,7 @@ from storage.index import (
     versions_of,
 )
 from storage.objects import LocalObjectStore
+from storage.status import KitSummary, kit_status, summarise
 from validators.testing import record_from_plan
 
 
@@ -81,7 +82,7 @@ def test_same_version_twice_is_one_row_and_a_new_version_keeps_the_old(db_url, s
         old = record_of(s, "b1-0001", "0.1.0")
         assert old["pipeline_version"] == "0.1.0" and len(old["anomalies"]) == 1
         kit = s.get(Kit, "b1-0001")
-        assert (kit.anomaly_count, kit.max_severity) == (0, None)
+        assert (kit.anomaly_count, kit.max_severity, kit.status) == (0, None, "verificata")
         with pytest.raises(RecordNotFoundError):
             record_of(s, "b1-0001", "0.0.9")
         with pytest.raises(RecordNotFoundError):
@@ -116,7 +117,7 @@ def test_kits_query_filters(db_url, store):
     assert ids() == ["b1-0001", "b1-0002", "b2-0001", "b2-0002"]
     assert ids(questure=["RM"]) == ["b1-0002", "b2-0001"]
     assert ids(questure=["VI", "MI"], status="da_verificare") == ["b1-0001"]
-    assert ids(status=["verificata"]) == ["b2-0002"]
+    assert ids(status=["verificata"]) == ["b2-0001", "b2-0002"]  # b2-0001 was read clean
     assert ids(code="invalid_date") == ["b1-0002", "b2-0002"]
     assert ids(code=["missing_signature", "low_confidence_field"]) == ["b1-0001", "b1-0002"]
     assert ids(batch="b2") == ["b2-0001", "b2-0002"]
@@ -168,7 +169,10 @@ def test_decisions_are_reapplied_where_the_new_reading_agrees(db_url, store):
         assert (got[corrected]["value"], got[corrected]["status"]) == ("CORRETTO", "accepted")
         assert (got[confirmed]["value"], got[confirmed]["status"]) == (value[confirmed], "accepted")
         assert (got[disputed]["value"], got[disputed]["status"]) == ("LETTO DIVERSAMENTE", "review")
-        assert s.get(Kit, "b3-0001").status == "da_verificare"  # a flagged field: back to review
+        kit = s.get(Kit, "b3-0001")
+        # the anomaly stays accepted (not live), but a reviewer's decision is contradicted by
+        # the new reading: back in the queue, in_lavorazione (the reviewer had started on it)
+        assert (kit.status, kit.anomaly_count, kit.max_severity) == ("in_lavorazione", 0, None)
         (carried,) = s.scalars(select(Anomaly).where(Anomaly.record_version_id == new.id))
         assert (carried.status, carried.resolved_by) == ("accettata", "anna")
         assert json.loads(store.get(new.record_key))["fields"][corrected]["value"] == "CORRETTO"
@@ -221,3 +225,64 @@ def test_two_workers_saving_the_same_kit_at_once_give_one_row(db_url, store):
         (row,) = s.scalars(select(RecordVersion))
         assert store.info(row.record_key).sha256 == row.record_sha256
         assert json.loads(store.get(row.record_key)) == row.record
+
+
+class _Row:
+    def __init__(self, status: str, severity: str = "warning") -> None:
+        self.status, self.severity = status, severity
+
+
+def test_the_status_rule() -> None:
+    assert kit_status(0, started=False) == "verificata"  # read clean: nothing to do
+    assert kit_status(0, started=True) == "verificata"
+    assert kit_status(2, started=False) == "da_verificare"
+    assert kit_status(2, started=True) == "in_lavorazione"
+    assert kit_status(0, started=True, to_recheck=1) == "in_lavorazione"
+    assert summarise([]) == KitSummary("verificata", 0, None)
+    rows = [_Row("aperta", "info"), _Row("integrazione_richiesta", "warning"),
+            _Row("accettata", "blocking"), _Row("respinta", "blocking"),
+            _Row("superata", "blocking")]
+    # live = aperta + integrazione_richiesta; closed ones neither count nor set the severity
+    assert summarise(rows) == KitSummary("in_lavorazione", 2, "warning")
+    assert summarise(rows[:1]) == KitSummary("da_verificare", 1, "info")
+    assert summarise(rows[:1], in_force=["m1.3"]).status == "in_lavorazione"
+    assert summarise(rows[2:]) == KitSummary("verificata", 0, None)
+    # a flagged field holds the kit until it is decided again on this version
+    held = summarise(rows[2:], flagged=["m1.3", "m9.9"], fields={"m1.3": 1})
+    assert (held.status, held.to_recheck) == ("in_lavorazione", ("m1.3",))
+    assert summarise(rows[2:], in_force=["m1.3"], flagged=["m1.3"]).status == "verificata"
+
+
+def test_a_clean_kit_is_verificata_and_a_reprocessed_anomaly_brings_it_back(db_url, store):
+    engine = engine_for(db_url)
+    with session_scope(engine) as s:
+        save_record(s, _record(6), batch_id="b6", kit_id="b6-0001", store=store)
+        save_record(s, _record(7, anomalies=[("missing_signature", ["m1.firma"])]),
+                    batch_id="b6", kit_id="b6-0002", store=store)
+    with session_scope(engine) as s:
+        clean, signed = s.get(Kit, "b6-0001"), s.get(Kit, "b6-0002")
+        assert (clean.status, clean.anomaly_count, clean.max_severity) == ("verificata", 0, None)
+        assert (signed.status, signed.anomaly_count) == ("da_verificare", 1)
+        # a reviewer accepts the missing signature: nothing live, verificata
+        (row,) = s.scalars(select(Anomaly).where(Anomaly.kit_id == "b6-0002"))
+        row.status, row.resolved_by = "accettata", "anna"
+        signed.status, signed.anomaly_count = "verificata", 0
+    with session_scope(engine) as s:  # reprocessing: each new version raises a new anomaly
+        save_record(s, _record(6, version="0.2.0",
+                               anomalies=[("invalid_date", ["m1.data"])]),
+                    batch_id="b6", kit_id="b6-0001", store=store)
+        save_record(s, _record(7, version="0.2.0",
+                               anomalies=[("missing_signature", ["m1.firma"]),
+                                          ("expired_document", ["m1.40"])]),
+                    batch_id="b6", kit_id="b6-0002", store=store)
+    with session_scope(engine) as s:
+        clean, signed = s.get(Kit, "b6-0001"), s.get(Kit, "b6-0002")
+        assert (clean.status, clean.anomaly_count) == ("da_verificare", 1)
+        # the accepted (blocking) signature carries over and neither counts nor sets the
+        # severity; the new warning does, and
+        # the kit is back in the queue as in_lavorazione (a reviewer had decided on it)
+        assert (signed.status, signed.anomaly_count, signed.max_severity) == (
+            "in_lavorazione", 1, "warning")
+        queue = [k.id for k in s.scalars(kits_query(s, status=["da_verificare",
+                                                               "in_lavorazione"]))]
+        assert queue == ["b6-0001", "b6-0002"]

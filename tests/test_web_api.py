@@ -11,6 +11,7 @@ from web_client import PASSWORD, make_web
 from web_testdata import corrected_cf
 
 from storage.db import Anomaly, AuditEvent, FieldDecision, Kit, RecordVersion, session_scope
+from storage.index import save_record
 
 
 @pytest.fixture
@@ -267,13 +268,16 @@ def test_me_logout_openapi_and_language_files(web) -> None:
     assert (translator("it")("yes"), translator("en")("no")) == ("Sì", "No")
 
 
-def test_an_istanza_with_nothing_open_can_be_marked_verified(web) -> None:
+def test_a_clean_istanza_is_verificata_and_verify_brings_an_old_row_up_to_date(web) -> None:
     c = web.client()
     csrf = api_login(c, "rev_mi")
     h = {"X-CSRF-Token": csrf}
+    clean = web.clean.record.kit.assicurata
+    assert c.get(f"/api/status/{clean}").json()["colour"] == "green"  # read clean: ready
     refused = c.post(f"/api/istanze/{web.mi.kit_id}/verify", headers=h)
     assert refused.status_code == 422 and "invalid_codice_fiscale" in refused.text
-    clean = web.clean.record.kit.assicurata
+    with session_scope(web.engine) as db:  # a row saved before the status rule
+        db.get(Kit, web.clean.kit_id).status = "da_verificare"
     assert c.get(f"/api/status/{clean}").json()["colour"] == "orange"
     r = c.post(f"/api/istanze/{web.clean.kit_id}/verify", headers=h)
     assert r.status_code == 200 and r.json()["status"] == "verificata"
@@ -281,6 +285,57 @@ def test_an_istanza_with_nothing_open_can_be_marked_verified(web) -> None:
     assert events(web, "verify")[0].detail["kit_status"] == {"before": "da_verificare",
                                                              "after": "verificata"}
     assert c.post(f"/api/istanze/{web.rm.kit_id}/verify", headers=h).status_code == 404
+
+
+def _kit_columns(web, kit_id: str) -> tuple:
+    with session_scope(web.engine) as db:
+        kit = db.get(Kit, kit_id)
+        return kit.status, kit.anomaly_count, kit.max_severity
+
+
+def test_the_index_and_the_review_app_keep_one_status_rule(web) -> None:
+    """A reviewer's decisions, then a reprocessed record that contradicts one of them: the
+    index (save_record) and the app (after each decision) give the same status and counts."""
+    c = web.client()
+    h = {"X-CSRF-Token": api_login(c, "rev_mi")}
+    kit = web.mi.kit_id
+    assert _kit_columns(web, kit) == ("da_verificare", 2, "warning")  # as the index saved it
+    wrong = web.mi.record.fields["m1.31"].value
+    c.post(f"/api/istanze/{kit}/fields", headers=h,
+           json={"field": "m1.31", "action": "correct", "value": corrected_cf(wrong)})
+    assert _kit_columns(web, kit) == ("in_lavorazione", 1, "info")  # low_confidence_field
+    (low,) = [a["id"] for a in c.get(f"/api/istanze/{kit}").json()["anomalies"]
+              if a["code"] == "low_confidence_field"]
+    r = c.post(f"/api/istanze/{kit}/anomalies/{low}", headers=h,
+               json={"resolution": "integrazione_richiesta", "note": "cognome da confermare"})
+    assert r.json()["status"] == "in_lavorazione"
+    assert _kit_columns(web, kit) == ("in_lavorazione", 1, "info")  # still live
+    c.post(f"/api/istanze/{kit}/anomalies/{low}", headers=h, json={"resolution": "accettata"})
+    assert _kit_columns(web, kit) == ("verificata", 0, None)
+
+    # reprocessing reads the surname differently from what the reviewer accepted... and the
+    # CF as before (the correction is re-applied); nothing live, but the surname is to be
+    # checked again: the kit is back in the queue
+    fields = dict(web.mi.record.fields)
+    surname = fields["m1.3"].value
+    fields["m1.3"] = fields["m1.3"].model_copy(update={"value": surname + "X"})
+    reread = web.mi.record.model_copy(update={"pipeline_version": "9.9.9", "fields": fields})
+    with session_scope(web.engine) as db:
+        db.add(FieldDecision(kit_id=kit, field_key="m1.3", action="confirm",
+                             value_before=surname, value_after=surname, user_name="rev_mi",
+                             record_version_id=db.get(Kit, kit).current_version_id))
+    with session_scope(web.engine) as db:
+        new = save_record(db, reread, batch_id="web-test", kit_id=kit, store=web.store)
+        assert new.decisions == {"applied": ["m1.31"], "flagged": ["m1.3"]}
+    assert _kit_columns(web, kit) == ("in_lavorazione", 0, None)
+    assert kit in [i["kit"] for i in c.get("/api/queue").json()["items"]]
+    refused = c.post(f"/api/istanze/{kit}/verify", headers=h)
+    assert refused.status_code == 422 and "m1.3" in refused.text
+    r = c.post(f"/api/istanze/{kit}/fields", headers=h,
+               json={"field": "m1.3", "action": "correct", "value": surname})
+    assert r.json()["status"] == "verificata"
+    assert _kit_columns(web, kit) == ("verificata", 0, None)
+    assert kit not in [i["kit"] for i in c.get("/api/queue").json()["items"]]
 
 
 def test_login_attempts_are_rate_limited_per_address(tmp_path, db_url) -> None:

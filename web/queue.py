@@ -1,5 +1,7 @@
-"""The review queue: the istanze a user may see, with open anomalies, most severe and oldest
-first; filters, counts per anomaly code, pages of rows and the CSV export of the same rows."""
+"""The review queue: the istanze a user may see that still ask something of a reviewer (status
+da_verificare or in_lavorazione: by the rule of storage/status.py, a live anomaly or a field to
+check again), most severe and oldest first; filters, counts per anomaly code, pages of rows and
+the CSV export of the same rows."""
 
 from __future__ import annotations
 
@@ -13,11 +15,9 @@ from sqlalchemy.orm import Session
 
 from storage.db import Anomaly, Kit
 from storage.index import kits_query
-from web.review import OPEN
+from storage.status import LIVE, STATUSES
 
 PAGE_SIZE = 25
-STATUSES = ("da_verificare", "in_lavorazione", "verificata")
-LIVE = (OPEN, "integrazione_richiesta")
 
 
 @dataclass
@@ -61,11 +61,8 @@ def _base(questure: list[str] | None, f: Filters) -> Select:
         status = None
     else:
         status = ["da_verificare", "in_lavorazione"]
-    q = kits_query(questure=questure, status=status, batch=f.batch or None, since=f.since,
-                   until=f.until).order_by(None).where(Kit.current_version_id.is_not(None))
-    if f.status not in STATUSES and f.status != "tutte":
-        q = q.where(Kit.anomaly_count > 0)
-    return q
+    return kits_query(questure=questure, status=status, batch=f.batch or None, since=f.since,
+                      until=f.until).order_by(None).where(Kit.current_version_id.is_not(None))
 
 
 def _live_anomaly():

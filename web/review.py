@@ -12,9 +12,10 @@ would have. Anomaly rows of the current version follow the view:
   when), reopened as `aperta` if a later correction raises it again;
 - rows a reviewer resolved stay resolved.
 
-The istanza's status follows: `verificata` when every anomaly is closed and none waits for
-documents, `in_lavorazione` while documents are requested (integrazione richiesta) or once a
-reviewer has started, `da_verificare` before that.
+The istanza's status, anomaly count and severity follow the one rule of storage/status.py (the
+index applies the same one when it saves a record version): `verificata` when nothing is live
+(no `aperta`, no `integrazione_richiesta`, no field to check again), `in_lavorazione` once a
+reviewer has decided something while something is still live, `da_verificare` before that.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from sqlalchemy.orm import Session
 from pipeline.form import FieldKind, load_form_model
 from pipeline.record import Anomaly as RecordAnomaly
 from pipeline.record import Record
+from storage import status as kit_status
 from storage.db import Anomaly, FieldDecision, Kit, RecordVersion, utcnow
 from storage.index import QUESTURA_FIELD
+from storage.status import LIVE, OPEN
 from validators.rules import validate
 
 RESOLUTIONS = ("accettata", "integrazione_richiesta", "respinta")
-OPEN = "aperta"
 SUPERSEDED = "superata"  # no longer raised once a field was corrected
-SEVERITY_ORDER = {"blocking": 0, "warning": 1, "info": 2}
 # the reader's anomalies: validate() does not raise them, the view keeps them from the record
 READER_CODES = frozenset({"missing_assicurata", "unreadable_page", "low_confidence_field"})
 
@@ -190,30 +191,31 @@ def sync(db: Session, view: IstanzaView, user: str) -> dict[str, list[str]]:
     return {"opened": opened, "closed": closed}
 
 
+def summary(view: IstanzaView) -> kit_status.KitSummary:
+    """The kit's summary by the one rule (storage/status.py), from the view's anomaly rows,
+    the decisions in force and the fields the index flagged when it saved this version."""
+    flagged = (view.version.decisions or {}).get("flagged", [])
+    return kit_status.summarise(view.anomalies, in_force=view.decisions, flagged=flagged,
+                                fields=view.record.fields)
+
+
 def update_status(view: IstanzaView) -> None:
-    kit = view.kit
-    open_rows = view.open_anomalies
-    if open_rows:
-        started = bool(view.decisions) or any(a.status != OPEN for a in view.anomalies)
-        kit.status = "in_lavorazione" if started else "da_verificare"
-    elif any(a.status == "integrazione_richiesta" for a in view.anomalies):
-        kit.status = "in_lavorazione"
-    else:
-        kit.status = "verificata"
-    live = [a for a in view.anomalies if a.status in (OPEN, "integrazione_richiesta")]
-    kit.anomaly_count = len(live)
-    kit.max_severity = min((a.severity for a in live), key=lambda s: SEVERITY_ORDER.get(s, 9),
-                           default=None)
-    kit.updated_at = utcnow()
+    kit_status.apply(view.kit, summary(view))
+    view.kit.updated_at = utcnow()
 
 
 def verify(db: Session, view: IstanzaView) -> dict[str, Any]:
-    """Mark an istanza with nothing open as verificata (a kit read without anomalies never
-    reaches the queue; a reviewer who checked it says so here)."""
-    live = [a.code for a in view.anomalies if a.status in (OPEN, "integrazione_richiesta")]
+    """Bring the status of an istanza with nothing live up to date (verificata). A kit read
+    without anomalies is verificata as soon as it is saved; this is for rows saved before
+    that rule, and it refuses while an anomaly is live or a field is to be checked again."""
+    live = [a.code for a in view.anomalies if a.status in LIVE]
     if live:
         codes = ", ".join(sorted(set(live)))
         raise DecisionError("still_open", f"anomalies still open: {codes}", codes=codes)
+    pending = summary(view).to_recheck
+    if pending:
+        keys = ", ".join(pending)
+        raise DecisionError("to_recheck", f"fields to check again: {keys}", fields=keys)
     before = view.kit.status
     update_status(view)
     db.flush()
