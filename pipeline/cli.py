@@ -277,15 +277,50 @@ def bench_speed(
     typer.echo(f"peak RSS {rss_mb:.0f} MB")
 
 
+def _from_index(code: str, lang: str):
+    """The current record of the kit that `code` names in the index (settings from the
+    environment: PLICO_DATABASE_URL, else SQLite under PLICO_DATA_DIR), and what the index
+    adds to its summary. Nothing is created or migrated: it only reads."""
+    from sqlalchemy.engine import make_url
+
+    from pipeline.errors import InputNotFoundError
+    from pipeline.record import Record
+    from pipeline.settings import get_settings
+    from storage.db import current_revision, database_url, engine_for, session_scope
+    from storage.index import kits_by_code, record_of
+    from validators.report import review_summary
+
+    url = database_url(get_settings())
+    where = make_url(url).render_as_string(hide_password=True)
+    if current_revision(url) is None:
+        raise InputNotFoundError(f"no index at {where} (set PLICO_DATABASE_URL or "
+                                 "PLICO_DATA_DIR, or run plico process first)")
+    with session_scope(engine_for(url)) as s:
+        kits = kits_by_code(s, code)
+        if not kits:
+            raise InputNotFoundError(f"no istanza {code!r} in the index at {where} "
+                                     "(a Codice Assicurata, Codice Istanza or kit id)")
+        kit = kits[0]
+        if len(kits) > 1:
+            typer.echo(f"plico: {len(kits)} kits match; showing the newest, {kit.id} "
+                       f"(others: {', '.join(k.id for k in kits[1:])})", err=True)
+        record = Record.model_validate(record_of(s, kit.id))
+        return record, review_summary(kit.id, kit.status, kit.anomaly_count, lang)
+
+
 @app.command()
 def show(
-    record: Annotated[Path, typer.Argument(
-        help="An istanza record (JSON) written by plico process.")],
+    record: Annotated[str, typer.Argument(
+        metavar="RECORD.json|CODE",
+        help="An istanza record (JSON) written by plico process, or a Codice Assicurata "
+             "(12 digits), Codice Istanza or kit id: its current record in the index.")],
     lang: Annotated[str, typer.Option("--lang", help="it or en.")] = "it",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """The portal's "Dettaglio Istanza" of a record: codes, state, anomalies (seed 000)."""
+    """The portal's "Dettaglio Istanza" of a record: codes, state, anomalies (seed 000).
+    Looked up by code, it adds the kit and its review status in the index."""
     import json
+    import os
 
     from pydantic import ValidationError
 
@@ -295,13 +330,19 @@ def show(
 
     if lang not in ("it", "en"):
         raise typer.BadParameter(f"must be it or en, not {lang!r}", param_hint="--lang")
-    if not record.is_file():
-        raise InputNotFoundError(f"{record} does not exist")
-    try:
-        rec = Record.model_validate_json(record.read_bytes())
-    except ValidationError as exc:
-        raise InputError(f"{record} is not an istanza record: {exc.error_count()} errors") from exc
-    summary = istanza_summary(rec, lang)
+    path = Path(record)
+    extra: dict = {}
+    if path.is_file() or path.suffix.lower() == ".json" or os.sep in record:
+        if not path.is_file():
+            raise InputNotFoundError(f"{path} does not exist")
+        try:
+            rec = Record.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            raise InputError(f"{path} is not an istanza record: {exc.error_count()} errors"
+                             ) from exc
+    else:
+        rec, extra = _from_index(record, lang)
+    summary = {**istanza_summary(rec, lang), **extra}
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=1))
     else:

@@ -28,7 +28,7 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, insert, select
+from sqlalchemy import Select, and_, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -267,6 +267,24 @@ def record_version_of(session: Session, kit_id: str, version: str | None = None)
 def record_of(session: Session, kit_id: str, version: str | None = None) -> dict:
     """The record JSON (plico-record/1 dict) of the kit: current, or of pipeline `version`."""
     return record_version_of(session, kit_id, version).record
+
+
+_CODE_SEPARATORS = str.maketrans("", "", " -./")
+
+
+def kits_by_code(session: Session, code: str) -> list[Kit]:
+    """The kits with a record that `code` names, newest first: a Codice Assicurata (12 digits;
+    the receipt prints a dash before the last one, spaces and dashes are ignored), a Codice
+    Istanza, or a kit id. An envelope scanned in two batches has two kits (`plico show` shows
+    the newest and names the others)."""
+    raw = (code or "").strip()
+    clean = raw.translate(_CODE_SEPARATORS).upper()
+    query = select(Kit).where(Kit.current_version_id.is_not(None))
+    if clean.isdigit() and len(clean) == 12:
+        query = query.where(or_(Kit.assicurata == clean, Kit.codice_istanza == clean))
+    else:
+        query = query.where(or_(Kit.id == raw, Kit.codice_istanza == clean))
+    return list(session.scalars(query.order_by(Kit.created_at.desc(), Kit.id.desc())))
 
 
 def versions_of(session: Session, kit_id: str) -> list[str]:

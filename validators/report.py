@@ -30,12 +30,19 @@ _LABELS = {
            "istanza": "Codice Istanza", "stato": "Stato Attuale", "dati": "Dettaglio Anomalie",
            "doc": "Dettaglio Anomalie Documentali", "none_dati": "Nessuna Anomalia",
            "none_doc": "Nessuna Anomalia Documentale", "lettura": "Campi da verificare (lettura)",
-           "missing": "non rilevato"},
+           "missing": "non rilevato", "kit": "Kit", "revisione": "Stato revisione (Questura)",
+           "aperte": "anomalie aperte"},
     "en": {"title": "Application detail", "assicurata": "Codice Assicurata",
            "istanza": "Codice Istanza", "stato": "Current status", "dati": "Anomalies",
            "doc": "Documentary anomalies", "none_dati": "No anomaly",
            "none_doc": "No documentary anomaly", "lettura": "Fields to check (reading)",
-           "missing": "not found"},
+           "missing": "not found", "kit": "Kit", "revisione": "Review status (Questura)",
+           "aperte": "open anomalies"},
+}
+_REVIEW = {  # kits.status (storage/status.py), worded as the review app (web/data/*.yaml)
+    "da_verificare": {"it": "Da verificare", "en": "To be checked"},
+    "in_lavorazione": {"it": "In lavorazione", "en": "In progress"},
+    "verificata": {"it": "Verificata", "en": "Checked"},
 }
 _STATES = {
     "documentale": {"it": "Anomalie documentali", "en": "Documentary anomalies"},
@@ -63,6 +70,14 @@ def istanza_summary(record: Record, lang: str = "it") -> dict[str, Any]:
     }
 
 
+def review_summary(kit_id: str, status: str, open_anomalies: int, lang: str = "it"
+                   ) -> dict[str, Any]:
+    """What the index adds to a record's summary (`plico show CODE`): the kit and where the
+    Questura's review of it stands."""
+    return {"kit": kit_id, "stato_revisione": _REVIEW.get(status, {}).get(lang, status),
+            "anomalie_aperte": open_anomalies}
+
+
 def format_summary(summary: dict[str, Any], lang: str = "it") -> str:
     t = _LABELS[lang]
 
@@ -80,6 +95,10 @@ def format_summary(summary: dict[str, Any], lang: str = "it") -> str:
              f"{t['doc']}:", *block(summary["anomalie_documentali"], t["none_doc"])]
     if summary["campi_da_verificare"]:
         lines += ["", f"{t['lettura']}: {summary['campi_da_verificare']}"]
+    if "kit" in summary:
+        lines += ["", f"{t['kit']}: {summary['kit']}",
+                  (f"{t['revisione']}: {summary['stato_revisione']} "
+                   f"({summary['anomalie_aperte']} {t['aperte']})")]
     return "\n".join(lines)
 
 
