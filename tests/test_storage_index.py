@@ -286,3 +286,33 @@ def test_a_clean_kit_is_verificata_and_a_reprocessed_anomaly_brings_it_back(db_u
         queue = [k.id for k in s.scalars(kits_query(s, status=["da_verificare",
                                                                "in_lavorazione"]))]
         assert queue == ["b6-0001", "b6-0002"]
+
+
+def test_migration_0002_brings_rows_of_the_old_rules_in_step(db_url, store):
+    """Rows written before the status rule (a clean kit left da_verificare, every anomaly
+    counted) are recomputed once by `plico db upgrade`."""
+    from alembic import command
+
+    from storage.db import _alembic_config, upgrade
+
+    engine = engine_for(db_url)
+    with session_scope(engine) as s:
+        save_record(s, _record(8), batch_id="b8", kit_id="b8-0001", store=store)
+        save_record(s, _record(9, anomalies=[("missing_signature", ["m1.firma"]),
+                                             ("expired_document", ["m1.40"])]),
+                    batch_id="b8", kit_id="b8-0002", store=store)
+        (signature,) = s.scalars(select(Anomaly).where(Anomaly.code == "missing_signature"))
+        signature.status = "accettata"
+        for kit in s.scalars(select(Kit)):  # as the old code left them
+            kit.status, kit.max_severity = "da_verificare", "blocking"
+        s.get(Kit, "b8-0002").anomaly_count = 2
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "0001")
+    assert upgrade(db_url, "0002") == "0002"
+    with session_scope(engine) as s:
+        clean, started = s.get(Kit, "b8-0001"), s.get(Kit, "b8-0002")
+        assert (clean.status, clean.anomaly_count, clean.max_severity) == ("verificata", 0, None)
+        assert (started.status, started.anomaly_count, started.max_severity) == (
+            "in_lavorazione", 1, "warning")
