@@ -34,7 +34,7 @@ A PDF with only an owner password (permissions such as "no copying", no password
 is read like any other: pdfium opens it without a password, the restrictions are advisory
 and concern re-use of the content, and reading the scan is the purpose it was sent for.
 
-`read_pages` is the lenient form that `pipeline.ingest` uses: a fault confined to one page (a
+`read_pages` is the lenient form that `pipeline.process` uses: a fault confined to one page (a
 corrupt TIFF frame, one oversized PDF page) comes back as a `PageFailure` in page order and
 the other pages go on; `rasterise` raises it instead.
 """
@@ -208,7 +208,7 @@ def rasterise(
     """Yield the pages of `path` in order; raise on the first page that cannot be read.
 
     `name` (default: the file name) and `sha256` (default: computed) are for a caller that
-    reads a stored copy and already knows them, as `pipeline.ingest` does.
+    reads a stored copy and already knows them, as `pipeline.process` does with `read_pages`.
     """
     for item in read_pages(path, settings=settings, name=name, sha256=sha256):
         if isinstance(item, PageFailure):

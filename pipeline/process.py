@@ -3,7 +3,8 @@ the dramatiq workers (pipeline/workers.py) run each as a message on any worker.
 
 1. submit   `submit_batch`   raw inputs kept by content hash (`raw/<sha[:2]>/<sha>`), a
                              batch row and its inputs in the index, the input order in
-                             `batches/<id>/inputs.json`
+                             `batches/<id>/inputs.json`; an input that cannot even be
+                             stored (missing, unreadable) is named in the batch's error
 2. plan     `plan_batch`     count each input's pages (an input that cannot be opened goes
                              to quarantine whole) and cut them into chunks of
                              `settings.chunk_pages`
@@ -33,6 +34,7 @@ in path order, are the pages of one scan.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -48,8 +50,7 @@ from sqlalchemy import select
 from extractors import orient
 from extractors.raster import PDFIUM_LOCK, PageFailure, read_pages, sniff
 from pipeline import __version__, pagestore
-from pipeline.errors import InputError
-from pipeline.ingest import expand_inputs, sha256_file
+from pipeline.errors import InputError, InputNotFoundError
 from pipeline.pages import prepare_page
 from pipeline.read import ReadContext, read_kit
 from pipeline.record import Record
@@ -127,6 +128,29 @@ class RawInput:
     size: int
 
 
+def expand_inputs(paths: Sequence[Path]) -> Iterator[Path]:
+    """The input files in order: a folder becomes its files (recursively, sorted by path,
+    hidden ones skipped); anything else, existing or not, stays as given."""
+    for path in paths:
+        if path.is_dir():
+            files = sorted(
+                f
+                for f in path.rglob("*")
+                if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)
+            )
+            if not files:
+                log.warning("an input folder holds no files")
+            yield from files
+        else:
+            yield path
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's content as lowercase hex, read in chunks."""
+    with path.open("rb") as fp:
+        return hashlib.file_digest(fp, "sha256").hexdigest()
+
+
 def inputs_key(batch_id: str) -> str:
     return f"batches/{batch_id}/inputs.json"
 
@@ -134,10 +158,11 @@ def inputs_key(batch_id: str) -> str:
 def store_raw(store, path: Path) -> RawInput:
     """Keep an input byte for byte under its SHA-256 (once per content: write-once keys)."""
     if not path.is_file():
-        from pipeline.errors import InputNotFoundError
-
         raise InputNotFoundError(f"{path.name}: no such input file")
-    sha = sha256_file(path)
+    try:
+        sha = sha256_file(path)
+    except OSError as err:  # unreadable (permissions, I/O error): this input only, not the batch
+        raise InputError(f"{path.name}: cannot be read ({err.strerror})") from None
     key = raw_key(sha)
     if not store.exists(key):
         store.put_file(key, path, metadata={"original_name": path.name})
@@ -184,7 +209,7 @@ def submit_batch(rt: Runtime, source: Path, *, name: str | None = None,
             raw = store_raw(rt.store, path)
         except InputError as err:
             log.warning("input not stored: %s", type(err).__name__)
-            errors.append(f"{path.name}: {err}")
+            errors.append(f"{err} ({type(err).__name__})")  # the message names the file
             continue
         if any(k.sha256 == raw.sha256 for k in kept):
             log.info("input %s given twice in one batch: read once", raw.sha256[:12])

@@ -152,36 +152,45 @@ def test_storage_url_formats(tmp_path):
             store_from_url(bad, tmp_path)
 
 
-def test_ingest_keeps_raw_inputs_in_s3(s3_server, tmp_path):
+def test_submitted_raw_inputs_are_kept_in_s3(s3_server, tmp_path):
+    """The pipeline's intake (submit_batch, plan_batch) over S3: raw inputs byte-identical
+    under raw/<sha[:2]>/<sha>, a bad one quarantined, a tampered one refused on reading."""
     import img2pdf
     import numpy as np
     from PIL import Image
 
-    from pipeline.errors import InputError
-    from pipeline.ingest import ObjectRawStore, PageEvent, QuarantineEvent, ingest, open_raw_store
+    from pipeline.process import open_runtime, plan_batch, quarantine_reasons, submit_batch
 
+    folder = tmp_path / "batch"
+    folder.mkdir()
     pages = []
     for k in range(2):
         path = tmp_path / f"p{k}.png"
         Image.fromarray(np.full((300, 200), 200 + k, np.uint8)).save(path, dpi=(100, 100))
         pages.append(str(path))
-    good = tmp_path / "good.pdf"
+    good = folder / "good.pdf"
     good.write_bytes(img2pdf.convert(pages))
-    corrupt = tmp_path / "corrupt.pdf"
+    corrupt = folder / "corrupt.pdf"
     corrupt.write_bytes(good.read_bytes()[:200])
 
-    settings = Settings(data_dir=tmp_path / "data", storage_url=s3_server.url("plico-ingest"))
-    raw_store = open_raw_store(settings)
-    assert isinstance(raw_store, ObjectRawStore) and isinstance(raw_store.store, S3ObjectStore)
-    raw_store.store.ensure_bucket()
-    events = list(ingest([good, corrupt], settings))
-    assert [type(e) for e in events] == [PageEvent, PageEvent, QuarantineEvent]
-    sha = events[0].raw.sha256
-    assert raw_store.store.get(raw_key(sha)) == good.read_bytes()
-    assert raw_store.info(sha) == events[0].raw and events[0].raw.original_name == "good.pdf"
-    assert raw_store.store.get(raw_key(events[2].raw.sha256)) == corrupt.read_bytes()
-    assert not list((tmp_path / "data" / "cache" / "raw").glob("*"))  # downloads released
+    settings = Settings(data_dir=tmp_path / "data", storage_url=s3_server.url("plico-intake"),
+                        database_url=None)
+    rt = open_runtime(settings)
+    assert isinstance(rt.store, S3ObjectStore)
+    rt.store.ensure_bucket()
+    submitted = submit_batch(rt, folder)
+    assert [r.name for r in submitted.inputs] == ["corrupt.pdf", "good.pdf"]
+    for raw, src in zip(submitted.inputs, (corrupt, good)):
+        assert raw.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+        assert rt.store.get(raw_key(raw.sha256)) == src.read_bytes()
+        assert rt.store.info(raw_key(raw.sha256)).metadata["original_name"] == src.name
+    assert not (tmp_path / "data" / "objects").exists()  # nothing kept locally
 
-    _tamper(raw_store.store, raw_key(sha))
-    with pytest.raises(InputError, match="damaged"):
-        raw_store.get(sha)
+    (chunk,) = plan_batch(rt, submitted.batch_id)
+    assert (chunk.sha256, chunk.stop) == (submitted.inputs[1].sha256, 2)
+    (reason,) = quarantine_reasons(rt, submitted.batch_id)
+    assert reason.startswith("corrupt.pdf: corrupt.pdf") and reason.endswith("(InputError)")
+
+    _tamper(rt.store, raw_key(submitted.inputs[1].sha256))
+    with pytest.raises(ObjectDamagedError, match="is damaged"):
+        plan_batch(rt, submitted.batch_id)
