@@ -12,8 +12,15 @@ All the cells of a page go through one onnxruntime inference (one intra-op threa
 process gets one core). `CellNetRecogniser.recognise` answers the best character within each
 field's alphabet (the softmax renormalised over it); `probabilities` gives the decoder the
 softmax over all `classes`, temperature-scaled so that its probabilities are honest (the
-temperature is fitted on validation cells, recorded in cellnet.json). Measured numbers:
-`plico bench cells` and cellnet.json.
+temperature is fitted on validation cells, recorded in cellnet.json).
+
+Measured (`plico bench cells --seed 9100 --n 1500`: writers, MNIST rows and fonts never
+trained on, 200/300 dpi, grey and bitonal), per character, beside the stacked Tesseract
+recogniser on the same cells: hand letters in text fields 97.7% (Tesseract 91.6%; 28 of
+the 43 wrong hand cells of text fields are 0/O or 1/I, which only the field can settle),
+hand digits in digit fields 99.9% (91.5%), real MNIST digits in digit fields 98.3% (56.2%),
+typed characters 99.3% (97.3%); 20 ms per page-sized batch of 150 cells on one core,
+against 700 ms for Tesseract.
 """
 
 from __future__ import annotations
