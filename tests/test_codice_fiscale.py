@@ -51,15 +51,3 @@ def test_omocodia_is_decoded():
     omocode = body + check_char(body)
     res = check(omocode, "Rossi", "Mario", dt.date(1980, 1, 1), "M")
     assert res.check_ok and not res.disagreements
-
-
-def test_repair_fixes_look_alikes_only_when_the_check_character_agrees():
-    from validators.codice_fiscale import repair
-
-    cf = encode("Jovanovic", "Jelena", dt.date(1990, 5, 17), "F", "Z335")
-    assert repair(cf) == (cf, False)
-    assert repair(cf[:6] + "9O" + cf[8:]) == (cf, True)  # letter O where a digit belongs
-    assert repair("I" + cf[1:], frozenset({0})) == (cf, True)  # J read as I, a doubtful cell
-    assert repair("I" + cf[1:]) == ("I" + cf[1:], False)  # the reader was sure: no swap
-    assert repair("R" + cf[1:], frozenset({0}))[1] is False  # R is no look-alike of J
-    assert repair("SHORT") == ("SHORT", False)
