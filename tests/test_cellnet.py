@@ -75,9 +75,17 @@ def test_probabilities_cover_all_classes_and_recognise_keeps_to_the_alphabet():
 def test_training_runs_end_to_end_on_the_tiny_config(tmp_path):
     out = tmp_path / "model"
     subprocess.run([sys.executable, str(ROOT / "tools" / "train_cells.py"), "--tiny", "--threads", "1", "--out",
-                    str(out)], check=True, cwd=ROOT, capture_output=True, timeout=300)
+                    str(out), "--mix", "hand=0.5,mnist=0.5"], check=True, cwd=ROOT, capture_output=True,
+                   timeout=300)
     meta = json.loads((out / "cellnet.json").read_text())
     assert meta["classes"] == TEXT and meta["data"]["train"] == 600
+    assert meta["config"]["mix"] == [["hand", 0.5], ["mnist", 0.5]]
+    assert meta["command"].endswith("--mix hand=0.5,mnist=0.5")
+    bad = subprocess.run([sys.executable, str(ROOT / "tools" / "train_cells.py"), "--tiny", "--out",
+                          str(tmp_path / "bad"), "--mix", "hand=1,ink=2"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown source(s) ['ink']" in bad.stderr
+    assert not (tmp_path / "bad").exists()
     session = ort.InferenceSession(str(out / "cellnet.onnx"), providers=["CPUExecutionProvider"])
     x = cellnet.batch(_field("A7", 3, 200, "grey"))
     x = np.concatenate([x, x[:1]])  # three cells

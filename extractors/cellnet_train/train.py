@@ -259,11 +259,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-train", type=int)
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--mix", help="source weights, e.g. hand=0.45,mnist=0.35,typed=0.2")
     args = ap.parse_args(argv)
     cfg = TINY if args.tiny else Config()
     for name in ("seed", "n_train", "epochs", "threads"):
         if getattr(args, name) is not None:
             cfg = replace(cfg, **{name: getattr(args, name)})
+    if args.mix:
+        try:
+            mix = tuple((k, float(v)) for k, v in (p.split("=") for p in args.mix.split(",")))
+        except ValueError:
+            ap.error(f"--mix: want SOURCE=WEIGHT,..., got {args.mix!r}")
+        unknown = {k for k, _ in mix} - set(data.SOURCES)
+        if unknown:
+            ap.error(f"--mix: unknown source(s) {sorted(unknown)}; known: {data.SOURCES}")
+        cfg = replace(cfg, mix=mix)
     command = "python tools/train_cells.py " + " ".join(sys.argv[1:] if argv is None else argv)
     train(cfg, args.out, command)
     return 0
