@@ -662,7 +662,19 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     """One worker process: `threads` threads, one message each at a time (prefetch = threads,
     so a busy worker does not hold messages an idle one could take)."""
     acts = setup(settings)
+    import cv2
+    from threadpoolctl import threadpool_limits
+
     from pipeline.form import load_form_model
+
+    # One worker process per core is the deployment (docker/compose.yaml, plico worker
+    # --processes N): OpenCV's and OpenBLAS's own pools would otherwise spread each worker
+    # over every core. Measured with `plico bench scale` on the idle 2-core machine: one
+    # worker with both default pools took 44.4 s of CPU for 89 pages in 33.7 s (499 ms/page);
+    # with OpenCV's pool at one thread 42.3 s (475 ms/page); with OpenBLAS's too 33.1 s
+    # (372 ms/page) in the same 34 s: OpenBLAS's idle threads were spinning.
+    cv2.setNumThreads(threads)
+    threadpool_limits(limits=threads)
 
     load_form_model()
     _ = _runtime().recogniser  # models loaded before the first message, not during it
