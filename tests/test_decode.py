@@ -100,6 +100,27 @@ def test_cf_alone_check_character():
     assert got.text == cf and got.changed
 
 
+def test_typed_o_for_zero_in_a_cf_year_is_settled_by_the_structure():
+    """Tesseract reading a typed "00" as "OO" at middling confidence (seen on seed 779):
+    the code's year admits no O, and O/0 is a print twin, so the well-formed code wins and
+    the field is marked changed (it goes to review)."""
+    cf = encode("BOUAZIZI", "NIZAR", dt.date(2000, 10, 14), "M", "Z352")
+    assert cf[6:8] == "00"
+    read = cf[:6] + "OO" + cf[8:]
+    d = D.from_reading(list(read), [0.95] * 6 + [0.5, 0.5] + [0.95] * 8, TEXT)
+    got = D.decode_field(MODEL.field("m1.31"), d)
+    assert got.text == cf and got.changed
+
+
+def test_a_confident_letter_where_no_twin_fits_still_stays():
+    """The twin rule is for O/0 and I/1 only: an X in a digit position stays as read."""
+    cf = encode("BOUAZIZI", "NIZAR", dt.date(2000, 10, 14), "M", "Z352")
+    read = cf[:6] + "XX" + cf[8:]
+    d = D.from_reading(list(read), [0.95] * 16, TEXT)
+    got = D.decode_field(MODEL.field("m1.31"), d)
+    assert got.text == read
+
+
 def test_cf_joint_with_surname_name_date_and_sex():
     """The CF's 5th cell (name code) is unsure between two letters; the name field, read
     independently, decides it, and the CF's clear cells decide a doubtful name cell in
