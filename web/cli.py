@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -58,6 +59,19 @@ def _session():
     return session_scope(engine_for(url))
 
 
+@contextmanager
+def _account_change():
+    """A session for one account change; the account's refusal (unknown name, weak
+    password, bad role) is a usage error, exit code 2."""
+    from web.accounts import AccountError
+
+    try:
+        with _session() as db:
+            yield db
+    except AccountError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="Login name.")],
@@ -69,18 +83,15 @@ def users_add(
 ) -> None:
     """Create an account; the password is asked for (or read from standard input)."""
     from storage.index import add_audit
-    from web.accounts import AccountError, create_user
+    from web.accounts import create_user
 
     password = _password(password_stdin)
-    try:
-        with _session() as db:
-            user = create_user(db, name, password, role, questura or [])
-            add_audit(db, None, "user_created", name=user.name, role=user.role,
-                      questure=user.questure, via="cli")
-            where = f", {' '.join(user.questure)}" if user.questure else ""
-            summary = f"{user.name} ({user.role}{where})"
-    except AccountError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with _account_change() as db:
+        user = create_user(db, name, password, role, questura or [])
+        add_audit(db, None, "user_created", name=user.name, role=user.role,
+                  questure=user.questure, via="cli")
+        where = f", {' '.join(user.questure)}" if user.questure else ""
+        summary = f"{user.name} ({user.role}{where})"
     typer.echo(f"created {summary}")
 
 
@@ -92,15 +103,12 @@ def users_passwd(
 ) -> None:
     """Set a new password (ends the account's sessions, lifts a lockout)."""
     from storage.index import add_audit
-    from web.accounts import AccountError, set_password
+    from web.accounts import set_password
 
     password = _password(password_stdin)
-    try:
-        with _session() as db:
-            set_password(db, name, password)
-            add_audit(db, None, "password_set", name=name, via="cli")
-    except AccountError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with _account_change() as db:
+        set_password(db, name, password)
+        add_audit(db, None, "password_set", name=name, via="cli")
     typer.echo(f"password of {name} changed")
 
 
@@ -111,15 +119,12 @@ def users_disable(
 ) -> None:
     """Deactivate an account (or reactivate it with --enable); accounts are never deleted."""
     from storage.index import add_audit
-    from web.accounts import AccountError, set_active
+    from web.accounts import set_active
 
-    try:
-        with _session() as db:
-            set_active(db, name, enable)
-            add_audit(db, None, "user_enabled" if enable else "user_disabled", name=name,
-                      via="cli")
-    except AccountError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with _account_change() as db:
+        set_active(db, name, enable)
+        add_audit(db, None, "user_enabled" if enable else "user_disabled", name=name,
+                  via="cli")
     typer.echo(f"{name} {'enabled' if enable else 'disabled'}")
 
 
