@@ -10,6 +10,7 @@ least `TWIN_SHARE` of a sample of its glyphs have a twin in the sample.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,8 +20,8 @@ from extractors.recognise import (
     CellReading,
     CellRecogniser,
     TesseractCellRecogniser,
+    _clusters,
     _glyph,
-    _same,
 )
 
 #: Glyphs sampled per page (evenly over its filled cells) for the twin test.
@@ -30,7 +31,8 @@ TWIN_SHARE = 0.3
 
 
 def twin_share(items: Sequence[CellBatchItem], sample: int = SAMPLE) -> float:
-    """Share of a page's sampled glyphs that have an identical twin among the others."""
+    """Share of a page's sampled glyphs that have an identical twin among the others: the
+    glyphs in a cluster of two or more of the Tesseract reader's vote (`recognise._clusters`)."""
     crops = [c for it in items for c in it.crops]
     if len(crops) < 2:
         return 0.0
@@ -38,15 +40,9 @@ def twin_share(items: Sequence[CellBatchItem], sample: int = SAMPLE) -> float:
     glyphs = [g for g in (_glyph(crops[i]) for i in pick) if g is not None]
     if len(glyphs) < 2:
         return 0.0
-    twin = [False] * len(glyphs)
-    for i, a in enumerate(glyphs):
-        if twin[i]:
-            continue
-        for j in range(i + 1, len(glyphs)):
-            if _same(a, glyphs[j]):
-                twin[i] = twin[j] = True
-                break
-    return sum(twin) / len(glyphs)
+    clusters = _clusters(glyphs)
+    sizes = Counter(clusters)
+    return sum(sizes[k] > 1 for k in clusters) / len(glyphs)
 
 
 #: Tesseract cells below this confidence get the classifier's second opinion ...
