@@ -353,9 +353,13 @@ def show(
 def bench_anomalies(
     seed: Annotated[int, typer.Option("--seed")] = 777,
     kits: Annotated[int, typer.Option("--kits", min=1)] = 12,
+    detail: Annotated[bool, typer.Option("--detail", help="List each kit scored wrong.")] = False,
+    keep: Annotated[Optional[Path], typer.Option(
+        "--keep", help="Keep the batch, its truth and the records in this folder.")] = None,
 ) -> None:
     """Generate kits (half with a planted anomaly), process and validate them, and print
     recall and precision per anomaly code against the truth."""
+    import contextlib
     import tempfile
 
     from pipeline.process import process_batch
@@ -364,7 +368,8 @@ def bench_anomalies(
     from sample_scans.synth.batch import SynthOptions, write_batch
     from validators.report import format_anomaly_score, score_anomalies
 
-    with tempfile.TemporaryDirectory(prefix="plico-anomalies-") as tmp:
+    with (contextlib.nullcontext(str(keep)) if keep
+          else tempfile.TemporaryDirectory(prefix="plico-anomalies-")) as tmp:
         root = Path(tmp)
         result = write_batch(SynthOptions(seed=seed, kits=kits, anomaly_rate=0.5, filled_by="typed",
                                           dpi=200, mode="bitonal"), root / "batch")
@@ -373,7 +378,7 @@ def bench_anomalies(
         score = score_anomalies(BatchTruth.load(result.truth), records)
     typer.echo(f"synthetic: seed {seed}, {kits} kits, {result.pages} pages, 200 dpi, bitonal, "
                "typed, anomaly rate 0.5")
-    typer.echo(format_anomaly_score(score))
+    typer.echo(format_anomaly_score(score, detail))
 
 
 @bench_app.command("cells")

@@ -239,3 +239,19 @@ def test_plico_show(tmp_path) -> None:
     assert "Stato Attuale: In Istruttoria" in out and "Nessuna Anomalia Documentale" in out
     missing = subprocess.run(cmd[:-1] + [str(tmp_path / "none.json")], capture_output=True)
     assert missing.returncode == 3
+
+
+def test_anomaly_score_detail_lists_the_kits_scored_wrong() -> None:
+    from collections import Counter
+
+    from validators.report import AnomalyScore, format_anomaly_score
+
+    score = AnomalyScore(kits=3, clean_kits=1, tp=Counter({"missing_modulo2": 1}),
+                         fn=Counter({"payment_amount_mismatch": 1}),
+                         fp=Counter({"mrz_mismatch": 1}),
+                         errors=[(1, [], ["mrz_mismatch"]), (2, ["payment_amount_mismatch"], [])])
+    brief = format_anomaly_score(score)
+    assert "overall" in brief and "kit 1" not in brief
+    detail = format_anomaly_score(score, detail=True).splitlines()
+    assert detail[-2:] == ["kit 1: missed -; raised wrongly mrz_mismatch",
+                           "kit 2: missed payment_amount_mismatch; raised wrongly -"]

@@ -116,6 +116,8 @@ class AnomalyScore:
     lettura: Counter = field(default_factory=Counter)  # raised lettura anomalies, per code
     blocking_on_clean: int = 0
     unmatched: int = 0  # truth kits with no record
+    errors: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
+    # (kit index in the batch, codes missed, codes raised wrongly), for kits with either
 
 
 def score_anomalies(truth: BatchTruth, records: list[Record]) -> AnomalyScore:
@@ -137,6 +139,8 @@ def score_anomalies(truth: BatchTruth, records: list[Record]) -> AnomalyScore:
         score.tp.update(want & got)
         score.fn.update(want - got)
         score.fp.update(got - want)
+        if want ^ got:
+            score.errors.append((i, sorted(want - got), sorted(got - want)))
         score.fp_uncertain += sum(
             1 for c in got - want
             if all(a.evidence.get("uncertain") for a in rec.anomalies if a.code == c))
@@ -151,7 +155,7 @@ def _ratio(num: int, den: int) -> str:
     return f"{num / den:.2f} ({num}/{den})" if den else "   - (0/0)"
 
 
-def format_anomaly_score(s: AnomalyScore) -> str:
+def format_anomaly_score(s: AnomalyScore, detail: bool = False) -> str:
     codes = sorted(set(s.tp) | set(s.fn) | set(s.fp))
     lines = [f"{'code':32s} {'recall':>14s} {'precision':>14s}"]
     for c in codes:
@@ -165,4 +169,7 @@ def format_anomaly_score(s: AnomalyScore) -> str:
                  f"blocking anomalies raised on clean kits: {s.blocking_on_clean}")
     lettura = ", ".join(f"{c} {n}" for c, n in sorted(s.lettura.items())) or "none"
     lines.append(f"lettura anomalies raised (not scored): {lettura}")
+    if detail:
+        lines += [f"kit {i}: missed {', '.join(fn) or '-'}; raised wrongly {', '.join(fp) or '-'}"
+                  for i, fn, fp in s.errors]
     return "\n".join(lines)
