@@ -257,3 +257,39 @@ def test_second_opinion_on_doubtful_typed_cells():
                            SecondOpinion(Unsure(), CellNetRecogniser()), prefix=page.prefix)
     keys = [k for k in ("m1.31", "m1.34", "m1.35", "m1.44") if page.truth.get(k)]
     assert sum(got[k].value == page.truth[k] for k in keys) >= len(keys) - 1
+
+
+def test_second_opinion_on_confident_cells_it_contradicts():
+    """A cell Tesseract is confident of, where the classifier is sure of another character,
+    takes the classifier's answer with Tesseract's doubt as its confidence, except for the
+    print twins O/0 and I/1, which the decoder settles."""
+    from extractors.auto import SecondOpinion
+    from extractors.recognise import CellBatchItem, FieldKind
+
+    class Said:
+        name = "said"
+
+        def __init__(self, answers: str, conf: float):
+            self.answers, self.conf = answers, conf
+
+        def recognise(self, items):
+            return [(tuple(self.answers), (self.conf,) * len(it.crops)) for it in items]
+
+    class Sure:
+        classes = LETTERS + DIGITS
+
+        def __init__(self, answers: str):
+            self.answers = answers
+
+        def probabilities(self, items):
+            rows = np.zeros((len(self.answers), len(self.classes)), np.float32)
+            rows[np.arange(len(self.answers)), [self.classes.index(c) for c in self.answers]] = 1
+            return [rows for _ in items]
+
+    crops = tuple(np.full((20, 16), 255, np.uint8) for _ in range(6))
+    item = CellBatchItem("m1.4", FieldKind.TEXT, TEXT, crops)
+    (chars, confs), = SecondOpinion(Said("YURTIO", 0.73), Sure("YURII0")).recognise([item])
+    assert "".join(chars) == "YURIIO"  # T -> I taken; O against 0 left to the decoder
+    assert confs[3] == pytest.approx(0.27) and confs[5] == pytest.approx(0.73)
+    (chars, confs), = SecondOpinion(Said("YURTIO", 0.3), Sure("YURII0")).recognise([item])
+    assert "".join(chars) == "YURII0" and confs[3] == confs[5] == 1.0
