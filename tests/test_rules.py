@@ -255,3 +255,34 @@ def test_anomaly_score_detail_lists_the_kits_scored_wrong() -> None:
     detail = format_anomaly_score(score, detail=True).splitlines()
     assert detail[-2:] == ["kit 1: missed -; raised wrongly mrz_mismatch",
                            "kit 2: missed payment_amount_mismatch; raised wrongly -"]
+
+
+def _with_permit_mrz(record: Record, passport_surname: str) -> Record:
+    """`record` with its passport's MRZ surname replaced (a misread letter: MRZ names carry
+    no check digit) and a check-valid permit card MRZ of the same person, read right."""
+    passport = next(a for a in record.attachments if a.kind == "passport")
+    right = passport.mrz["fields"]
+    misread = {**passport.mrz, "fields": {**right, "surname": passport_surname}}
+    permit = {"format": "TD1", "lines": [], "valid": True,
+              "fields": {**right, "document_code": "IR", "issuing_state": "ITA"}}
+    attachments = [a.model_copy(update={"mrz": misread}) if a is passport else a
+                   for a in record.attachments]
+    attachments.append(attachments[0].model_copy(update={"kind": "permit", "mrz": permit}))
+    return record.model_copy(update={"attachments": attachments})
+
+
+def test_passport_name_misread_against_the_permit_is_not_a_mismatch() -> None:
+    plan = _clean(lambda p: len(p.applicant.surname) >= 4
+                  and any(s.kind == "passport" for s in p.sheets))
+    record = record_from_plan(plan)
+    surname = plan.applicant.surname
+    misread = surname[:1] + ("T" if surname[1] != "T" else "I") + surname[2:]
+    assert "mrz_mismatch" not in _codes(_with_permit_mrz(record, misread))
+    # two letters apart is not a misreading, and without the permit's MRZ nothing says so
+    two_off = misread[:2] + ("X" if misread[2] != "X" else "Y") + misread[3:]
+    assert "mrz_mismatch" in _codes(_with_permit_mrz(record, two_off))
+    passport = next(a for a in record.attachments if a.kind == "passport")
+    alone = record.model_copy(update={"attachments": [
+        a.model_copy(update={"mrz": {**a.mrz, "fields": {**a.mrz["fields"], "surname": misread}}})
+        if a is passport else a for a in record.attachments]})
+    assert "mrz_mismatch" in _codes(alone)

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from pipeline.form import FieldKind, load_form_model
-from pipeline.record import Anomaly, Record
+from pipeline.record import Anomaly, Attachment, Record
 from validators.codice_fiscale import check as check_cf
 from validators.coded_tables import edition_on
 from validators.icao import FILLER, mrz_name
@@ -210,22 +210,49 @@ def _names_agree(form: str, mrz: str, cells: int) -> bool:
     return (len(form) >= cells - 1 and b.startswith(a)) or (len(b) >= 30 and a.startswith(b))
 
 
+def _one_letter_apart(a: str, b: str) -> bool:
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+
+
+def _name_agrees(form: str, name: str, seconds: list[str], cells: int) -> bool:
+    """The form's name agrees with the passport MRZ's `name`, or with a second MRZ's of the
+    same person (`seconds`: the permit card's) from which the passport's is one letter
+    apart. MRZ names carry no check digit (ICAO 9303 Part 3 §4.9), so a letter misread there
+    passes the check digits: on unseen seed 781 a passport's CIOBANU read CTOBANU while the
+    permit card's MRZ and the form both said CIOBANU."""
+    if _names_agree(form, name, cells):
+        return True
+    return any(_names_agree(form, other, cells) and _one_letter_apart(name.strip(), other.strip())
+               for other in seconds)
+
+
+def _valid_mrz(ctx: RuleContext, kind: str) -> list[Attachment]:
+    return [a for a in ctx.attachments(kind) if a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
+
+
 def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
     """Foglio Note a and ICAO 9303: the passport copy's MRZ (check digits holding) vs the form:
     surname 3, given names 4, birth date 34, sex 33, number 44. Each Modulo 1 copy is
-    compared with the passport that agrees with it most (a kit may hold a family member's)."""
+    compared with the passport that agrees with it most (a kit may hold a family member's).
+    A name one letter apart from the form's agrees when the permit card's MRZ (same birth
+    date and sex) spells it as the form does (`_name_agrees`)."""
     model = load_form_model()
     out = []
-    passports = [a for a in ctx.attachments("passport")
-                 if a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
+    passports = _valid_mrz(ctx, "passport")
+    permits = [a.mrz["fields"] for a in _valid_mrz(ctx, "permit")]
     for o in ctx.copies:
         best: tuple[int, list[str], dict, list[int]] | None = None
         for a in passports:
             m = a.mrz["fields"]
+            same_person = [p for p in permits
+                           if p.get("birth_date") == m.get("birth_date") and p.get("sex") == m.get("sex")]
             agree, differ = 0, []
             checks = {
-                "3": lambda v: _names_agree(v, m["surname"], len(model.field("m1.3").cells)),
-                "4": lambda v: _names_agree(v, m["given_names"], len(model.field("m1.4").cells)),
+                "3": lambda v: _name_agrees(v, m["surname"], [p["surname"] for p in same_person],
+                                            len(model.field("m1.3").cells)),
+                "4": lambda v: _name_agrees(v, m["given_names"],
+                                            [p["given_names"] for p in same_person],
+                                            len(model.field("m1.4").cells)),
                 "34": lambda v: bool(m.get("birth_date")) and v[2:4] + v[5:7] + v[8:10]
                 == m["birth_date"][2:4] + m["birth_date"][5:7] + m["birth_date"][8:10],
                 "33": lambda v: v == m["sex"],
