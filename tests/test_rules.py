@@ -286,3 +286,26 @@ def test_passport_name_misread_against_the_permit_is_not_a_mismatch() -> None:
         a.model_copy(update={"mrz": {**a.mrz, "fields": {**a.mrz["fields"], "surname": misread}}})
         if a is passport else a for a in record.attachments]})
     assert "mrz_mismatch" in _codes(alone)
+
+
+def test_passport_name_one_lookalike_letter_off_is_a_reading_doubt() -> None:
+    plan = _clean(lambda p: any(s.kind == "passport" for s in p.sheets)
+                  and "U" in p.applicant.given_names[1:])
+    record = record_from_plan(plan)
+    passport = next(a for a in record.attachments if a.kind == "passport")
+    given = plan.applicant.given_names
+    i = given.index("U", 1)
+
+    def with_given(name: str) -> Record:
+        fields = {**passport.mrz["fields"], "given_names": name}
+        return record.model_copy(update={"attachments": [
+            a.model_copy(update={"mrz": {**a.mrz, "fields": fields}}) if a is passport else a
+            for a in record.attachments]})
+
+    got = validate(with_given(given[:i] + "V" + given[i + 1:]))  # XIU read XIV
+    assert "mrz_mismatch" not in {a.code for a in got}
+    doubt = [a for a in got if a.code == "low_confidence_field"]
+    assert len(doubt) == 1 and doubt[0].fields == ["m1.4"]
+    assert doubt[0].evidence["reason"] == "mrz_lookalike_letter"
+    # a letter no OCR confuses with U is a mismatch
+    assert "mrz_mismatch" in _codes(with_given(given[:i] + "A" + given[i + 1:]))
