@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pipeline.form import FieldKind, load_form_model
-from pipeline.record import Record
+from pipeline.record import FieldValue, Record
 from pipeline.truth import BatchTruth
 from validators.fees import fee_due_cents
 
@@ -81,6 +81,9 @@ class Score:
     mrz_valid: Tally = field(default_factory=Tally)
     receipt: Tally = field(default_factory=Tally)
     fields: dict[str, FieldScore] = field(default_factory=lambda: defaultdict(FieldScore))
+    # per filler, the fields whose writing the scan kept (truth's erased_fields left out)
+    kept: dict[str, FieldScore] = field(default_factory=lambda: defaultdict(FieldScore))
+    erased: Counter = field(default_factory=Counter)  # per filler, fields the scan erased
     wrong: list[tuple[str, str, object, object]] = field(default_factory=list)
 
     def skew_summary(self, forms: bool = False) -> str:
@@ -151,26 +154,34 @@ def score_batch(truth: BatchTruth, records: list[Record], score: Score | None = 
                 score.mrz_valid.add(bool(att.mrz.get("valid")))
             if att.kind == "bollettino" and "payment_amount_mismatch" not in planted:
                 score.receipt.add(att.amount_cents == due)
+        erased = set(kt.erased_fields)
         for key, want in kt.fields.items():
             fv = rec.fields.get(key)
-            fs = score.fields[f"{kt.filled_by}:{kind_group(key)}"]
             got_value = fv.value if fv else None
             good = got_value == want
-            fs.exact.add(good)
-            if want not in ("", False):
-                fs.filled.add(good)
-            if isinstance(want, str):
-                got_s = got_value if isinstance(got_value, str) else ""
-                fs.chars += max(len(want), len(got_s))
-                fs.char_errors += _edit_distance(want, got_s)
-            if fv is not None:
-                if fv.status == "accepted":
-                    fs.accepted.add(good)
-                if want not in ("", False):
-                    fs.review.add(fv.status == "review")
+            _add(score.fields[f"{kt.filled_by}:{kind_group(key)}"], want, fv, good)
+            if key in erased:
+                score.erased[kt.filled_by] += 1
+            else:
+                _add(score.kept[kt.filled_by], want, fv, good)
             if not good and len(score.wrong) < 200:
                 score.wrong.append((f"kit{kt.index}", key, want, got_value))
     return score
+
+
+def _add(fs: FieldScore, want: object, fv: FieldValue | None, good: bool) -> None:
+    fs.exact.add(good)
+    if want not in ("", False):
+        fs.filled.add(good)
+    if isinstance(want, str):
+        got = fv.value if fv is not None and isinstance(fv.value, str) else ""
+        fs.chars += max(len(want), len(got))
+        fs.char_errors += _edit_distance(want, got)
+    if fv is not None:
+        if fv.status == "accepted":
+            fs.accepted.add(good)
+        if want not in ("", False):
+            fs.review.add(fv.status == "review")
 
 
 def format_score(score: Score) -> str:
@@ -207,6 +218,10 @@ def format_score(score: Score) -> str:
         lines.append(_row(name, fs))
     for who, t in sorted(totals.items()):
         lines.append(_row(who + ": all", t))
+    for who, n in sorted(score.erased.items()):
+        lines.append(_row(who + ": ink kept", score.kept[who]))
+        lines.append(f"  ({n} {who} field(s) left out of 'ink kept': written on the paper, "
+                     "erased by the scan: truth's erased_fields)")
     return "\n".join(lines)
 
 

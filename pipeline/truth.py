@@ -53,6 +53,9 @@ class KitTruth(_Frozen):
     fields: dict[str, str | bool]
     anomalies: list[str]  # expected anomaly codes (planted and their consequences), sorted
     planted: list[dict]  # what was planted, with the fields and values involved
+    # fields written on the paper whose ink the scan erased (a light pen under a bitonal
+    # threshold: sample_scans.synth.batch.erased_fields); what they say is not in the image
+    erased_fields: list[str] = []
 
 
 class BatchTruth(_Frozen):

@@ -309,3 +309,31 @@ def test_passport_name_one_lookalike_letter_off_is_a_reading_doubt() -> None:
     assert doubt[0].evidence["reason"] == "mrz_lookalike_letter"
     # a letter no OCR confuses with U is a mismatch
     assert "mrz_mismatch" in _codes(with_given(given[:i] + "A" + given[i + 1:]))
+
+
+def test_anomalies_on_writing_the_scan_erased_are_not_false_positives() -> None:
+    from pipeline.truth import BatchTruth, KitTruth
+    from validators.report import format_anomaly_score, score_anomalies
+
+    plan = _clean(lambda p: True)
+    record = record_from_plan(plan)
+    unsigned = record.model_copy(update={"fields": {
+        **record.fields, "m1.29": record.fields["m1.29"].model_copy(update={"value": False})}})
+    unsigned = unsigned.model_copy(update={"anomalies": validate(unsigned)})
+    assert "missing_signature" in {a.code for a in unsigned.anomalies}
+
+    def truth(erased: list[str]) -> BatchTruth:
+        kit = KitTruth(index=0, assicurata=record.kit.assicurata, codice_istanza="",
+                       ologramma="", questura="RM", application_date="2026-01-01",
+                       request="rinnovo", document="permesso", motivo="01", filled_by="typed",
+                       pages=(0, 0), sheets=1, attachments=[], fields={}, anomalies=[],
+                       planted=[], erased_fields=erased)
+        return BatchTruth(batch="b", generator="g", seed=0, options={}, files=[], pages=[],
+                          kits=[kit])
+
+    scored = score_anomalies(truth([]), [unsigned])
+    assert scored.fp["missing_signature"] == 1 and scored.blocking_on_clean == 1
+    scored = score_anomalies(truth(["m1.29"]), [unsigned])
+    assert scored.fp["missing_signature"] == 0 and scored.blocking_on_clean == 0
+    assert scored.erased["missing_signature"] == 1
+    assert "raised on writing the scan erased" in format_anomaly_score(scored)

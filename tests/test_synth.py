@@ -162,3 +162,27 @@ def test_people_can_be_planned_on_29_february():
 
     p = sample_person(np.random.default_rng(1), dt.date(2024, 2, 29))
     assert p.birth_date < dt.date(2024, 2, 29)
+
+
+def test_erased_fields_are_the_writing_the_scan_lost():
+    """`erased_fields` maps what was written onto the scan: a scan that kept the page keeps
+    every field; one whose threshold dropped the pen loses exactly the written fields."""
+    from sample_scans.synth import handprint
+    from sample_scans.synth.batch import _render_form_page_and_ink, erased_fields
+    from sample_scans.synth.scanner import ScanMeta
+
+    plan = plan_kit(np.random.default_rng([21, 1]), 21, "typed", False)
+    copy = plan.forms[0]
+    pens = np.random.default_rng([21, 2])
+    writer, typed = handprint.sample_writer(pens, "bench"), handprint.sample_typed(pens)
+    clean, ink = _render_form_page_and_ink(plan, copy, 1, writer, typed,
+                                           np.random.default_rng(3), 200)
+    meta = ScanMeta(rotation=0, skew_deg=0.0, scale=1.0, offset_px=(0.0, 0.0), dpi=200,
+                    mode="bitonal")
+    assert erased_fields(copy, 1, ink, clean, meta, 200) == []
+    # the pen gone: what the owner wrote on page 1, signature included, is erased
+    blank = np.where(ink >= 0.05, 255, clean).astype(np.uint8)
+    written = {f"m1.{f.id}" for f in load_form_model().page("m1", 1).fields
+               if f.id in copy.writes and copy.writes[f.id] != type(copy.writes[f.id])()}
+    got = erased_fields(copy, 1, ink, blank, meta, 200)
+    assert "m1.29" in got and set(got) <= written and len(got) >= len(written) - 2

@@ -116,6 +116,9 @@ class AnomalyScore:
     lettura: Counter = field(default_factory=Counter)  # raised lettura anomalies, per code
     blocking_on_clean: int = 0
     unmatched: int = 0  # truth kits with no record
+    # raised codes whose every field the scan erased (truth's erased_fields): what the image
+    # shows, not counted as false positives
+    erased: Counter = field(default_factory=Counter)
     errors: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
     # (kit index in the batch, codes missed, codes raised wrongly), for kits with either
 
@@ -134,7 +137,12 @@ def score_anomalies(truth: BatchTruth, records: list[Record]) -> AnomalyScore:
             score.unmatched += 1
             continue
         want = set(kit.anomalies)
-        got = {a.code for a in rec.anomalies if a.code not in LETTURA}
+        erased = set(kit.erased_fields)
+        raised = [a for a in rec.anomalies if a.code not in LETTURA]
+        seen = {c for c in {a.code for a in raised} - want
+                if all(a.fields and set(a.fields) <= erased for a in raised if a.code == c)}
+        score.erased.update(seen)
+        got = {a.code for a in raised} - seen
         score.lettura.update(a.code for a in rec.anomalies if a.code in LETTURA)
         score.tp.update(want & got)
         score.fn.update(want - got)
@@ -147,7 +155,8 @@ def score_anomalies(truth: BatchTruth, records: list[Record]) -> AnomalyScore:
         if not want:
             score.clean_kits += 1
             score.blocking_on_clean += sum(1 for a in rec.anomalies
-                                           if a.severity == Severity.BLOCKING)
+                                           if a.severity == Severity.BLOCKING
+                                           and a.code not in seen)
     return score
 
 
@@ -169,6 +178,9 @@ def format_anomaly_score(s: AnomalyScore, detail: bool = False) -> str:
                  f"blocking anomalies raised on clean kits: {s.blocking_on_clean}")
     lettura = ", ".join(f"{c} {n}" for c, n in sorted(s.lettura.items())) or "none"
     lines.append(f"lettura anomalies raised (not scored): {lettura}")
+    if s.erased:
+        lines.append("raised on writing the scan erased (the image shows it; not scored): "
+                     + ", ".join(f"{c} {n}" for c, n in sorted(s.erased.items())))
     if detail:
         lines += [f"kit {i}: missed {', '.join(fn) or '-'}; raised wrongly {', '.join(fp) or '-'}"
                   for i, fn, fp in s.errors]

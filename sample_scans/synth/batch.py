@@ -105,8 +105,10 @@ def write_batch(
     total = sum(len(p.sheets) for p in plans)
     for plan in plans:
         first = len(scanned)
+        erased: list[str] = []
         for s_index, sheet in enumerate(plan.sheets):
-            pages = _render_and_scan(opts, plan, s_index, sheet)
+            pages, lost = _render_and_scan(opts, plan, s_index, sheet)
+            erased += lost
             if on_sheet:
                 on_sheet(len(page_truth) // (2 if opts.duplex else 1) + 1, total)
             sheet_no = None
@@ -122,7 +124,7 @@ def write_batch(
                     blank=side == "back",
                 ))
                 scanned.append(sp)
-        kit_truth.append(_kit_truth(plan, first, len(scanned) - 1))
+        kit_truth.append(_kit_truth(plan, first, len(scanned) - 1, erased))
 
     name = opts.batch_name
     files: list[Path] = []
@@ -145,7 +147,7 @@ def write_batch(
     return BatchResult(name, len(plans), len(scanned), files, truth_path)
 
 
-def _kit_truth(plan: KitPlan, first: int, last: int) -> KitTruth:
+def _kit_truth(plan: KitPlan, first: int, last: int, erased: list[str]) -> KitTruth:
     attachments = [s.kind for s in plan.sheets if s.is_sheet and not s.kind[:2] in ("m1", "m2")]
     return KitTruth(
         index=plan.index, assicurata=plan.assicurata if plan.has_label else None,
@@ -154,6 +156,7 @@ def _kit_truth(plan: KitPlan, first: int, last: int) -> KitTruth:
         document=plan.document, motivo=plan.motivo, filled_by=plan.filled_by,
         pages=(first, last), sheets=plan.sheet_count, attachments=attachments,
         fields=plan.truth_fields(), anomalies=list(plan.anomalies), planted=plan.details,
+        erased_fields=sorted(erased),
     )
 
 
@@ -163,9 +166,11 @@ def _profile(opts: SynthOptions, rng: np.random.Generator) -> ScanProfile:
 
 
 def _render_and_scan(opts: SynthOptions, plan: KitPlan, s_index: int,
-                     sheet: SheetPlan) -> list[ScannedPage]:
+                     sheet: SheetPlan) -> tuple[list[ScannedPage], list[str]]:
+    """The scanned page(s) of a sheet, and the record keys of the fields on it whose
+    writing the scan erased (`erased_fields`)."""
     pen = _rng(opts, plan.index, s_index, _PEN)
-    clean = render_sheet(opts, plan, sheet, pen)
+    clean, ink = _render_sheet_and_ink(opts, plan, sheet, pen)
     scan_rng = _rng(opts, plan.index, s_index, _SCAN)
     profile = _profile(opts, scan_rng)
     image, meta = scan(clean, scan_rng, profile)
@@ -174,7 +179,58 @@ def _render_and_scan(opts: SynthOptions, plan: KitPlan, s_index: int,
         # the back of the sheet as fed: same orientation and shape as the scanned front
         back, back_meta = blank_back(image, _rng(opts, plan.index, s_index, _BACK), profile)
         pages.append(ScannedPage(back, back_meta))
-    return pages
+    erased: list[str] = []
+    if ink is not None and sheet.form_index is not None:
+        copy = plan.forms[sheet.form_index]
+        erased = erased_fields(copy, sheet.page or 1, ink, image, meta, opts.dpi)
+    return pages, erased
+
+
+#: A written field is erased by the scan when fewer than this share of its ink pixels
+#: (drawn coverage at least half) come out dark (below `_DARK`) in the scanned page: a
+#: light pen under a bitonal threshold. What is not on the page no reader can read.
+ERASED_SHARE = 0.02
+_DARK = 160
+
+
+def erased_fields(copy: FormCopy, number: int, ink: np.ndarray, scanned: np.ndarray,
+                  meta, dpi: int) -> list[str]:
+    """Record keys of the fields of form page `number` whose writing the scan erased: their
+    ink pixels mapped onto the scan (`ScanMeta.page_to_scan`) are nearly all paper there,
+    even one pixel around (blur and resampling move a stroke by a pixel). Ink over or
+    within two pixels of the printed form (cell walls, labels) is not counted: the print
+    stays dark whatever happened to the pen."""
+    import cv2
+
+    page = load_form_model().page(copy.form, number)
+    m = meta.page_to_scan(ink.shape)
+    dark = cv2.dilate((scanned < _DARK).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    printed = cv2.dilate((blank_page_image(copy.form, number, dpi) < _DARK).astype(np.uint8),
+                         np.ones((5, 5), np.uint8)) > 0
+    pen = (ink >= 0.5) & ~printed
+    scale = dpi / 72.0
+    out = []
+    for f in page.fields:
+        if f.id not in copy.writes:
+            continue
+        boxes = [f.box] if f.box is not None else list(f.cells)
+        ys, xs = [], []
+        for c in boxes:
+            x0, y0 = int(c.x * scale), int(c.y * scale)
+            x1, y1 = int((c.x + c.w) * scale) + 1, int((c.y + c.h) * scale) + 1
+            yy, xx = np.nonzero(pen[y0:y1, x0:x1])
+            ys.append(yy + y0)
+            xs.append(xx + x0)
+        y, x = np.concatenate(ys), np.concatenate(xs)
+        if len(x) == 0:
+            continue
+        sx = np.round(m[0, 0] * x + m[0, 1] * y + m[0, 2]).astype(int)
+        sy = np.round(m[1, 0] * x + m[1, 1] * y + m[1, 2]).astype(int)
+        inside = (sx >= 0) & (sy >= 0) & (sx < dark.shape[1]) & (sy < dark.shape[0])
+        kept = dark[sy[inside], sx[inside]].sum() / max(len(x), 1)
+        if kept < ERASED_SHARE:
+            out.append(f"{copy.prefix if copy.form == 'm1' else 'm2'}.{f.id}")
+    return out
 
 
 def _writers(opts: SynthOptions, plan: KitPlan, owner: str):
@@ -188,12 +244,18 @@ def _writers(opts: SynthOptions, plan: KitPlan, owner: str):
 def render_sheet(opts: SynthOptions, plan: KitPlan, sheet: SheetPlan,
                  rng: np.random.Generator) -> np.ndarray:
     """The clean page of a sheet (uint8 grey, A4 at the batch dpi) before scanning."""
+    return _render_sheet_and_ink(opts, plan, sheet, rng)[0]
+
+
+def _render_sheet_and_ink(opts: SynthOptions, plan: KitPlan, sheet: SheetPlan,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The clean page and, for a form page, the ink layer of what was written on it."""
     dpi = opts.dpi
     if sheet.form_index is not None:
         copy = plan.forms[sheet.form_index]
         owner = copy.prefix if copy.form == "m1" else "m1"
         writer, typed = _writers(opts, plan, owner)
-        return _render_form_page(plan, copy, sheet.page or 1, writer, typed, rng, dpi)
+        return _render_form_page_and_ink(plan, copy, sheet.page or 1, writer, typed, rng, dpi)
     person = _owner(plan, sheet.owner)
     if sheet.kind == "label":
         image, _ = documents.label_page(plan.assicurata, plan.ologramma, dpi, rng)
@@ -211,7 +273,7 @@ def render_sheet(opts: SynthOptions, plan: KitPlan, sheet: SheetPlan,
     else:
         title = attachment_kinds().get(sheet.kind, sheet.kind)
         image, _ = documents.attachment_page(title, _attachment_lines(plan, person, title), dpi, rng)
-    return image
+    return image, None
 
 
 def _owner(plan: KitPlan, prefix: str) -> Person:
@@ -223,6 +285,12 @@ def _owner(plan: KitPlan, prefix: str) -> Person:
 
 def _render_form_page(plan: KitPlan, copy: FormCopy, number: int, writer, typed,
                       rng: np.random.Generator, dpi: int) -> np.ndarray:
+    return _render_form_page_and_ink(plan, copy, number, writer, typed, rng, dpi)[0]
+
+
+def _render_form_page_and_ink(plan: KitPlan, copy: FormCopy, number: int, writer, typed,
+                              rng: np.random.Generator, dpi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The clean form page and the ink layer of what its owner wrote (coverage 0..1)."""
     page = load_form_model().page(copy.form, number)
     base = blank_page_image(copy.form, number, dpi)
     ink = np.zeros(base.shape, dtype=np.float32)
@@ -259,7 +327,7 @@ def _render_form_page(plan: KitPlan, copy: FormCopy, number: int, writer, typed,
     image = handprint.apply_ink(np.array(base), ink)
     if copy.prefix == "m1" and page.form == "m1" and number == 1:
         _paste_sticker(image, page, plan.codice_istanza, dpi, rng)
-    return image
+    return image, ink
 
 
 def _paste_sticker(image: np.ndarray, page, code: str, dpi: int, rng: np.random.Generator) -> None:
