@@ -337,3 +337,28 @@ def test_anomalies_on_writing_the_scan_erased_are_not_false_positives() -> None:
     assert scored.fp["missing_signature"] == 0 and scored.blocking_on_clean == 0
     assert scored.erased["missing_signature"] == 1
     assert "raised on writing the scan erased" in format_anomaly_score(scored)
+
+
+def test_name_the_mrz_and_the_codice_fiscale_both_contradict_is_a_reading_doubt() -> None:
+    """BEN AMOR read BEN AWOR (seed 787): the passport's MRZ and the form's codice fiscale
+    both say AMOR, so the reading is doubted, not the documents."""
+    from validators.codice_fiscale import surname_code
+
+    plan = _clean(lambda p: any(s.kind == "passport" for s in p.sheets)
+                  and any(c in "BCDFGHJKLMNPQRSTVZ" for c in p.applicant.surname[:6])
+                  and bool(p.truth_fields().get("m1.31")))
+    record = record_from_plan(plan)
+    surname = plan.applicant.surname
+    i = next(k for k, c in enumerate(surname) if c in "BCDFGHJKLMNPQRSTVZ")
+    misread = surname[:i] + ("W" if surname[i] != "W" else "X") + surname[i + 1:]
+    assert surname_code(misread) != surname_code(surname)
+    fields = {**record.fields, "m1.3": record.fields["m1.3"].model_copy(update={"value": misread})}
+    got = validate(record.model_copy(update={"fields": fields}))
+    codes = {a.code for a in got}
+    assert not codes & {"invalid_codice_fiscale", "mrz_mismatch"}
+    doubt = [a for a in got if a.code == "low_confidence_field"]
+    assert [a.fields for a in doubt] == [["m1.3"]]
+    assert doubt[0].evidence["reason"] == "mrz_and_codice_fiscale_disagree"
+    # a code that does not spell the MRZ's name either is the codice fiscale's own fault
+    wrong_cf = {**fields, "m1.31": record.fields["m1.31"].model_copy(update={"value": "RSSMRA80A01H501U"})}
+    assert "invalid_codice_fiscale" in _codes(record.model_copy(update={"fields": wrong_cf}))

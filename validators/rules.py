@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pipeline.form import FieldKind, load_form_model
 from pipeline.record import Anomaly, Attachment, Record
 from validators.codice_fiscale import check as check_cf
+from validators.codice_fiscale import name_code, surname_code
 from validators.coded_tables import edition_on
 from validators.icao import FILLER, mrz_name
 from validators.kit_rules import (
@@ -135,16 +136,64 @@ def expired_document(ctx: RuleContext) -> list[Anomaly]:
             if (expiry := ctx.date(f"{o}.45")) is not None and expiry < on]
 
 
+_NAME_PARTS = {"3": ("surname", surname_code, slice(0, 3)),
+               "4": ("given_names", name_code, slice(3, 6))}
+
+
+def _outvoted_names(ctx: RuleContext, o: str) -> dict[str, str]:
+    """The name fields (3, 4) of copy `o` whose reading two other documents contradict
+    together: a check-valid passport MRZ of the same person (birth date and sex as on the
+    form) spells the name otherwise, and the form's own codice fiscale (well formed, check
+    character right) encodes the MRZ's spelling, not the form's. Field -> the MRZ's name."""
+    cf = ctx.text(f"{o}.31")
+    if not cf or not check_cf(cf).ok:
+        return {}
+    birth, sex = ctx.date(f"{o}.34"), ctx.text(f"{o}.33")
+    out: dict[str, str] = {}
+    for a in _valid_mrz(ctx, "passport"):
+        m = a.mrz["fields"]
+        if birth is None or m.get("birth_date") != birth.isoformat() or m.get("sex") != sex:
+            continue
+        for n, (part, code, where) in _NAME_PARTS.items():
+            form, mrz = ctx.text(f"{o}.{n}"), m[part].replace(FILLER, " ").strip()
+            cells = len(load_form_model().field(f"m1.{n}").cells)
+            if (form and mrz and not _names_agree(form, mrz, cells)
+                    and code(mrz) == cf[where] != code(form)):
+                out[n] = mrz
+    return out
+
+
+def read_against_documents(ctx: RuleContext) -> list[Anomaly]:
+    """Foglio Note a (surname and name as in the passport) and D.M. 23/12/1976: a surname or
+    name whose reading the passport's MRZ and the form's codice fiscale both contradict, in
+    the same way, is most likely misread on the form: a reading doubt for a person to check
+    (`low_confidence_field`, with the MRZ's spelling), not two documentary anomalies. Seen on
+    unseen seed 787: BEN AMOR typed, its M read W by both readers, raised
+    invalid_codice_fiscale and mrz_mismatch. `invalid_codice_fiscale` and `mrz_mismatch` leave
+    such fields to this rule."""
+    out = []
+    for o in ctx.copies:
+        for n, mrz in _outvoted_names(ctx, o).items():
+            key = f"{o}.{n}"
+            if (f := ctx.field(key)) is not None and f.status != "review":
+                out.append(ctx.anomaly("low_confidence_field", fields=[key], value=ctx.text(key),
+                                       mrz=mrz, reason="mrz_and_codice_fiscale_disagree"))
+    return out
+
+
 def invalid_codice_fiscale(ctx: RuleContext) -> list[Anomaly]:
     """D.M. 23/12/1976: m1.31's check character, and agreement with surname (3), name (4),
-    birth date (34) and sex (33), each only when present."""
+    birth date (34) and sex (33), each only when present; a name the passport's MRZ and the
+    code both contradict is a reading doubt (`read_against_documents`), not a disagreement."""
     out = []
     for o in ctx.copies:
         cf = ctx.text(f"{o}.31")
         if not cf:
             continue
         sex = ctx.text(f"{o}.33")
-        result = check_cf(cf, ctx.text(f"{o}.3") or None, ctx.text(f"{o}.4") or None,
+        outvoted = _outvoted_names(ctx, o)
+        result = check_cf(cf, None if "3" in outvoted else ctx.text(f"{o}.3") or None,
+                          None if "4" in outvoted else ctx.text(f"{o}.4") or None,
                           ctx.date(f"{o}.34"), sex if sex in ("F", "M") else None)
         if not result.ok:
             used = [f"{o}.{n}" for n in ("3", "4", "34", "33") if ctx.text(f"{o}.{n}")]
@@ -291,6 +340,8 @@ def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
             continue
         _, differ, m, pages = best
         names = {"3": "surname", "4": "given_names"}
+        outvoted = _outvoted_names(ctx, o)
+        differ = [n for n in differ if n not in outvoted]
         covered_agree = not set(differ) & {"34", "33", "44"}  # the check digits' fields
         slips = [n for n in differ if covered_agree and n in names
                  and _lookalike_slip(ctx.text(f"{o}.{n}"), m[names[n]])]
@@ -353,6 +404,8 @@ RULES: tuple[Rule, ...] = (
     invalid_codice_fiscale,
     mrz_mismatch,
     children_count_mismatch,
+    # lettura: readings two documents contradict
+    read_against_documents,
 )
 
 
