@@ -257,6 +257,10 @@ def _free(dist: CellDist) -> Decoded:
 #: this much less likely than two letters or two digits: an O/0 or I/1 the classifier
 #: cannot tell apart takes the kind of its neighbours (STUDIO, not STUDI0).
 MIXED_NEIGHBOURS = 0.15
+#: A slash touching a letter is as unlikely: it sits between numbers (12/3) or after one
+#: (12/B), and "c/o" has its own field (presso). A slanted hand-printed I reads much like a
+#: slash: on seed 7600 one writer's VIA and BATTISTI came out V/A and BATT/STI.
+SLASH = "/"
 
 
 def _kinds(alphabet: str) -> np.ndarray:
@@ -265,12 +269,16 @@ def _kinds(alphabet: str) -> np.ndarray:
 
 def context_marginals(dist: CellDist, links: Sequence[bool]) -> np.ndarray:
     """Per-cell posteriors of a chain whose neighbours (`links[i]`: cells i and i+1 touch)
-    prefer the same kind of character (letter or digit; symbols are neutral), by
-    forward-backward over the cells."""
+    prefer the same kind of character (letter or digit; symbols are neutral, but a slash
+    beside a letter counts as mixed: `SLASH`), by forward-backward over the cells."""
     n, a = dist.probs.shape
     kinds = _kinds(dist.alphabet)
     t = np.where((kinds[:, None] != kinds[None, :]) & (kinds[:, None] < 2) & (kinds[None, :] < 2),
                  MIXED_NEIGHBOURS, 1.0)
+    slash = np.array([c == SLASH for c in dist.alphabet])
+    letter = kinds == 0
+    t = np.where((slash[:, None] & letter[None, :]) | (letter[:, None] & slash[None, :]),
+                 MIXED_NEIGHBOURS, t)
     flat = np.ones((a, a))
     e = np.maximum(dist.probs, FLOOR)
     fwd = np.zeros((n, a))

@@ -293,3 +293,13 @@ def test_second_opinion_on_confident_cells_it_contradicts():
     assert confs[3] == pytest.approx(0.27) and confs[5] == pytest.approx(0.73)
     (chars, confs), = SecondOpinion(Said("YURTIO", 0.3), Sure("YURII0")).recognise([item])
     assert "".join(chars) == "YURII0" and confs[3] == confs[5] == 1.0
+
+
+def test_a_slash_between_letters_reads_as_the_letter_it_looks_like():
+    """A slanted hand-printed I looks like a slash (seed 7600: V/A, BATT/STI); between
+    numbers, or after one, a clear slash stays."""
+    via = dist("V/A", TEXT, p=0.95, doubt={1: ("I", 0.4)})
+    assert D._in_context(via, (True,) * 3).text == "VIA"
+    for text in ("12/3", "12/B"):
+        clear = dist(text, TEXT, p=0.9, doubt={2: ("I", 0.05)})
+        assert D._in_context(clear, (True,) * len(text)).text == text
