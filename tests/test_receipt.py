@@ -88,6 +88,17 @@ def test_receipt_pages_from_an_unseen_batch(tmp_path: Path, name: str, cents: in
     assert prepared.receipt is not None and prepared.receipt.amount_cents == cents
 
 
+def test_a_loss_report_with_an_eight_digit_number_is_not_a_receipt(tmp_path: Path) -> None:
+    """Page 63 of ``plico synth --seed 7700 --kits 6 --filled-by hand --mode mixed`` (kit 3,
+    a denuncia di smarrimento, bitonal 300 dpi, upside down), cut unchanged: its protocol
+    number was taken for the receipt's account once thin ink counted towards the receipt's
+    outline. Only the fee's own account (one digit off at most) makes an account."""
+    page = next(read_pages(DATA / "seed7700-kit3-loss-report.png", settings=Settings(data_dir=tmp_path)))
+    assert prepare_page(page).kind == "attachment"
+    assert receipt._is_fee_account("67422402") and receipt._is_fee_account("67422409")
+    assert not receipt._is_fee_account("49741130") and not receipt._is_fee_account("6742240")
+
+
 def test_figures_and_words_must_agree() -> None:
     assert receipt.decide_amount(8046, 8046) == (8046, 0.95)
     assert receipt.decide_amount(8046, None) == (8046, 0.6)

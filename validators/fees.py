@@ -15,6 +15,11 @@ def _fees() -> dict:
     return yaml.safe_load(text)
 
 
+def fee_account() -> str:
+    """The postal account the electronic-permit bollettino pays into."""
+    return str(_fees()["account"])
+
+
 def fee_due_cents(request: str, motivo: str, document: str, on: dt.date) -> int:
     """PSE production plus the contributo due for a request on a date, in euro cents.
 
