@@ -263,15 +263,26 @@ def _one_letter_apart(a: str, b: str) -> bool:
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter changed, added or dropped (a filler read as a letter: HALYNA<< as HALYNAS)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return _one_letter_apart(a, b)
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
 def _name_agrees(form: str, name: str, seconds: list[str], cells: int) -> bool:
     """The form's name agrees with the passport MRZ's `name`, or with a second MRZ's of the
-    same person (`seconds`: the permit card's) from which the passport's is one letter
+    same person (`seconds`: the permit card's) from which the passport's is one character
     apart. MRZ names carry no check digit (ICAO 9303 Part 3 §4.9), so a letter misread there
-    passes the check digits: on unseen seed 781 a passport's CIOBANU read CTOBANU while the
-    permit card's MRZ and the form both said CIOBANU."""
+    passes the check digits: on unseen seed 781 a passport's CIOBANU read CTOBANU, and on
+    792 HALYNA read HALYNAS (a filler read as S), while the permit card's MRZ and the form
+    both had it right."""
     if _names_agree(form, name, cells):
         return True
-    return any(_names_agree(form, other, cells) and _one_letter_apart(name.strip(), other.strip())
+    return any(_names_agree(form, other, cells) and _one_edit_apart(name.strip(), other.strip())
                for other in seconds)
 
 
