@@ -31,6 +31,7 @@ import numpy as np
 
 from extractors import tesseract
 from pipeline.italian_numbers import italian_words
+from pipeline.normalise import edit_distance
 from validators.fees import fee_account
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ def _is_fee_account(digits: str) -> bool:
     any other eight digits at the top of a copy are a protocol or document number (unseen
     seed 7700: a loss report's number made it a "receipt")."""
     account = fee_account()
-    return len(digits) == len(account) and sum(a != b for a, b in zip(digits, account)) <= 1
+    return len(digits) == len(account) and edit_distance(digits, account) <= 1
 
 
 def decide_amount(figures: int | None, words: int | None) -> tuple[int | None, float]:
@@ -224,10 +225,8 @@ def decide_amount(figures: int | None, words: int | None) -> tuple[int | None, f
         if figures == words:
             return figures, 0.95
         f, w = str(figures), str(words)
-        if len(f) == len(w) + 1 and any(f[:k] + f[k + 1 :] == w for k in range(len(f))):
-            return words, 0.8
-        if len(f) == len(w) and sum(a != b for a, b in zip(f, w)) == 1:
-            return words, 0.7
+        if edit_distance(f, w) == 1 and len(f) >= len(w):
+            return words, 0.8 if len(f) > len(w) else 0.7
         return None, 0.0
     if figures is not None or words is not None:
         return (figures if figures is not None else words), 0.6

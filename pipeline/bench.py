@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pipeline.form import FieldKind, load_form_model
+from pipeline.normalise import edit_distance
 from pipeline.record import FieldValue, Record
 from pipeline.truth import BatchTruth
 from validators.fees import fee_due_cents
@@ -25,16 +26,6 @@ def page_class(kind: str) -> str:
     if kind.startswith(("m1p", "m2p")) or kind in DOCUMENT_KINDS:
         return kind
     return "attachment"
-
-
-def _edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 @dataclass
@@ -176,7 +167,7 @@ def _add(fs: FieldScore, want: object, fv: FieldValue | None, good: bool) -> Non
     if isinstance(want, str):
         got = fv.value if fv is not None and isinstance(fv.value, str) else ""
         fs.chars += max(len(want), len(got))
-        fs.char_errors += _edit_distance(want, got)
+        fs.char_errors += edit_distance(want, got)
     if fv is not None:
         if fv.status == "accepted":
             fs.accepted.add(good)

@@ -23,6 +23,17 @@ Cells = Sequence[str | None]
 _SPACES = re.compile(r" +")
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: characters changed, added or dropped to turn `a` into `b`."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
 def _chars(cells: Cells) -> list[str]:
     return [(c or " ").upper() for c in cells]
 

@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from pipeline.form import FieldKind, load_form_model
+from pipeline.normalise import edit_distance
 from pipeline.record import Anomaly, Attachment, Record
 from validators.codice_fiscale import check as check_cf
 from validators.codice_fiscale import name_code, surname_code
@@ -259,18 +260,6 @@ def _names_agree(form: str, mrz: str, cells: int) -> bool:
     return (len(form) >= cells - 1 and b.startswith(a)) or (len(b) >= 30 and a.startswith(b))
 
 
-def _one_letter_apart(a: str, b: str) -> bool:
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
-
-
-def _one_edit_apart(a: str, b: str) -> bool:
-    """One letter changed, added or dropped (a filler read as a letter: HALYNA<< as HALYNAS)."""
-    if abs(len(a) - len(b)) > 1 or a == b:
-        return False
-    if len(a) == len(b):
-        return _one_letter_apart(a, b)
-    short, long_ = sorted((a, b), key=len)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 def _name_agrees(form: str, name: str, seconds: list[str], cells: int) -> bool:
@@ -282,7 +271,7 @@ def _name_agrees(form: str, name: str, seconds: list[str], cells: int) -> bool:
     both had it right."""
     if _names_agree(form, name, cells):
         return True
-    return any(_names_agree(form, other, cells) and _one_edit_apart(name.strip(), other.strip())
+    return any(_names_agree(form, other, cells) and edit_distance(name.strip(), other.strip()) == 1
                for other in seconds)
 
 
@@ -297,7 +286,7 @@ _LOOKALIKE_LETTERS = frozenset(
 def _lookalike_slip(form: str, name: str) -> bool:
     """The form's name and the MRZ's are one look-alike letter apart (MRZ filler as space)."""
     a, b = form.strip(), name.replace(FILLER, " ").strip()
-    return _one_letter_apart(a, b) and any(
+    return len(a) == len(b) and edit_distance(a, b) == 1 and any(
         frozenset((x, y)) in _LOOKALIKE_LETTERS for x, y in zip(a, b) if x != y)
 
 
