@@ -65,9 +65,10 @@ class SecondOpinion:
       (print twins apart), takes the classifier's answer with Tesseract's doubt
       (1 - its confidence) as the confidence, so the field goes to review: on unseen seed
       780 Tesseract read YURII's fourth I as T at 0.73 while the classifier gave I at 1.00,
-      and the name then disagreed with the codice fiscale and the passport's MRZ. On typed
-      cells of tuning seeds (6001-6003 and 6010 at 200 dpi bitonal, 6,430 cells; 6001-6002
-      at 300 dpi grey and bitonal, 3,390 cells) such cells were 7: the classifier right on 4
+      and the name then disagreed with the codice fiscale and the passport's MRZ. Counted once
+      with a throwaway script (not a plico command) on typed cells of tuning seeds
+      (6001-6003 and 6010 at 200 dpi bitonal, 6,430 cells; 6001-6002 at 300 dpi grey and
+      bitonal, 3,390 cells), such cells were 7: the classifier right on 4
       (8/B, S/5, two 6/G at Tesseract's confidence 1.0) and Tesseract on 3, all three an O
       the classifier took for 0, which is why the print twins are left out."""
 

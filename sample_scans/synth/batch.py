@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from pipeline import __version__
@@ -23,7 +24,7 @@ from pipeline.truth import BatchTruth, KitTruth, PageTruth
 from sample_scans.synth import documents, handprint
 from sample_scans.synth.kit import FormCopy, KitPlan, SheetPlan, plan_kit
 from sample_scans.synth.people import Person
-from sample_scans.synth.scanner import ScanProfile, blank_back, scan
+from sample_scans.synth.scanner import ScanMeta, ScanProfile, blank_back, scan
 from sample_scans.synth.writers import ScannedPage, write_pdf, write_tiff
 from validators.checklist import attachment_kinds
 
@@ -194,14 +195,12 @@ _DARK = 160
 
 
 def erased_fields(copy: FormCopy, number: int, ink: np.ndarray, scanned: np.ndarray,
-                  meta, dpi: int) -> list[str]:
+                  meta: ScanMeta, dpi: int) -> list[str]:
     """Record keys of the fields of form page `number` whose writing the scan erased: their
     ink pixels mapped onto the scan (`ScanMeta.page_to_scan`) are nearly all paper there,
     even one pixel around (blur and resampling move a stroke by a pixel). Ink over or
     within two pixels of the printed form (cell walls, labels) is not counted: the print
     stays dark whatever happened to the pen."""
-    import cv2
-
     page = load_form_model().page(copy.form, number)
     m = meta.page_to_scan(ink.shape)
     dark = cv2.dilate((scanned < _DARK).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
