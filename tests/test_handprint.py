@@ -88,6 +88,30 @@ def test_mnist_digits_are_pasted_inside_the_cell():
             assert _share_inside(ink, _cell(), 0.2) >= 0.85, (writer.id, digit)
 
 
+def test_warped_mnist_digits_are_new_shapes_of_the_same_ink_and_only_when_asked():
+    images, _ = hp._mnist()
+    digit = images[123]
+    a = hp._warp_digit(digit, 1.0, np.random.default_rng(1))
+    b = hp._warp_digit(digit, 1.0, np.random.default_rng(2))
+    assert a.shape == b.shape == (40, 40) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, hp._warp_digit(digit, 1.0, np.random.default_rng(1)))
+    assert np.abs(a.astype(int) - b.astype(int)).sum() > 0.2 * digit.sum()
+    for warped in (a, b):  # ink neither lost nor smeared: the same mass within a quarter
+        assert 0.75 < warped.sum() / digit.sum() < 1.25
+    # the generator's own writers (mnist_warp 0) draw exactly what they drew before
+    writer = dataclasses.replace([w for w in _writers("bench", 60, 5) if w.mnist_rows][0],
+                                 mnist_use=1.0)
+    assert writer.mnist_warp == 0.0
+    inks = []
+    for w in (writer, dataclasses.replace(writer, mnist_warp=0.0),
+              dataclasses.replace(writer, mnist_warp=1.0)):
+        ink = _page()
+        hp.draw_char(ink, _cell(), "2", w, np.random.default_rng(9), DPI)
+        inks.append(ink)
+    np.testing.assert_array_equal(inks[0], inks[1])
+    assert not np.array_equal(inks[0], inks[2])
+
+
 @pytest.mark.parametrize("ch", ["a", "È", " ", "#", "AB", ""])
 def test_unsupported_characters_raise(ch):
     rng = np.random.default_rng(0)

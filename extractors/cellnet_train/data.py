@@ -100,9 +100,11 @@ def _mnist_split(split: str, digit: int) -> np.ndarray:
     return rows[:cut] if split == "train" else rows[cut:]
 
 
-def _writer(rng: np.random.Generator, split: str, source: str, augment: bool):
+def _writer(rng: np.random.Generator, split: str, source: str, augment: bool,
+            mnist_warp: float = 0.0):
     """A writer of the split's catalogue; for "mnist" one whose every digit is a real MNIST
-    digit of the split's rows; with `augment` its hand made a little wilder."""
+    digit of the split's rows, each distorted anew by up to `mnist_warp`
+    (`handprint._warp_digit`); with `augment` its hand made a little wilder."""
     from sample_scans.synth import handprint
 
     if split == "bench":
@@ -114,6 +116,8 @@ def _writer(rng: np.random.Generator, split: str, source: str, augment: bool):
         rows = tuple(tuple(int(r) for r in rng.choice(_mnist_split(split, d), 12, replace=False))
                      for d in range(10))
         writer = dataclasses.replace(writer, mnist_use=1.0, mnist_rows=rows)
+        if mnist_warp > 0:
+            writer = dataclasses.replace(writer, mnist_warp=mnist_warp * rng.uniform(0.3, 1.0))
     elif source == "hand":
         writer = dataclasses.replace(writer, mnist_use=0.0)
     if augment:
@@ -156,10 +160,12 @@ def _chars(rng: np.random.Generator, n: int, source: str, alphabet: str) -> list
 def render_field(
     rng: np.random.Generator, split: str, source: str, dpi: int, mode: str, *,
     augment: bool = False, alphabet: str = TEXT, text: str | None = None,
+    mnist_warp: float = 0.0,
 ) -> list[Sample]:
     """One comb field of the form written by one hand (or printed in one face), scanned and
     cut: a sample per filled cell. `text` (a space for an empty cell) is written instead of
-    random characters of `alphabet`, in a field long enough for it."""
+    random characters of `alphabet`, in a field long enough for it. `mnist_warp`: see
+    `_writer`."""
     from sample_scans.synth import handprint
     from sample_scans.synth.scanner import ScanProfile, scan
 
@@ -185,7 +191,7 @@ def render_field(
             if ch is not None:
                 handprint.draw_typed_char(ink, box, ch, style, dpi)
     else:
-        writer = _writer(rng, split, source, augment)
+        writer = _writer(rng, split, source, augment, mnist_warp)
         for box, ch in zip(boxes, chars):
             if ch is not None:
                 handprint.draw_char(ink, box, ch, writer, rng, dpi)
@@ -211,10 +217,11 @@ def render_field(
 def samples(
     seed: int, split: str, n: int, *, mix: dict[str, float] | None = None,
     augment: bool = False, dpis: tuple[int, ...] = (200, 300),
-    modes: tuple[str, ...] = ("grey", "bitonal"),
+    modes: tuple[str, ...] = ("grey", "bitonal"), mnist_warp: float = 0.0,
 ) -> Iterator[Sample]:
     """About `n` cell samples of `split`, sources drawn by `mix` (weights), reproducible from
-    `seed` (the same seed, split and arguments give the same pixels)."""
+    `seed` (the same seed, split and arguments give the same pixels). `mnist_warp`, for
+    training: see `_writer`."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     mix = mix or {"hand": 0.6, "mnist": 0.15, "typed": 0.25}
@@ -226,7 +233,8 @@ def samples(
         source = names[int(rng.choice(len(names), p=weights / weights.sum()))]
         dpi = dpis[int(rng.integers(len(dpis)))]
         mode = modes[int(rng.integers(len(modes)))]
-        for s in render_field(rng, split, source, dpi, mode, augment=augment):
+        for s in render_field(rng, split, source, dpi, mode, augment=augment,
+                              mnist_warp=mnist_warp):
             if made < n:
                 made += 1
                 yield s

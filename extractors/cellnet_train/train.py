@@ -57,6 +57,8 @@ class Config:
     mix: tuple[tuple[str, float], ...] = (("hand", 0.55), ("mnist", 0.25), ("typed", 0.2))
     #: share of each batch that gets a fresh random warp (`warp`)
     warp_share: float = 0.7
+    #: strength of the per-digit distortion of training MNIST digits (data.samples)
+    mnist_warp: float = 0.0
 
 
 TINY = Config(n_train=600, n_val=200, n_bench=200, epochs=1, widths=(8, 8, 16, 16), hidden=16,
@@ -92,7 +94,8 @@ def build_set(cfg: Config, split: str, n: int, augment: bool) -> tuple[np.ndarra
     """(inputs N x 1 x H x W float32, labels N, sources N) of `split`."""
     index = {c: i for i, c in enumerate(CLASSES)}
     crops, labels, sources = [], [], []
-    for s in data.samples(cfg.seed, split, n, augment=augment, mix=dict(cfg.mix)):
+    for s in data.samples(cfg.seed, split, n, augment=augment, mix=dict(cfg.mix),
+                          mnist_warp=cfg.mnist_warp if augment else 0.0):
         crops.append(s.crop)
         labels.append(index[s.char])
         sources.append(data.SOURCES.index(s.source))
@@ -260,9 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--mix", help="source weights, e.g. hand=0.45,mnist=0.35,typed=0.2")
+    ap.add_argument("--widths", help="the four conv widths, e.g. 32,64,96,128")
+    ap.add_argument("--hidden", type=int, help="width of the dense layer")
+    ap.add_argument("--mnist-warp", type=float, help="distortion of training MNIST digits")
     args = ap.parse_args(argv)
     cfg = TINY if args.tiny else Config()
-    for name in ("seed", "n_train", "epochs", "threads"):
+    if args.widths:
+        try:
+            widths = tuple(int(w) for w in args.widths.split(","))
+        except ValueError:
+            ap.error(f"--widths: want four integers, got {args.widths!r}")
+        if len(widths) != 4 or min(widths) < 1:
+            ap.error(f"--widths: want four positive integers, got {args.widths!r}")
+        cfg = replace(cfg, widths=widths)
+    for name in ("seed", "n_train", "epochs", "threads", "hidden", "mnist_warp"):
         if getattr(args, name) is not None:
             cfg = replace(cfg, **{name: getattr(args, name)})
     if args.mix:

@@ -93,6 +93,9 @@ class WriterStyle:
     allographs: tuple[tuple[str, str], ...]  # (character, variant), sorted
     mnist_use: float  # probability that a digit cell gets a real MNIST digit
     mnist_rows: tuple[tuple[int, ...], ...]  # per digit 0-9: the MNIST rows this writer owns
+    #: strength of a fresh distortion of each MNIST digit drawn (`_warp_digit`); 0, the
+    #: generator's own writers, draws the digit as scanned. Training data sets it.
+    mnist_warp: float = 0.0
 
     def allograph(self, ch: str) -> str:
         return dict(self.allographs).get(ch, "font")
@@ -419,6 +422,29 @@ def _place(
     return [s * (height * squeeze, height) + (cx, cy) for s in shape]
 
 
+def _warp_digit(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """A 28 x 28 MNIST digit distorted as another hand might have written it: rotation
+    (sd 8 degrees), shear (sd 0.15), width (sd 8%) and an elastic displacement (Simard,
+    Steinkraus and Platt 2003: uniform noise smoothed with sigma 4, alpha 34), each times
+    `strength`, on a 40 x 40 canvas so that nothing is cut off."""
+    size, pad = 40, 6
+    canvas = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    ang = math.radians(float(np.clip(rng.normal(0.0, 8.0 * strength), -25, 25)))
+    shear = float(np.clip(rng.normal(0.0, 0.15 * strength), -0.4, 0.4))
+    sx = float(np.clip(rng.normal(1.0, 0.08 * strength), 0.75, 1.25))
+    c, s = math.cos(ang), math.sin(ang)
+    a = np.array([[c * sx, -s + shear], [s * sx, c]], np.float32)
+    centre = np.array([size / 2, size / 2], np.float32)
+    m = np.hstack([a, (centre - a @ centre)[:, None]])
+    canvas = cv2.warpAffine(canvas, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    alpha = 34.0 * strength
+    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (size, size)).astype(np.float32), (0, 0), 4)
+              * alpha for _ in range(2))
+    gx, gy = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    warped = cv2.remap(canvas, gx + dx, gy + dy, cv2.INTER_LINEAR, borderValue=0)
+    return warped if (warped > 25).sum() >= 8 else img
+
+
 def _draw_mnist(
     ink: np.ndarray, cell: Box, digit: int, writer: WriterStyle, rng: np.random.Generator,
     dpi: int, field_shift: tuple[float, float], field_scale: float,
@@ -426,6 +452,8 @@ def _draw_mnist(
     """Paste one of the writer's real MNIST digits, its grey level as ink."""
     images, _ = _mnist()
     img = images[writer.mnist_rows[digit][int(rng.integers(len(writer.mnist_rows[digit])))]]
+    if writer.mnist_warp > 0:
+        img = _warp_digit(img, writer.mnist_warp, rng)
     ys, xs = np.nonzero(img > 25)
     crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255
     x, y, w, h = cell
