@@ -42,23 +42,23 @@ CLASSES = TEXT
 @dataclass(frozen=True)
 class Config:
     seed: int = 4242
-    n_train: int = 100_000
+    n_train: int = 180_000
     n_val: int = 8_000
     n_bench: int = 8_000
-    epochs: int = 5
+    epochs: int = 10
     batch: int = 256
     lr: float = 4e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
-    widths: tuple[int, ...] = (32, 48, 64, 96)
-    hidden: int = 64
+    widths: tuple[int, ...] = (32, 64, 96, 128)
+    hidden: int = 128
     threads: int = 2
     #: source weights of the rendered cells (data.samples)
-    mix: tuple[tuple[str, float], ...] = (("hand", 0.55), ("mnist", 0.25), ("typed", 0.2))
+    mix: tuple[tuple[str, float], ...] = (("hand", 0.44), ("mnist", 0.4), ("typed", 0.16))
     #: share of each batch that gets a fresh random warp (`warp`)
     warp_share: float = 0.7
     #: strength of the per-digit distortion of training MNIST digits (data.samples)
-    mnist_warp: float = 0.0
+    mnist_warp: float = 0.8
 
 
 TINY = Config(n_train=600, n_val=200, n_bench=200, epochs=1, widths=(8, 8, 16, 16), hidden=16,
