@@ -313,6 +313,40 @@ def test_passport_name_one_lookalike_letter_off_is_a_reading_doubt() -> None:
     assert "mrz_mismatch" in _codes(with_given(given[:i] + "A" + given[i + 1:]))
 
 
+def test_passport_number_one_check_blind_character_off_is_a_reading_doubt() -> None:
+    plan = _clean(lambda p: any(s.kind == "passport" for s in p.sheets))
+    record = record_from_plan(plan)
+    passport = next(a for a in record.attachments if a.kind == "passport")
+    number = passport.mrz["fields"]["number"].replace("<", "")
+
+    def with_number(n: str) -> Record:
+        fields = {**passport.mrz["fields"], "number": n}
+        return record.model_copy(update={"attachments": [
+            a.model_copy(update={"mrz": {**a.mrz, "fields": fields}}) if a is passport else a
+            for a in record.attachments]})
+
+    # S and 8 weigh the same modulo 10: the check digit cannot tell them apart (seed 793)
+    blind = {"S": "8", "8": "S", "G": "6", "6": "G", "Z": "5", "5": "Z", "I": "8"}
+    i = next(i for i, c in enumerate(number) if c in blind)
+    got = validate(with_number(number[:i] + blind[number[i]] + number[i + 1:]))
+    assert "mrz_mismatch" not in {a.code for a in got}
+    doubt = [a for a in got if a.code == "low_confidence_field"]
+    assert len(doubt) == 1 and doubt[0].fields == ["m1.44"]
+    assert doubt[0].evidence["reason"] == "mrz_check_blind_character"
+    assert doubt[0].evidence["mrz"] == number[:i] + blind[number[i]] + number[i + 1:]
+    # a character the check digit would have caught, or two characters off, is a mismatch
+    caught = "7" if number[i] != "7" else "3"
+    assert "mrz_mismatch" in _codes(with_number(number[:i] + caught + number[i + 1:]))
+    j = next(j for j in range(len(number)) if j != i)
+    two = number[:i] + blind[number[i]] + number[i + 1:]
+    two = two[:j] + ("7" if two[j] != "7" else "3") + two[j + 1:]
+    assert "mrz_mismatch" in _codes(with_number(two))
+    # the generator's planted mismatch (two characters swapped) is still a mismatch
+    swapped = number[1] + number[0] + number[2:]
+    if swapped != number:
+        assert "mrz_mismatch" in _codes(with_number(swapped))
+
+
 def test_anomalies_on_writing_the_scan_erased_are_not_false_positives() -> None:
     from pipeline.truth import BatchTruth, KitTruth
     from validators.report import format_anomaly_score, score_anomalies
