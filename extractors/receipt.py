@@ -55,12 +55,16 @@ class ReceiptReading:
     """What the receipt says: the amount in euro cents and the account number (None where
     not read). `confidence` (0..1) of the amount, as `decide_amount` gives it: 0.95 when
     figures and words agree, less when they half agree or one was read, 0 without an
-    amount. `bbox`: the receipt on the page (x, y, w, h), None when no receipt was found."""
+    amount. `bbox`: the receipt on the page (x, y, w, h), None when no receipt was found.
+    `words_read`: an amount in words was read (a receipt's "importo in lettere", read against
+    the closed list of amounts in words), even where the figures disagree and no amount is
+    given: the page is a receipt whose amount a person must read."""
 
     amount_cents: int | None
     account: str | None
     confidence: float
     bbox: BBox | None
+    words_read: bool = False
 
 
 # --- Italian amounts in words ------------------------------------------------------------------
@@ -202,7 +206,7 @@ def read_receipt(image: np.ndarray, dpi: float) -> ReceiptReading:
         account = None
     log.debug("receipt band read: figures %s, words %s", figures is not None, words is not None)
     amount, conf = decide_amount(figures, words)
-    return ReceiptReading(amount, account, conf, bbox)
+    return ReceiptReading(amount, account, conf, bbox, words_read=words is not None)
 
 
 def _is_fee_account(digits: str) -> bool:

@@ -111,7 +111,7 @@ def prepare_page(page: PageImage) -> PreparedPage:
     t = time.perf_counter()
     receipt = read_receipt(upright, dpi)
     timings["receipt"] = time.perf_counter() - t
-    if receipt.account or receipt.amount_cents is not None:
+    if receipt.account or receipt.amount_cents is not None or receipt.words_read:
         return PreparedPage(kind="bollettino", receipt=receipt, timings=timings, **common)
     return PreparedPage(kind="attachment", timings=timings, **common)
 

@@ -88,6 +88,20 @@ def test_receipt_pages_from_an_unseen_batch(tmp_path: Path, name: str, cents: in
     assert prepared.receipt is not None and prepared.receipt.amount_cents == cents
 
 
+def test_a_receipt_whose_figures_and_words_disagree_is_still_a_receipt(tmp_path: Path) -> None:
+    """Page 166 of ``plico bench anomalies --seed 794 --kits 30 --keep DIR`` (kit 11, bitonal
+    200 dpi), cut unchanged: once the page was levelled, its figures read 301,86 against the
+    words' TRENTA/46 and its account 42248082, so no amount and no account were given, the
+    page became an attachment and the kit was told its receipt was missing. An amount read
+    in words makes the page a receipt; with the figures disagreeing, its amount is left to a
+    person."""
+    page = next(read_pages(DATA / "seed794-kit11-receipt.png", settings=Settings(data_dir=tmp_path)))
+    prepared = prepare_page(page)
+    assert prepared.kind == "bollettino"
+    assert prepared.receipt is not None and prepared.receipt.words_read
+    assert prepared.receipt.amount_cents in (None, 3046)
+
+
 def test_a_loss_report_with_an_eight_digit_number_is_not_a_receipt(tmp_path: Path) -> None:
     """Page 63 of ``plico synth --seed 7700 --kits 6 --filled-by hand --mode mixed`` (kit 3,
     a denuncia di smarrimento, bitonal 300 dpi, upside down), cut unchanged: its protocol
