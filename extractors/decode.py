@@ -263,8 +263,18 @@ MIXED_NEIGHBOURS = 0.15
 SLASH = "/"
 
 
-def _kinds(alphabet: str) -> np.ndarray:
-    return np.array([0 if c in LETTERS else 1 if c in DIGITS else 2 for c in alphabet])
+@cache
+def _transitions(alphabet: str) -> np.ndarray:
+    """Neighbour weights over `alphabet` (read-only): MIXED_NEIGHBOURS for a letter beside a
+    digit or a slash, 1 otherwise (other symbols are neutral)."""
+    kinds = np.array([0 if c in LETTERS else 1 if c in DIGITS else 2 for c in alphabet])
+    letter = kinds == 0
+    slash = np.array([c == SLASH for c in alphabet])
+    mixed = ((kinds[:, None] != kinds[None, :]) & (kinds[:, None] < 2) & (kinds[None, :] < 2)
+             | (slash[:, None] & letter[None, :]) | (letter[:, None] & slash[None, :]))
+    t = np.where(mixed, MIXED_NEIGHBOURS, 1.0)
+    t.flags.writeable = False
+    return t
 
 
 def context_marginals(dist: CellDist, links: Sequence[bool]) -> np.ndarray:
@@ -272,13 +282,7 @@ def context_marginals(dist: CellDist, links: Sequence[bool]) -> np.ndarray:
     prefer the same kind of character (letter or digit; symbols are neutral, but a slash
     beside a letter counts as mixed: `SLASH`), by forward-backward over the cells."""
     n, a = dist.probs.shape
-    kinds = _kinds(dist.alphabet)
-    t = np.where((kinds[:, None] != kinds[None, :]) & (kinds[:, None] < 2) & (kinds[None, :] < 2),
-                 MIXED_NEIGHBOURS, 1.0)
-    slash = np.array([c == SLASH for c in dist.alphabet])
-    letter = kinds == 0
-    t = np.where((slash[:, None] & letter[None, :]) | (letter[:, None] & slash[None, :]),
-                 MIXED_NEIGHBOURS, t)
+    t = _transitions(dist.alphabet)
     flat = np.ones((a, a))
     e = np.maximum(dist.probs, FLOOR)
     fwd = np.zeros((n, a))
