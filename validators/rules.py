@@ -137,8 +137,10 @@ def expired_document(ctx: RuleContext) -> list[Anomaly]:
             if (expiry := ctx.date(f"{o}.45")) is not None and expiry < on]
 
 
-_NAME_PARTS = {"3": ("surname", surname_code, slice(0, 3)),
-               "4": ("given_names", name_code, slice(3, 6))}
+#: Modulo 1 field -> the MRZ field (validators/icao) it is compared with.
+_MRZ_FIELD = {"3": "surname", "4": "given_names", "34": "birth_date", "33": "sex", "44": "number"}
+#: name field -> its codice fiscale code and where that code sits in the CF.
+_NAME_PARTS = {"3": (surname_code, slice(0, 3)), "4": (name_code, slice(3, 6))}
 
 
 def _outvoted_names(ctx: RuleContext, o: str) -> dict[str, str]:
@@ -155,8 +157,8 @@ def _outvoted_names(ctx: RuleContext, o: str) -> dict[str, str]:
         m = a.mrz["fields"]
         if birth is None or m.get("birth_date") != birth.isoformat() or m.get("sex") != sex:
             continue
-        for n, (part, code, where) in _NAME_PARTS.items():
-            form, mrz = ctx.text(f"{o}.{n}"), m[part].replace(FILLER, " ").strip()
+        for n, (code, where) in _NAME_PARTS.items():
+            form, mrz = ctx.text(f"{o}.{n}"), m[_MRZ_FIELD[n]].replace(FILLER, " ").strip()
             cells = len(load_form_model().field(f"m1.{n}").cells)
             if (form and mrz and not _names_agree(form, mrz, cells)
                     and code(mrz) == cf[where] != code(form)):
@@ -260,8 +262,6 @@ def _names_agree(form: str, mrz: str, cells: int) -> bool:
     return (len(form) >= cells - 1 and b.startswith(a)) or (len(b) >= 30 and a.startswith(b))
 
 
-
-
 def _name_agrees(form: str, name: str, seconds: list[str], cells: int) -> bool:
     """The form's name agrees with the passport MRZ's `name`, or with a second MRZ's of the
     same person (`seconds`: the permit card's) from which the passport's is one character
@@ -354,12 +354,11 @@ def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
         if best is None or best[0] < 3 or not best[1]:
             continue
         _, differ, m, pages = best
-        names = {"3": "surname", "4": "given_names"}
         outvoted = _outvoted_names(ctx, o)
         differ = [n for n in differ if n not in outvoted]
         covered_agree = not set(differ) & {"34", "33", "44"}  # the check digits' fields
-        slips = {n: "mrz_lookalike_letter" for n in differ if covered_agree and n in names
-                 and _lookalike_slip(ctx.text(f"{o}.{n}"), m[names[n]])}
+        slips = {n: "mrz_lookalike_letter" for n in differ if covered_agree and n in ("3", "4")
+                 and _lookalike_slip(ctx.text(f"{o}.{n}"), m[_MRZ_FIELD[n]])}
         if "44" in differ and _check_blind_slip(ctx.text(f"{o}.44"), m["number"]):
             slips["44"] = "mrz_check_blind_character"
         for n, reason in slips.items():
@@ -367,9 +366,7 @@ def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
             if (f := ctx.field(key)) is not None and f.status != "review":
                 out.append(ctx.anomaly("low_confidence_field", fields=[key],
                                        pages=sorted(set(ctx.page_of(key)) | set(pages)),
-                                       value=ctx.text(key),
-                                       mrz=m[names[n]] if n in names else m["number"],
-                                       reason=reason))
+                                       value=ctx.text(key), mrz=m[_MRZ_FIELD[n]], reason=reason))
         differ = [n for n in differ if n not in slips]
         if not differ:
             continue
@@ -380,8 +377,7 @@ def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
             "mrz_mismatch", fields=keys, pages=sorted(set(ctx.page_of(*keys)) | set(pages)),
             what=", ".join(what[n] for n in differ),
             form={k: ctx.text(k) for k in keys},
-            mrz={n: m.get({"3": "surname", "4": "given_names", "34": "birth_date", "33": "sex",
-                            "44": "number"}[n]) for n in differ}))
+            mrz={n: m.get(_MRZ_FIELD[n]) for n in differ}))
     return out
 
 
