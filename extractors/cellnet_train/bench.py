@@ -1,7 +1,8 @@
 """``plico bench cells``: CellNet and Tesseract on the same comb cells, none of them trained on.
 
 Fields are rendered by `data.render_field` from the bench split only (the generator's
-"bench" writers, MNIST's bench rows, the generator's five Patronato fonts), 200 and 300 dpi,
+"bench" writers, MNIST's bench rows, NIST SD19's bench writers, the generator's five
+Patronato fonts), 200 and 300 dpi,
 grey and bitonal in turn, and cut with `extractors.fields.cell_crop`. Each field is one
 `CellBatchItem` with the alphabet its kind of field has (TEXT for names and addresses,
 DIGITS for dates and numbers); fields go to the recognisers in page-sized batches of about
@@ -35,6 +36,8 @@ _GROUPS = (
     ("hand digit fields", "hand", DIGITS),
     ("MNIST digit fields", "mnist", DIGITS),
     ("typed text", "typed", TEXT),
+    ("NIST letter fields", "nist", LETTERS),
+    ("NIST digit fields", "nist", DIGITS),
 )
 
 
@@ -125,6 +128,13 @@ def run(seed: int, n: int, tesseract: bool = True, detail: bool = False) -> str:
     right = sum(c == w for f, (chars, _) in zip(mnist_text, lifted)
                 for w, c in zip(f.chars, chars))
     rows["MNIST digits, text alphabet"] = (right, sum(len(f.chars) for f in mnist_text))
+    # NIST capitals with the alphabet lifted: what an address or free-text field sees
+    nist_letters = [f for f in fields if f.group == "NIST letter fields"]
+    lifted = net.recognise([CellBatchItem(f.item.key, FieldKind.TEXT, TEXT, f.item.crops)
+                            for f in nist_letters])
+    right = sum(c == w for f, (chars, _) in zip(nist_letters, lifted)
+                for w, c in zip(f.chars, chars))
+    rows["NIST letters, text alphabet"] = (right, sum(len(f.chars) for f in nist_letters))
     tess_rows: dict[str, tuple[int, int]] = {}
     tess_times: list[float] = []
     if tesseract:
@@ -133,16 +143,20 @@ def run(seed: int, n: int, tesseract: bool = True, detail: bool = False) -> str:
         tess_got, tess_times = _read(TesseractCellRecogniser(), fields, pages)
         tess_rows = _rows(fields, tess_got)
     meta = load_model().meta
+    trained_on = [k for k, w in meta["config"]["mix"] if w > 0]
+    left_out = [s for s in data.SOURCES if s not in trained_on]
     lines = [
         (f"plico bench cells: seed {seed}, about {n} cells per group, bench writers, MNIST "
-         "bench rows and the generator's Patronato fonts (never trained on), "
-         "200/300 dpi x grey/bitonal"),
+         "bench rows, NIST SD19 bench writers and the generator's Patronato fonts (never "
+         "trained on), 200/300 dpi x grey/bitonal"),
         (f"model: {meta['parameters']} parameters, trained with seed {meta['config']['seed']} "
-         f"on {meta['data']['train']} cells"),
+         f"on {meta['data']['train']} cells of sources {', '.join(trained_on)}"
+         + (f"; left out of training: {', '.join(left_out)}" if left_out else "")),
         f"{'characters':34} {'cells':>6} {'cellnet':>9} {'tesseract':>10}",
     ]
     order = ["hand letters", "hand digits, text fields", "hand symbols", "hand digit fields",
-             "MNIST digit fields", "MNIST digits, text alphabet", "typed text"]
+             "MNIST digit fields", "MNIST digits, text alphabet", "typed text",
+             "NIST letter fields", "NIST letters, text alphabet", "NIST digit fields"]
     keys = [k for k in order if k in rows]
     if detail:
         keys = [x for k in keys for x in [k] + sorted(r for r in rows if r.startswith(k + " @"))]

@@ -15,6 +15,9 @@ Splits (nothing the bench renders is ever trained on):
   "bench" catalogue (other writers, other allograph combinations, see handprint.py);
 - MNIST: the "train" rows of each digit class (`handprint.mnist_rows`), the first 90% for
   training and the last 10% for validation; the bench uses the "bench" rows;
+- NIST SD19 (real hand-printed digits and capitals, `sample_scans/synth/nist.py`): training
+  uses the data set's "train" writers, validation its "cal" writers, the bench its "bench"
+  writers (writer-disjoint);
 - typed: training prints with the bold, oblique, condensed and serif faces of the same
   families and OCR-B (`TRAIN_FONTS`); the bench prints with the five faces the generator
   fills Patronato printouts with (`BENCH_FONTS`, writers.yaml), never trained on.
@@ -34,6 +37,7 @@ import numpy as np
 from extractors.fields import COMB_KINDS, cell_crop, is_filled
 from extractors.recognise import DIGITS, TEXT
 from pipeline.form.model import Cell, Field, load_form_model
+from sample_scans.synth import nist
 
 #: Registration error a page may keep (extractors.fields.SLACK_PX is 2): cells are rendered
 #: shifted by up to this much on each axis.
@@ -43,7 +47,10 @@ SHIFT_PX = 2.0
 TRAIN_WRITERS = 3600
 #: The share of each digit's "train" MNIST rows used for training; the rest is validation.
 MNIST_TRAIN_SHARE = 0.9
-SOURCES = ("hand", "mnist", "typed")
+SOURCES = ("hand", "mnist", "typed", "nist")
+#: NIST SD19 writers per split of this module (sample_scans/synth/nist.py): validation, which
+#: fits the temperature, uses the "cal" writers; the bench the "bench" writers
+NIST_SPLIT = {"train": "train", "val": "cal", "bench": "bench"}
 SPLITS = ("train", "val", "bench")
 
 _FONT_DIR = "/usr/share/fonts/truetype/"
@@ -71,7 +78,8 @@ def bench_fonts() -> tuple[str, ...]:
 class Sample:
     crop: np.ndarray  # as extractors.fields.cell_crop cuts it
     char: str
-    source: str  # "hand" (Hershey strokes), "mnist" (a real digit), "typed"
+    source: str  # "hand" (Hershey strokes), "mnist" (a real digit), "nist" (a real digit or
+    # capital), "typed"
     dpi: int
     mode: str  # "grey" | "bitonal"
 
@@ -104,7 +112,9 @@ def _writer(rng: np.random.Generator, split: str, source: str, augment: bool,
             mnist_warp: float = 0.0):
     """A writer of the split's catalogue; for "mnist" one whose every digit is a real MNIST
     digit of the split's rows, each distorted anew by up to `mnist_warp`
-    (`handprint._warp_digit`); with `augment` its hand made a little wilder."""
+    (`handprint._warp_digit`); for "nist" one whose every digit and capital is a real glyph
+    by one NIST writer of the split (`NIST_SPLIT`), distorted the same way; with `augment`
+    its hand made a little wilder."""
     from sample_scans.synth import handprint
 
     if split == "bench":
@@ -118,6 +128,12 @@ def _writer(rng: np.random.Generator, split: str, source: str, augment: bool,
         writer = dataclasses.replace(writer, mnist_use=1.0, mnist_rows=rows)
         if mnist_warp > 0:
             writer = dataclasses.replace(writer, mnist_warp=mnist_warp * rng.uniform(0.3, 1.0))
+    elif source == "nist":
+        nist_split = NIST_SPLIT[split]
+        writer = dataclasses.replace(
+            writer, mnist_use=0.0, nist_use=1.0, nist_split=nist_split,
+            nist_writer=int(rng.integers(nist.load(nist_split).n_writers)),
+            nist_warp=mnist_warp * rng.uniform(0.3, 1.0) if mnist_warp > 0 else 0.0)
     elif source == "hand":
         writer = dataclasses.replace(writer, mnist_use=0.0)
     if augment:
@@ -152,7 +168,8 @@ def _typed_style(rng: np.random.Generator, split: str, augment: bool):
 
 def _chars(rng: np.random.Generator, n: int, source: str, alphabet: str) -> list[str | None]:
     """What to write in n cells: a character each, now and then an empty cell."""
-    pool = DIGITS if source == "mnist" else alphabet
+    pool = (DIGITS if source == "mnist" else
+            "".join(c for c in alphabet if c in nist.CHARS) if source == "nist" else alphabet)
     return [None if rng.random() < 0.08 else pool[int(rng.integers(len(pool)))]
             for _ in range(n)]
 

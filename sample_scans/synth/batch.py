@@ -64,8 +64,9 @@ class SynthOptions:
             raise ConfigError("--anomalies is a rate between 0 and 1")
         if self.kits < 1:
             raise ConfigError("--kits must be at least 1")
-        if self.writer_pool not in ("train", "bench"):
-            raise ConfigError("writer pool is train or bench")
+        pools = (*handprint.POOLS, *handprint.NIST_POOLS)
+        if self.writer_pool not in pools:
+            raise ConfigError(f"writer pool is one of {', '.join(pools)}, not {self.writer_pool!r}")
 
     @property
     def batch_name(self) -> str:

@@ -40,7 +40,7 @@ import gzip
 import importlib.util
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -53,12 +53,15 @@ from HersheyFonts import HersheyFonts
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.errors import MissingDependencyError
+from sample_scans.synth import nist
 
 Box = tuple[float, float, float, float]
 
 #: What a cell of MOD.209 can hold: capitals, digits and the symbols of dates and e-mails.
 CHARSET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-'./@_")
 POOLS = ("train", "bench")
+#: writer pools whose digits and capitals are real NIST glyphs, and their NIST split
+NIST_POOLS = {"nist-cal": "cal", "nist-bench": "bench"}
 
 _CAP_UNITS = 21.0  # Hershey capital height: capital line -12, baseline 9
 _MID_Y = -1.5  # Hershey y halfway between capital line and baseline
@@ -96,6 +99,13 @@ class WriterStyle:
     #: strength of a fresh distortion of each MNIST digit drawn (`_warp_digit`); 0, the
     #: generator's own writers, draws the digit as scanned. Training data sets it.
     mnist_warp: float = 0.0
+    #: probability that a digit or capital is a real NIST SD19 glyph (`nist.py`) of writer
+    #: `nist_writer` of split `nist_split`; 0 for the generator's own writers
+    nist_use: float = 0.0
+    nist_split: str = ""
+    nist_writer: int = 0
+    #: strength of a fresh distortion of each NIST glyph drawn, as `mnist_warp`
+    nist_warp: float = 0.0
 
     def allograph(self, ch: str) -> str:
         return dict(self.allographs).get(ch, "font")
@@ -231,9 +241,17 @@ def _writer(pool: str, n: int) -> WriterStyle:
 
 
 def sample_writer(rng: np.random.Generator, pool: str) -> WriterStyle:
-    """A writer from the "train" or the "bench" catalogue (the two never share one)."""
+    """A writer from the "train" or the "bench" catalogue (the two never share one); or, for
+    "nist-cal" and "nist-bench", a "bench" writer whose every digit and capital is a real
+    glyph by one NIST SD19 writer of that split (`nist.py`; symbols keep the stroke hand)."""
+    if pool in NIST_POOLS:
+        writer = sample_writer(rng, "bench")
+        split = NIST_POOLS[pool]
+        return replace(writer, id=f"{pool}-{writer.id}", mnist_use=0.0, nist_use=1.0,
+                       nist_split=split,
+                       nist_writer=int(rng.integers(nist.load(split).n_writers)))
     if pool not in POOLS:
-        raise ValueError(f"pool must be one of {POOLS}, not {pool!r}")
+        raise ValueError(f"pool must be one of {POOLS + tuple(NIST_POOLS)}, not {pool!r}")
     return _writer(pool, int(rng.integers(_config()["pools"][pool]["writers"])))
 
 
@@ -454,7 +472,36 @@ def _draw_mnist(
     img = images[writer.mnist_rows[digit][int(rng.integers(len(writer.mnist_rows[digit])))]]
     if writer.mnist_warp > 0:
         img = _warp_digit(img, writer.mnist_warp, rng)
+    _draw_glyph_image(ink, cell, img, writer, rng, dpi, field_shift, field_scale)
+
+
+def _draw_nist(
+    ink: np.ndarray, cell: Box, img: np.ndarray, writer: WriterStyle, rng: np.random.Generator,
+    dpi: int, field_shift: tuple[float, float], field_scale: float,
+) -> None:
+    """Paste a real NIST glyph, across the cell's border as often as the writer's own
+    strokes cross it."""
+    if writer.nist_warp > 0:
+        img = _warp_digit(img, writer.nist_warp, rng)
+    if rng.random() < writer.cross_border:
+        field_scale *= rng.uniform(1.05, 1.2)
+        x, y, w, h = cell
+        side = int(rng.choice(4, p=[0.15, 0.3, 0.15, 0.4]))
+        over = rng.uniform(0.04, 0.12)
+        field_shift = (field_shift[0] + (-over * w, over * w, 0.0, 0.0)[side],
+                       field_shift[1] + (0.0, 0.0, -over * h, over * h)[side])
+    _draw_glyph_image(ink, cell, img, writer, rng, dpi, field_shift, field_scale)
+
+
+def _draw_glyph_image(
+    ink: np.ndarray, cell: Box, img: np.ndarray, writer: WriterStyle, rng: np.random.Generator,
+    dpi: int, field_shift: tuple[float, float], field_scale: float,
+) -> None:
+    """Paste a 28 x 28 glyph image (ink 255 on 0), cropped to its ink, its stroke redrawn
+    at the writer's pen width and darkness."""
     ys, xs = np.nonzero(img > 25)
+    if len(ys) == 0:
+        return
     crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255
     x, y, w, h = cell
     height = writer.size * h * field_scale * max(rng.normal(1.0, writer.jitter_scale), 0.7)
@@ -491,6 +538,11 @@ def _draw_hand_char(
     dpi: int, field_shift: tuple[float, float] = (0.0, 0.0), field_scale: float = 1.0,
 ) -> None:
     _check_char(ch)
+    if ch.isalnum() and writer.nist_use > 0 and rng.random() < writer.nist_use:
+        img = nist.glyph(writer.nist_split, ch, writer.nist_writer, rng)
+        if img is not None:
+            _draw_nist(ink, cell, img, writer, rng, dpi, field_shift, field_scale)
+            return
     if ch.isdigit() and writer.mnist_use > 0 and rng.random() < writer.mnist_use:
         _draw_mnist(ink, cell, int(ch), writer, rng, dpi, field_shift, field_scale)
         return
