@@ -5,9 +5,13 @@ through psycopg 3). The schema is owned by the alembic migrations shipped in
 `storage/migrations/` (revision ids "0001", "0002", ...); every entry point calls `upgrade(url)`
 before it uses the database, so a fresh database and an old one both end at head.
 
-SQLite runs in WAL mode (readers do not wait for the writer) with foreign keys on, a 30 s busy
-timeout and `BEGIN IMMEDIATE` transactions: several workers on one SQLite file then queue for
-the write lock instead of failing with "database is locked" when a reader turns writer.
+SQLite runs in WAL mode (readers do not wait for the writer) with foreign keys on and a busy
+timeout (30 s by default; the web app asks for a short one). A session that writes begins
+`BEGIN IMMEDIATE`: several workers on one SQLite file then queue for the write lock instead of
+failing with "database is locked" when a reader turns writer. A read-only session
+(`session_scope(engine, write=False)`) begins deferred and takes no lock at all; it is read-only
+on both databases (`PRAGMA query_only` on SQLite, `SET TRANSACTION READ ONLY` on PostgreSQL),
+so a write slipped into it fails at once instead of queueing behind the writer.
 
 Personal data (names, document numbers, codice fiscale) lives only in `record_versions.record`
 (the full record JSON); summary columns hold ids, codes and province codes.
@@ -15,6 +19,7 @@ Personal data (names, document numbers, codice fiscale) lives only in `record_ve
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -257,11 +262,19 @@ def database_url(settings) -> str:
     return f"sqlite:///{(Path(settings.data_dir) / 'plico.db').resolve()}"
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, float | None], Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def _sqlite_setup(engine: Engine) -> None:
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for the write lock (the pipeline's workers)
+READ_ONLY = "plico_read_only"  # execution option of the connections of read-only sessions
+
+
+def _read_only(conn) -> bool:
+    return bool(conn.get_execution_options().get(READ_ONLY))
+
+
+def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record) -> None:
         # pysqlite's own transaction handling would defeat BEGIN IMMEDIATE and savepoints
@@ -269,32 +282,59 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if _read_only(conn):
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+            conn.exec_driver_sql("BEGIN")  # deferred: a reader in WAL mode takes no lock
+        else:
+            conn.exec_driver_sql("PRAGMA query_only=OFF")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def engine_for(url: str) -> Engine:
-    """The engine of `url`, one per process and URL (engines pool their connections)."""
+def _postgresql_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        if _read_only(conn):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """The database file, created owner-only (0600) in an owner-only folder (0700) when new:
+    it holds the applicants' records. An existing file or folder keeps its mode."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def engine_for(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT) -> Engine:
+    """The engine of `url`, one per process, URL and SQLite busy timeout (engines pool their
+    connections). `busy_timeout`: seconds a SQLite writer waits for the write lock."""
     url = normalise_url(url)
+    parsed = make_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    key = (url, busy_timeout if sqlite else None)
     with _engines_lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is not None:
             return engine
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
+        if sqlite:
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": 30})
-            _sqlite_setup(engine)
+                _create_sqlite_file(Path(parsed.database))
+            engine = create_engine(url, connect_args={"timeout": busy_timeout})
+            _sqlite_setup(engine, busy_timeout)
         else:
             # pre-ping: a database that restarted is reconnected instead of failing once
             engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-        _engines[url] = engine
+            _postgresql_setup(engine)
+        _engines[key] = engine
         return engine
 
 
@@ -306,16 +346,20 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-_sessions: dict[int, sessionmaker] = {}
+_sessions: dict[tuple[int, bool], tuple[Engine, sessionmaker]] = {}
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits when the block ends and rolls back if it raises."""
-    factory = _sessions.get(id(engine))
-    if factory is None or factory.kw.get("bind") is not engine:
-        factory = _sessions[id(engine)] = sessionmaker(engine, expire_on_commit=False)
-    session = factory()
+def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back if it raises.
+
+    write=False: a read-only session (deferred on SQLite: no lock; a write in it fails)."""
+    cached = _sessions.get((id(engine), write))
+    if cached is None or cached[0] is not engine:
+        bind = engine if write else engine.execution_options(**{READ_ONLY: True})
+        cached = _sessions[(id(engine), write)] = (
+            engine, sessionmaker(bind, expire_on_commit=False))
+    session = cached[1]()
     try:
         yield session
         session.commit()

@@ -21,10 +21,13 @@ from validators.report import istanza_summary
 from web.accounts import AccountError, create_user
 from web.app import (
     ApiUser,
+    ApiWriter,
     Db,
     TooManyLogins,
+    WriteDb,
     attempt_login,
     audit,
+    audit_now,
     kit_for,
     lang_of,
     questure_of,
@@ -83,22 +86,20 @@ def _user_out(u: User) -> dict[str, Any]:
 
 
 @router.post("/login", summary="Log in; answers the CSRF token for later POSTs")
-def api_login(body: LoginIn, request: Request, db: Db):
+def api_login(body: LoginIn, request: Request):
     # JSON only: a cross-site form cannot send application/json without a CORS preflight
     try:
-        user = attempt_login(db, request, body.name.strip(), body.password)
+        user = attempt_login(request, body.name.strip(), body.password)
     except TooManyLogins as exc:
-        db.commit()
         return JSONResponse({"detail": "too many login attempts, retry later"}, status_code=429,
                             headers={"Retry-After": str(max(1, round(exc.retry_after)))})
-    db.commit()
     if user is None:
         raise HTTPException(401, "wrong name or password, or account locked")
     return {**_user_out(user), "csrf": session_of(request).csrf}
 
 
 @router.post("/logout", dependencies=[Depends(api_csrf)])
-def api_logout(request: Request, user: ApiUser, db: Db):
+def api_logout(request: Request, user: ApiWriter, db: WriteDb):
     audit(db, request, user.name, "logout")
     db.commit()
     session_of(request).logout()
@@ -160,15 +161,14 @@ def _istanza(request: Request, db: DbSession, user: User, kit_id: str) -> dict[s
 def api_istanza(kit_id: str, request: Request, user: ApiUser,
                 db: Db):
     out = _istanza(request, db, user, kit_id)
-    audit(db, request, user.name, "view", kit_id, what="istanza", via="api")
-    db.commit()
+    audit_now(request, db, user.name, "view", kit_id, what="istanza", via="api")
     return out
 
 
 @router.post("/istanze/{kit_id}/fields", dependencies=[Depends(api_csrf)],
              summary="Confirm or correct a field; validation runs again")
 def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
-              user: ApiUser, db: Db):
+              user: ApiWriter, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
@@ -183,7 +183,7 @@ def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
 @router.post("/istanze/{kit_id}/anomalies/{anomaly_id}", dependencies=[Depends(api_csrf)],
              summary="Resolve an anomaly: accettata, integrazione_richiesta or respinta")
 def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Request,
-                user: ApiUser, db: Db):
+                user: ApiWriter, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
@@ -197,7 +197,7 @@ def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Reque
 
 @router.post("/istanze/{kit_id}/verify", dependencies=[Depends(api_csrf)],
              summary="Mark an istanza with no open anomaly as verificata")
-def api_verify(kit_id: str, request: Request, user: ApiUser, db: Db):
+def api_verify(kit_id: str, request: Request, user: ApiWriter, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     try:
         detail = verify(db, build_view(db, kit))
@@ -223,8 +223,7 @@ def api_audit(  # the parameters are declared for validation and the OpenAPI doc
     events = audit_query(db, q)
     out = [{"id": e.id, "at": e.at.isoformat(), "user": e.user_name, "action": e.action,
             "kit": e.kit_id, "detail": e.detail, "remote": e.remote} for e in events]
-    audit(db, request, user.name, "audit_query", via="api", filters=q)
-    db.commit()
+    audit_now(request, db, user.name, "audit_query", via="api", filters=q)
     return out
 
 
@@ -236,8 +235,7 @@ def api_users(user: ApiUser, db: Db):
 
 @router.post("/users", dependencies=[Depends(api_csrf)], status_code=201,
              summary="Create an account (admin)")
-def api_user_create(body: UserIn, request: Request, user: ApiUser,
-                    db: Db):
+def api_user_create(body: UserIn, request: Request, user: ApiWriter, db: WriteDb):
     require_admin(user)
     try:
         created = create_user(db, body.name, body.password, body.role, body.questure)

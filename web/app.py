@@ -3,6 +3,15 @@
 `create_app(settings)` wires the index database (migrated to head at start), the object store,
 the session key and the status-lookup limiter; the pages live in web/pages.py, the JSON API in
 web/api.py. Server-rendered pages with no JavaScript of their own: forms post, links get.
+
+Concurrency: every handler that touches the database is a plain `def` (FastAPI runs it in its
+thread pool), never blocking the event loop; a form body is read asynchronously by the
+`form_csrf` dependency. A request holds one pooled connection at a time. Pages and images read
+in a read-only session (`Db`: no lock on SQLite); the handlers that record a decision take a
+write session (`WriteDb`, `BEGIN IMMEDIATE` on SQLite, the kit's row locked on PostgreSQL) for
+the decision alone; a page that only audits a view writes its event in a short transaction of
+its own (`audit_now`). SQLite waits at most WEB_BUSY_TIMEOUT seconds for the write lock, then
+the request answers 503.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from web.ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STAFF = ("ops", "admin")
+WEB_BUSY_TIMEOUT = 5.0  # seconds a SQLite write waits for the lock before the request gives up
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
@@ -59,7 +69,7 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
                   description="Istanze, anomalies and reviewers' decisions; status lookup.",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings = settings
-    app.state.engine = engine_for(url)
+    app.state.engine = engine_for(url, busy_timeout=WEB_BUSY_TIMEOUT)
     app.state.store = store if store is not None else open_store(settings)
     secret = settings.web_secret.get_secret_value() if settings.web_secret else None
     app.state.codec = SessionCodec(load_or_create_secret(secret, Path(settings.data_dir)))
@@ -133,6 +143,13 @@ def lang_of(request: Request) -> str:
 
 
 def get_db(request: Request) -> Iterator[DbSession]:
+    """A read-only session for the request's handler (a write in it fails)."""
+    with session_scope(request.app.state.engine, write=False) as db:
+        yield db
+
+
+def get_write_db(request: Request) -> Iterator[DbSession]:
+    """A session that writes: `BEGIN IMMEDIATE` on SQLite, as short as the handler."""
     with session_scope(request.app.state.engine) as db:
         yield db
 
@@ -153,7 +170,9 @@ def current_user(request: Request, db: DbSession) -> User | None:
     return user
 
 
-Db = Annotated[DbSession, Depends(get_db)]
+# closed as soon as the handler returns (scope "function"), not after the response is sent
+Db = Annotated[DbSession, Depends(get_db, scope="function")]
+WriteDb = Annotated[DbSession, Depends(get_write_db, scope="function")]
 
 
 def page_user(request: Request, db: Db) -> User:
@@ -170,8 +189,26 @@ def api_user(request: Request, db: Db) -> User:
     return user
 
 
+def page_writer(request: Request, db: WriteDb) -> User:
+    """The logged-in user of a page handler that writes (checked in its write session: one
+    connection per request)."""
+    user = current_user(request, db)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def api_writer(request: Request, db: WriteDb) -> User:
+    user = current_user(request, db)
+    if user is None:
+        raise HTTPException(401, "login required")
+    return user
+
+
 PageUser = Annotated[User, Depends(page_user)]
 ApiUser = Annotated[User, Depends(api_user)]
+PageWriter = Annotated[User, Depends(page_writer)]
+ApiWriter = Annotated[User, Depends(api_writer)]
 
 
 def require_staff(user: User) -> None:
@@ -209,6 +246,16 @@ def audit(db: DbSession, request: Request, user: str | None, action: str,
     return add_audit(db, user, action, kit_id, remote=client_address(request), **detail)
 
 
+def audit_now(request: Request, db: DbSession, user: str | None, action: str,
+              kit_id: str | None = None, **detail: Any) -> int:
+    """An audit event of a handler that only reads, written and committed at once in a short
+    write transaction of its own; returns its id. `db`'s read transaction ends first (its
+    objects stay usable), so the request never holds two pooled connections at once."""
+    db.commit()
+    with session_scope(request.app.state.engine) as w:
+        return audit(w, request, user, action, kit_id, **detail).id
+
+
 class TooManyLogins(Exception):
     """This client address tried to log in too often; wait `retry_after` seconds."""
 
@@ -217,28 +264,43 @@ class TooManyLogins(Exception):
         self.retry_after = retry_after
 
 
-def attempt_login(db: DbSession, request: Request, name: str, password: str) -> User | None:
+def attempt_login(request: Request, name: str, password: str) -> User | None:
     """Check a login; counts failures and locks the account after too many in a row.
+
+    The password is checked outside any transaction (argon2 takes tens of milliseconds: no
+    write lock is held meanwhile); the outcome is then written in a short write transaction
+    on the account's row as it is then (concurrent failures all count).
 
     Raises TooManyLogins when the client address is over its login rate (checked first: a
     guesser spreading attempts over many accounts locks none of them but meets this)."""
     settings: Settings = request.app.state.settings
+    engine = request.app.state.engine
     allowed, wait = request.app.state.login_limiter.allow(client_address(request))
     if not allowed:
-        audit(db, request, None, "login_throttled")
+        with session_scope(engine) as db:
+            audit(db, request, None, "login_throttled")
         raise TooManyLogins(wait)
-    user = db.scalar(select(User).where(User.name == name)) if name else None
+    with session_scope(engine, write=False) as db:
+        seen = db.scalar(select(User).where(User.name == name)) if name else None
     now = utcnow()
-    if user is not None and user.locked_until and as_utc(user.locked_until) > now:
-        verify_password(None, password)  # the same cost as any other answer
-        audit(db, request, user.name, "login_failed", reason="locked")
-        return None
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not user.active or not ok:
+    locked = seen is not None and seen.locked_until and as_utc(seen.locked_until) > now
+    ok = verify_password(seen.password_hash if seen is not None and not locked else None,
+                         password)  # the same cost whatever the answer
+    with session_scope(engine) as db:
+        user = db.get(User, seen.id, with_for_update=True) if seen is not None else None
         if user is None:
             # the typed name is not kept: it may be a password typed in the wrong box
             audit(db, request, None, "login_failed", reason="unknown_user")
             return None
+        if user.locked_until and as_utc(user.locked_until) > now:
+            audit(db, request, user.name, "login_failed", reason="locked")
+            return None
+        if ok and user.active and user.password_hash == seen.password_hash:
+            user.failed_logins, user.locked_until = 0, None
+            session_of(request).login(user.name, hash_fingerprint(user.password_hash),
+                                      settings.session_hours)
+            audit(db, request, user.name, "login")
+            return user
         user.failed_logins = (user.failed_logins or 0) + 1
         audit(db, request, user.name, "login_failed",
               reason="inactive" if not user.active else "password", attempt=user.failed_logins)
@@ -250,11 +312,6 @@ def attempt_login(db: DbSession, request: Request, name: str, password: str) -> 
             log.warning("account locked after %d failed logins (user id %s)",
                         settings.web_lockout_attempts, user.id)
         return None
-    user.failed_logins, user.locked_until = 0, None
-    session_of(request).login(user.name, hash_fingerprint(user.password_hash),
-                              settings.session_hours)
-    audit(db, request, user.name, "login")
-    return user
 
 
 def lang_href(request: Request):

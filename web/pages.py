@@ -4,14 +4,18 @@ public status lookup. Every form carries the session's CSRF token, checked on ev
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as DbSession
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.db import Anomaly, AuditEvent, Kit, User
@@ -19,11 +23,15 @@ from validators.report import istanza_summary
 from web import images
 from web.accounts import AccountError, create_user
 from web.app import (
+    WEB_BUSY_TIMEOUT,
     Db,
     PageUser,
+    PageWriter,
     TooManyLogins,
+    WriteDb,
     attempt_login,
     audit,
+    audit_now,
     client_address,
     current_user,
     kit_for,
@@ -51,14 +59,21 @@ from web.review import (
 )
 from web.status import lookup, parse_code
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 VIEW_LINK_SECONDS = 3600
 
 
-async def form_csrf(request: Request) -> None:
+async def form_csrf(request: Request) -> FormData:
+    """The form body, read on the event loop (the handlers that use it run in the thread
+    pool), once its CSRF token is checked."""
     form = await request.form()
     if not csrf_ok(session_of(request), form.get("csrf")):
         raise HTTPException(403, "CSRF token missing or wrong")
+    return form
+
+
+Form = Annotated[FormData, Depends(form_csrf)]
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -97,20 +112,17 @@ def login_page(request: Request, db: Db, next: str = ""):
                   user=current_user(request, db))
 
 
-@router.post("/login", dependencies=[Depends(form_csrf)])
-async def login_submit(request: Request, db: Db):
-    form = await request.form()
+@router.post("/login")
+def login_submit(request: Request, form: Form):
     name, password = str(form.get("name", ""))[:120], str(form.get("password", ""))[:1024]
     target = _safe_next(str(form.get("next", "")))
     try:
-        user = attempt_login(db, request, name.strip(), password)
+        user = attempt_login(request, name.strip(), password)
     except TooManyLogins as exc:
-        db.commit()
         response = render(request, "login.html", {"next": target, "error": "login_throttled",
                                                   "name": name}, status_code=429)
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
-    db.commit()
     if user is None:
         return render(request, "login.html", {"next": target, "error": "login_failed",
                                               "name": name}, status_code=401)
@@ -118,7 +130,7 @@ async def login_submit(request: Request, db: Db):
 
 
 @router.post("/logout", dependencies=[Depends(form_csrf)])
-def logout(request: Request, db: Db):
+def logout(request: Request, db: WriteDb):
     user = current_user(request, db)
     if user is not None:
         audit(db, request, user.name, "logout")
@@ -141,8 +153,7 @@ def queue_page(request: Request, user: PageUser, db: Db):
 def queue_csv(request: Request, user: PageUser, db: Db):
     f = filters_of(request)
     result = queue(db, questure_of(user), f, page_size=None)
-    audit(db, request, user.name, "export_csv", filters=f.query(), rows=len(result.rows))
-    db.commit()
+    audit_now(request, db, user.name, "export_csv", filters=f.query(), rows=len(result.rows))
     return Response(to_csv(result), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="plico-coda.csv"'})
 
@@ -214,19 +225,16 @@ def istanza_page(kit_id: str, request: Request, user: PageUser,
                  db: Db):
     kit = kit_for(db, user, kit_id)
     view = build_view(db, kit)
-    event = audit(db, request, user.name, "view", kit.id, what="istanza",
-                  version=view.version.pipeline_version)
-    ctx = istanza_context(request, db, user, kit, view, event.id)
-    db.commit()
+    event_id = audit_now(request, db, user.name, "view", kit.id, what="istanza",
+                         version=view.version.pipeline_version)
+    ctx = istanza_context(request, db, user, kit, view, event_id)
     return render(request, "istanza.html", {**ctx, "message": request.query_params.get("ok"),
                                             "error": None}, user=user)
 
 
-@router.post("/istanze/{kit_id}/campi", dependencies=[Depends(form_csrf)])
-async def field_decision(kit_id: str, request: Request, user: PageUser,
-                         db: Db):
+@router.post("/istanze/{kit_id}/campi")
+def field_decision(kit_id: str, request: Request, form: Form, user: PageWriter, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
-    form = await request.form()
     key, action = str(form.get("field", "")), str(form.get("action", ""))
     view = build_view(db, kit)
     try:
@@ -250,11 +258,10 @@ async def field_decision(kit_id: str, request: Request, user: PageUser,
     return RedirectResponse(f"/istanze/{kit.id}?ok={action}#{anchor}", status_code=303)
 
 
-@router.post("/istanze/{kit_id}/anomalie/{anomaly_id}", dependencies=[Depends(form_csrf)])
-async def anomaly_decision(kit_id: str, anomaly_id: int, request: Request,
-                           user: PageUser, db: Db):
+@router.post("/istanze/{kit_id}/anomalie/{anomaly_id}")
+def anomaly_decision(kit_id: str, anomaly_id: int, request: Request, form: Form,
+                     user: PageWriter, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
-    form = await request.form()
     view = build_view(db, kit)
     try:
         detail = resolve_anomaly(db, view, user.name, anomaly_id, str(form.get("resolution", "")),
@@ -270,7 +277,7 @@ async def anomaly_decision(kit_id: str, anomaly_id: int, request: Request,
 
 
 @router.post("/istanze/{kit_id}/verifica", dependencies=[Depends(form_csrf)])
-def verify_istanza(kit_id: str, request: Request, user: PageUser, db: Db):
+def verify_istanza(kit_id: str, request: Request, user: PageWriter, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     try:
         detail = verify(db, build_view(db, kit))
@@ -294,14 +301,6 @@ def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db
     version, record = stored_record(db, kit)
     if not 0 <= index < len(record.kit.pages):
         raise HTTPException(404, "not found")
-    if not _covered_by_view(request, user, kit, v):
-        audit(db, request, user.name, "view", kit.id, what="page_image", page=index)
-        db.commit()
-    ref = record.kit.pages[index]
-    store = request.app.state.store
-    missing = "immagine non disponibile" if lang_of(request) == "it" else "image not available"
-    if not store.exists(images.page_key(ref)):
-        return _image(None, missing)
     boxes, frame = [], False
     if a:
         row = db.get(Anomaly, a)
@@ -312,6 +311,15 @@ def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db
             if fv is not None and fv.page == index:
                 boxes.append(tuple(fv.bbox))
         frame = not boxes and index in (row.pages or [])
+    if _covered_by_view(request, user, kit, v):
+        db.commit()  # the database is done with: its connection goes back before the drawing
+    else:
+        audit_now(request, db, user.name, "view", kit.id, what="page_image", page=index)
+    ref = record.kit.pages[index]
+    store = request.app.state.store
+    missing = "immagine non disponibile" if lang_of(request) == "it" else "image not available"
+    if not store.exists(images.page_key(ref)):
+        return _image(None, missing)
     data = images.render_page(store.get(images.page_key(ref)), width=w or None, boxes=boxes,
                               frame=frame, zoom=zoom)
     return _image(data, missing)
@@ -325,9 +333,10 @@ def crop_image(kit_id: str, request: Request, user: PageUser, db: Db, campo: str
     fv = record.fields.get(campo)
     if fv is None:
         raise HTTPException(404, "not found")
-    if not _covered_by_view(request, user, kit, v):
-        audit(db, request, user.name, "view", kit.id, what="crop", field=campo)
+    if _covered_by_view(request, user, kit, v):
         db.commit()
+    else:
+        audit_now(request, db, user.name, "view", kit.id, what="crop", field=campo)
     store = request.app.state.store
     missing = "ritaglio non disponibile" if lang_of(request) == "it" else "crop not available"
     if not fv.crop or not store.exists(fv.crop):
@@ -364,9 +373,8 @@ def audit_page(request: Request, user: PageUser, db: Db):
     require_staff(user)
     q = dict(request.query_params)
     events = audit_query(db, q)
-    audit(db, request, user.name, "audit_query",
-          filters={k: v for k, v in q.items() if k != "lang"})
-    db.commit()
+    audit_now(request, db, user.name, "audit_query",
+              filters={k: v for k, v in q.items() if k != "lang"})
     return render(request, "audit.html", {"events": events, "q": q}, user=user)
 
 
@@ -378,11 +386,9 @@ def users_page(request: Request, user: PageUser, db: Db):
                                           "message": request.query_params.get("ok")}, user=user)
 
 
-@router.post("/utenti", dependencies=[Depends(form_csrf)])
-async def users_create(request: Request, user: PageUser,
-                       db: Db):
+@router.post("/utenti")
+def users_create(request: Request, form: Form, user: PageWriter, db: WriteDb):
     require_admin(user)
-    form = await request.form()
     try:
         created = create_user(db, str(form.get("name", "")), str(form.get("password", "")),
                               str(form.get("role", "")),
@@ -399,8 +405,7 @@ async def users_create(request: Request, user: PageUser,
 
 
 @router.post("/utenti/{name}/sblocca", dependencies=[Depends(form_csrf)])
-def users_unlock(name: str, request: Request, user: PageUser,
-                 db: Db):
+def users_unlock(name: str, request: Request, user: PageWriter, db: WriteDb):
     require_admin(user)
     target = db.scalar(select(User).where(User.name == name))
     if target is None:
@@ -450,19 +455,35 @@ def install_error_pages(app: FastAPI) -> None:
 
     from storage.db import session_scope
 
-    def page(request: Request, status: int):
-        with session_scope(request.app.state.engine) as db:
-            return render(request, "error.html", {"status": status}, status_code=status,
-                          user=current_user(request, db))
+    def page(request: Request, status: int, headers: dict[str, str] | None = None):
+        # runs in the thread pool: reading the user is blocking database work
+        with session_scope(request.app.state.engine, write=False) as db:
+            response = render(request, "error.html", {"status": status}, status_code=status,
+                              user=current_user(request, db))
+        response.headers.update(headers or {})
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def errors(request: Request, exc: StarletteHTTPException):
         if request.url.path.startswith(("/api/", "/static/")) or exc.status_code < 400:
             return await http_exception_handler(request, exc)
-        return page(request, exc.status_code)
+        return await run_in_threadpool(page, request, exc.status_code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         if request.url.path.startswith("/api/"):
             return await request_validation_exception_handler(request, exc)
-        return page(request, 422)
+        return await run_in_threadpool(page, request, 422)
+
+    @app.exception_handler(OperationalError)
+    async def busy(request: Request, exc: OperationalError):
+        # SQLite's write lock not obtained in WEB_BUSY_TIMEOUT seconds: busy, not broken
+        if "locked" not in str(exc.orig):
+            raise exc
+        log.warning("database write lock not obtained in %.0f s: %s answered 503",
+                    WEB_BUSY_TIMEOUT, request.url.path.split("/")[1] or "/")
+        headers = {"Retry-After": "2"}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "database busy, retry"}, status_code=503,
+                                headers=headers)
+        return await run_in_threadpool(page, request, 503, headers)
