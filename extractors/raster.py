@@ -37,11 +37,20 @@ and concern re-use of the content, and reading the scan is the purpose it was se
 `read_pages` is the lenient form that `pipeline.process` uses: a fault confined to one page (a
 corrupt TIFF frame, one oversized PDF page) comes back as a `PageFailure` in page order and
 the other pages go on; `rasterise` raises it instead.
+
+Damaged files make Pillow, pdfium and OpenCV raise almost anything (a truncated TIFF's
+directory chain raises TypeError, a flipped byte KeyError, IndexError, ZeroDivisionError or
+cv2.error): every exception they raise on an input becomes an InputError whose message names
+the file and the library's error class, never the file's content. Nothing else escapes.
+
+An input is a path or its bytes (`pipeline.process` reads the stored raw input into memory:
+no copy of an applicant's document is written anywhere else).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import os
@@ -72,6 +81,7 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 Kind = Literal["pdf", "tiff", "png", "jpeg"]
+Source = Path | bytes  # a file, or an input's bytes already in memory
 Colour = Literal["grey", "bitonal", "colour"]
 
 DEFAULT_DPI = 300
@@ -106,6 +116,10 @@ _PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 # use pdfium itself between pages. pipeline/form/render.py has a lock of its own for the
 # same reason; the two should become one (this one, imported there).
 PDFIUM_LOCK = threading.Lock()
+
+# Pillow warns on stderr about what it skips in a damaged file ("Corrupt EXIF data",
+# "Truncated File Read"): a damaged input is reported once, as a quarantine reason.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +191,53 @@ def open_input(path: Path, name: str | None = None) -> BinaryIO:
         raise InputError(f"{name}: cannot be read ({err.strerror})") from None
 
 
-def sniff(path: Path, *, name: str | None = None) -> Kind:
+def _name_of(source: Source, name: str | None) -> str:
+    return name or (source.name if isinstance(source, Path) else "input")
+
+
+def _head(source: Source, name: str) -> bytes:
+    if isinstance(source, bytes):
+        return source[:_PDF_SLACK]
+    with open_input(source, name) as fp:
+        try:
+            return fp.read(_PDF_SLACK)
+        except OSError as err:
+            raise InputError(f"{name}: cannot be read ({err.strerror})") from None
+
+
+def _tail(source: Source) -> bytes:
+    if isinstance(source, bytes):
+        return source[-_PDF_SLACK:]
+    with source.open("rb") as fp:
+        fp.seek(0, os.SEEK_END)
+        fp.seek(max(0, fp.tell() - _PDF_SLACK))
+        return fp.read()
+
+
+def library_fault(name: str, err: BaseException, page: int | None = None,
+                  what: str = "is corrupt or truncated") -> InputError:
+    """An exception a decoding library raised on an input, as the InputError it stands for:
+    the file (and page) named, the library's error class and message (Pillow's and pdfium's
+    describe the structure, never the content)."""
+    if isinstance(err, InputError):
+        return err
+    where = f"{name}: page {page + 1}" if page is not None else name
+    return InputError(f"{where} {what} ({_error_text(err)})")
+
+
+def _error_text(err: BaseException) -> str:
+    """`Class: first line of the message`, at most 200 characters of it."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
+
+
+def sniff(path: Source, *, name: str | None = None) -> Kind:
     """The kind of input file `path` is, from its first bytes (the extension is ignored).
 
     `name` is what messages call the file (default: its file name).
     """
-    name = name or path.name
-    with open_input(path, name) as fp:
-        head = fp.read(_PDF_SLACK)
+    name = _name_of(path, name)
+    head = _head(path, name)
     if not head:
         raise UnsupportedInputError(f"{name}: the file is empty (0 bytes)")
     if head.startswith(_PNG_MAGIC):
@@ -217,27 +270,47 @@ def rasterise(
 
 
 def read_pages(
-    path: Path, *, settings: Settings, name: str | None = None, sha256: str | None = None,
+    path: Source, *, settings: Settings, name: str | None = None, sha256: str | None = None,
     pages: range | None = None,
 ) -> Iterator[PageImage | PageFailure]:
-    """Yield the pages of `path` in order, a `PageFailure` in place of an unreadable page.
+    """Yield the pages of `path` (a file, or an input's bytes) in order, a `PageFailure` in
+    place of an unreadable page.
 
     `pages` (0-based indices, default all) renders only those: a worker preparing pages
     40..47 of a batch does not render the 40 before them.
 
     Faults of the whole file (missing, unsupported, encrypted, too many pages, corrupt
-    structure) raise before the first page is yielded.
+    structure) raise InputError before the first page is yielded; nothing but InputError
+    (or a subclass) ever leaves.
     """
-    name = name or path.name
+    name = _name_of(path, name)
     kind = sniff(path, name=name)
     if sha256 is None:
-        with path.open("rb") as fp:
-            sha256 = hashlib.file_digest(fp, "sha256").hexdigest()
+        if isinstance(path, bytes):
+            sha256 = hashlib.sha256(path).hexdigest()
+        else:
+            with path.open("rb") as fp:
+                sha256 = hashlib.file_digest(fp, "sha256").hexdigest()
     log.debug("rasterise %s (%s)", sha256[:12], kind)
     if kind == "pdf":
         yield from _pdf_pages(path, name, sha256, settings, pages)
     else:
         yield from _image_pages(path, kind, name, sha256, settings, pages)
+
+
+def count_pages(path: Source, *, settings: Settings, name: str | None = None) -> int:
+    """How many pages an input has, after the checks of the whole file that `read_pages`
+    makes before its first page; raises InputError (or a subclass) and nothing else."""
+    name = _name_of(path, name)
+    kind = sniff(path, name=name)
+    if kind == "pdf":
+        doc, count = _open_pdf_checked(path, name, settings)
+        with PDFIUM_LOCK:
+            doc.close()
+        return count
+    im, count = _open_image_checked(path, kind, name, settings)
+    im.close()
+    return count
 
 
 # --- PDF -------------------------------------------------------------------------------
@@ -255,44 +328,60 @@ class _PdfPlan:
     colour: Colour | None  # None: not known from the file, found from the rendering
 
 
-def _pdf_pages(
-    path: Path, name: str, sha256: str, settings: Settings, pages: range | None = None
-) -> Iterator[PageImage | PageFailure]:
-    with path.open("rb") as fp:
-        fp.seek(0, os.SEEK_END)
-        fp.seek(max(0, fp.tell() - _PDF_SLACK))
-        tail = fp.read()
+def _open_pdf_checked(
+    path: Source, name: str, settings: Settings
+) -> tuple[pdfium.PdfDocument, int]:
+    """The open document and its page count, after the checks of the whole file."""
+    try:
+        tail = _tail(path)
+    except OSError as err:
+        raise InputError(f"{name}: cannot be read ({err.strerror})") from None
     if b"%%EOF" not in tail:
         # pdfium rebuilds a damaged cross-reference table and renders what it can; a file
         # cut off in transfer must not pass as a batch with blank or missing pages
         raise InputError(f"{name}: truncated PDF (no %%EOF marker at its end)")
     with PDFIUM_LOCK:
-        doc = _open_pdf(path, name)
-        count = len(doc)
-    try:
-        if count == 0:
+        try:
+            doc = _open_pdf(path, name)
+            count = len(doc)
+        except Exception as err:  # noqa: BLE001 - pdfium on a damaged file: an input fault
+            raise library_fault(name, err) from None
+    if count <= 0 or count > settings.max_pages_per_input:
+        with PDFIUM_LOCK:
+            doc.close()
+        if count <= 0:
             raise InputError(f"{name}: the PDF has no pages")
-        if count > settings.max_pages_per_input:
-            raise InputTooLargeError(
-                f"{name}: {count} pages, more than the {settings.max_pages_per_input} allowed"
-            )
+        raise InputTooLargeError(
+            f"{name}: {count} pages, more than the {settings.max_pages_per_input} allowed"
+        )
+    return doc, count
+
+
+def _pdf_pages(
+    path: Source, name: str, sha256: str, settings: Settings, pages: range | None = None
+) -> Iterator[PageImage | PageFailure]:
+    doc, count = _open_pdf_checked(path, name, settings)
+    try:
         for index in range(count) if pages is None else range(count)[pages.start:pages.stop]:
             try:
                 with PDFIUM_LOCK:
                     item: PageImage | PageFailure = _pdf_page(doc, index, name, sha256, settings)
-            except InputError as err:
+            except Exception as err:  # noqa: BLE001 - pdfium/OpenCV on a damaged page
                 log.warning("%s page %d: %s", sha256[:12], index, type(err).__name__)
-                item = PageFailure(name, sha256, (index,), err)
+                item = PageFailure(name, sha256, (index,), library_fault(name, err, index))
             yield item
     finally:
         with PDFIUM_LOCK:
             doc.close()
 
 
-def _open_pdf(path: Path, name: str) -> pdfium.PdfDocument:
+def _open_pdf(path: Source, name: str) -> pdfium.PdfDocument:
     # The raw call, not PdfDocument(path): pypdfium2 reports a document that opens with no
     # pages as a load failure with whatever error code a previous call left behind.
-    raw = pdfium_c.FPDF_LoadDocument(os.fsencode(path) + b"\x00", None)
+    if isinstance(path, bytes):
+        raw = pdfium_c.FPDF_LoadMemDocument64(path, len(path), None)
+    else:
+        raw = pdfium_c.FPDF_LoadDocument(os.fsencode(path) + b"\x00", None)
     if not raw:
         code = pdfium_c.FPDF_GetLastError()
         if code == pdfium_c.FPDF_ERR_PASSWORD:
@@ -305,6 +394,9 @@ def _open_pdf(path: Path, name: str) -> pdfium.PdfDocument:
             raise InputError(f"{name}: corrupt PDF (its structure cannot be parsed)")
         raise InputError(f"{name}: corrupt PDF (pdfium error {code})")
     doc = pdfium.PdfDocument(raw)
+    if isinstance(path, bytes):
+        # pdfium reads the buffer for as long as the document is open: the document keeps it
+        doc._data_holder.append(path)
     try:
         # Form fields of a filled-in printout are drawn by the form handler, not the page.
         doc.init_forms()
@@ -511,10 +603,10 @@ def _device_word(
 # --- TIFF, PNG, JPEG -------------------------------------------------------------------
 
 
-def _image_pages(
-    path: Path, kind: Kind, name: str, sha256: str, settings: Settings,
-    pages: range | None = None,
-) -> Iterator[PageImage | PageFailure]:
+def _open_image_checked(
+    path: Source, kind: Kind, name: str, settings: Settings
+) -> tuple[Image.Image, int]:
+    """The open image and its page count, after the checks of the whole file."""
     try:
         im = _open_image(path, kind, settings)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -525,16 +617,28 @@ def _image_pages(
         raise InputError(f"{name}: corrupt {kind.upper()} file (unreadable header)") from None
     except _PIL_ERRORS as err:
         raise InputError(f"{name}: corrupt {kind.upper()} file ({err})") from None
+    except Exception as err:  # noqa: BLE001 - Pillow on a damaged header: an input fault
+        raise library_fault(name, err) from None
+    # A PNG or JPEG is one page (an APNG's or MPO's further frames are not scans).
+    try:
+        count = im.n_frames if kind == "tiff" else 1
+    except Exception as err:  # noqa: BLE001 - a truncated chain raises TypeError, KeyError...
+        im.close()
+        raise InputError(f"{name}: corrupt TIFF directory chain ({_error_text(err)})") from None
+    if count > settings.max_pages_per_input:
+        im.close()
+        raise InputTooLargeError(
+            f"{name}: {count} pages, more than the {settings.max_pages_per_input} allowed"
+        )
+    return im, count
+
+
+def _image_pages(
+    path: Source, kind: Kind, name: str, sha256: str, settings: Settings,
+    pages: range | None = None,
+) -> Iterator[PageImage | PageFailure]:
+    im, count = _open_image_checked(path, kind, name, settings)
     with im:
-        # A PNG or JPEG is one page (an APNG's or MPO's further frames are not scans).
-        try:
-            count = im.n_frames if kind == "tiff" else 1
-        except _PIL_ERRORS as err:
-            raise InputError(f"{name}: corrupt TIFF directory chain ({err})") from None
-        if count > settings.max_pages_per_input:
-            raise InputTooLargeError(
-                f"{name}: {count} pages, more than the {settings.max_pages_per_input} allowed"
-            )
         for index in range(count) if pages is None else range(count)[pages.start:pages.stop]:
             try:
                 if index:
@@ -542,15 +646,8 @@ def _image_pages(
                 item: PageImage | PageFailure = _image_page(
                     im, kind, index, name, sha256, settings
                 )
-            except InputError as err:
-                item = PageFailure(name, sha256, (index,), err)
-            except _PIL_ERRORS as err:
-                item = PageFailure(
-                    name,
-                    sha256,
-                    (index,),
-                    InputError(f"{name}: page {index + 1} is corrupt or truncated ({err})"),
-                )
+            except Exception as err:  # noqa: BLE001 - Pillow/OpenCV on a damaged frame
+                item = PageFailure(name, sha256, (index,), library_fault(name, err, index))
             if isinstance(item, PageFailure):
                 log.warning("%s page %d: %s", sha256[:12], index, type(item.error).__name__)
             yield item
@@ -561,7 +658,7 @@ def _image_pages(
 _PIL_GUARD = threading.Lock()
 
 
-def _open_image(path: Path, kind: Kind, settings: Settings) -> Image.Image:
+def _open_image(path: Source, kind: Kind, settings: Settings) -> Image.Image:
     """Open (headers only) with Pillow's own guard at our limit: it warns above
     MAX_IMAGE_PIXELS, which we make an error, and refuses twice that by itself."""
     with _PIL_GUARD, warnings.catch_warnings():
@@ -569,7 +666,8 @@ def _open_image(path: Path, kind: Kind, settings: Settings) -> Image.Image:
         previous = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
         try:
-            return Image.open(path, formats=[_PIL_FORMAT[kind]])
+            source = io.BytesIO(path) if isinstance(path, bytes) else path
+            return Image.open(source, formats=[_PIL_FORMAT[kind]])
         finally:
             Image.MAX_IMAGE_PIXELS = previous
 

@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
 import tempfile
 import time
@@ -48,7 +49,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from extractors import orient
-from extractors.raster import PDFIUM_LOCK, PageFailure, read_pages, sniff
+from extractors.raster import PageFailure, library_fault, read_pages
+from extractors.raster import count_pages as raster_count_pages
 from pipeline import __version__, pagestore
 from pipeline.errors import InputError, InputNotFoundError
 from pipeline.pages import prepare_page
@@ -107,7 +109,8 @@ def default_recogniser():
 
 
 def open_runtime(settings: Settings, recogniser: object | None = None) -> Runtime:
-    """Migrate the index to head and open the object store of `settings`."""
+    """Migrate the index to head and open the object store of `settings`; partial copies
+    of inputs left by a killed process are removed first (`sweep_stale_copies`)."""
     from storage.objects import open_store
 
     url = db.database_url(settings)
@@ -115,7 +118,50 @@ def open_runtime(settings: Settings, recogniser: object | None = None) -> Runtim
     rt = Runtime(settings, open_store(settings), url, pipeline_version(settings),
                  default_recogniser)
     rt._recogniser = recogniser
+    sweep_stale_copies(rt)
     return rt
+
+
+# A temporary file older than this is no live process's: a put of the largest input finishes
+# in seconds, and a process killed with SIGKILL has no chance to remove its own.
+STALE_COPY_S = 15 * 60
+
+
+def sweep_stale_copies(rt: Runtime, older_than_s: float = STALE_COPY_S) -> list[Path]:
+    """Remove what a killed process left of applicants' documents: half-written objects of
+    the local store (`.incoming-*` beside their key) and the system temp folders
+    `plico-raw-*` of earlier versions, which copied every raw input there while preparing
+    it (they now read it in memory). Only files older than `older_than_s`, so that a put in
+    progress in another process is left alone. Returns what was removed."""
+    import shutil
+
+    cutoff = time.time() - older_than_s
+    removed: list[Path] = []
+    roots = [Path(rt.settings.data_dir)]
+    store_root = getattr(rt.store, "root", None)
+    if store_root is not None and not Path(store_root).is_relative_to(roots[0]):
+        roots.append(Path(store_root))
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in root.rglob(".incoming-*"):
+            try:
+                if path.is_file() and path.lstat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:  # gone meanwhile, or not ours to remove
+                continue
+    for path in Path(tempfile.gettempdir()).glob("plico-raw-*"):
+        try:
+            st = path.lstat()
+            if path.is_dir() and st.st_uid == os.getuid() and st.st_mtime < cutoff:
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue
+    if removed:
+        log.warning("removed %d stale partial copies of inputs", len(removed))
+    return removed
 
 
 # --- raw inputs ----------------------------------------------------------------------------
@@ -169,14 +215,11 @@ def store_raw(store, path: Path) -> RawInput:
     return RawInput(sha, path.name, path.stat().st_size)
 
 
-@contextlib.contextmanager
-def raw_file(store, sha256: str) -> Iterator[Path]:
-    """The stored raw input as a local file (the store checks its hash on reading)."""
-    data = store.get(raw_key(sha256))
-    with tempfile.TemporaryDirectory(prefix="plico-raw-") as tmp:
-        path = Path(tmp) / sha256
-        path.write_bytes(data)
-        yield path
+def raw_bytes(store, sha256: str) -> bytes:
+    """The stored raw input's bytes (the store checks its hash on reading). Pillow and pdfium
+    read them in memory: no copy of an applicant's document goes to a temp folder, where a
+    killed process would leave it."""
+    return store.get(raw_key(sha256))
 
 
 def batch_inputs(rt: Runtime, batch_id: str) -> list[RawInput]:
@@ -278,38 +321,38 @@ class Chunk:
     stop: int
 
 
-def count_input_pages(path: Path, settings: Settings, name: str, sha256: str) -> int:
-    """How many pages an input has; raises InputError where the whole file is unreadable
-    (read_pages checks the whole file before its first page)."""
-    for _ in read_pages(path, settings=settings, name=name, sha256=sha256, pages=range(0)):
-        pass
-    if sniff(path, name=name) == "pdf":
-        import pypdfium2 as pdfium
+def count_input_pages(data: Path | bytes, settings: Settings, name: str) -> int:
+    """How many pages an input has; raises InputError (and nothing else) where the whole
+    file is unreadable, after the same checks `read_pages` makes before its first page."""
+    return raster_count_pages(data, settings=settings, name=name)
 
-        with PDFIUM_LOCK:
-            doc = pdfium.PdfDocument(path)
-            try:
-                return len(doc)
-            finally:
-                doc.close()
-    from PIL import Image
 
-    with Image.open(path) as im:
-        return getattr(im, "n_frames", 1) if sniff(path, name=name) == "tiff" else 1
+def input_fault(name: str, exc: Exception, page: int | None = None,
+                what: str = "is corrupt or truncated") -> InputError:
+    """A non-transient fault of a step on one input (or page) as the InputError it is
+    quarantined with; a transient one (a service down) is raised again, to be retried."""
+    from pipeline.workers import is_transient
+
+    if is_transient(exc):
+        raise exc
+    return library_fault(name, exc, page, what)
 
 
 def plan_batch(rt: Runtime, batch_id: str) -> list[Chunk]:
-    """Count each input's pages and cut them into chunks; an unopenable input is quarantined."""
+    """Count each input's pages and cut them into chunks; an unopenable input is quarantined
+    whole, whatever the decoding library raised, and the inputs after it go on."""
     chunks: list[Chunk] = []
     total = 0
     size = rt.settings.chunk_pages
     for raw in batch_inputs(rt, batch_id):
-        with raw_file(rt.store, raw.sha256) as path:
-            try:
-                count = count_input_pages(path, rt.settings, raw.name, raw.sha256)
-            except InputError as err:
-                quarantine(rt, batch_id, raw.sha256, raw.name, str(err), type(err).__name__, None)
-                count = 0
+        data = raw_bytes(rt.store, raw.sha256)
+        try:
+            count = count_input_pages(data, rt.settings, raw.name)
+        except Exception as exc:  # noqa: BLE001 - one unreadable input never stops the others
+            err = input_fault(raw.name, exc)
+            quarantine(rt, batch_id, raw.sha256, raw.name, str(err), type(err).__name__, None)
+            count = 0
+        del data
         with rt.session() as s:
             row = s.get(db.Input, {"sha256": raw.sha256, "batch_id": batch_id})
             row.pages = count
@@ -322,31 +365,58 @@ def plan_batch(rt: Runtime, batch_id: str) -> list[Chunk]:
 
 def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
                   progress: Progress | None = None) -> int:
-    """Prepare a chunk's pages into the object store; returns how many were prepared now."""
+    """Prepare a chunk's pages into the object store; returns how many were prepared now.
+
+    A page that cannot be rendered, or whose pixels a step cannot handle (whatever Pillow,
+    pdfium or OpenCV raised), goes to quarantine with the reason; the chunk's other pages go
+    on. A transient fault (the store or index unreachable) raises, to be retried."""
     name = next(r.name for r in batch_inputs(rt, batch_id) if r.sha256 == chunk.sha256)
     done = 0
-    with raw_file(rt.store, chunk.sha256) as path:
-        for item in read_pages(path, settings=rt.settings, name=name, sha256=chunk.sha256,
-                               pages=range(chunk.start, chunk.stop)):
-            if isinstance(item, PageFailure):
-                quarantine(rt, batch_id, chunk.sha256, name, str(item.error),
-                           type(item.error).__name__, list(item.pages))
-                continue
-            meta_key = pagestore.page_meta_key(chunk.sha256, item.index)
-            if not rt.store.exists(meta_key):
+    data = raw_bytes(rt.store, chunk.sha256)
+    pages = read_pages(data, settings=rt.settings, name=name, sha256=chunk.sha256,
+                       pages=range(chunk.start, chunk.stop))
+    expected = chunk.start
+    while True:
+        try:
+            item = next(pages)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - the whole file failed: the rest of the chunk
+            err = input_fault(name, exc)
+            rest = list(range(expected, chunk.stop))
+            if rest:
+                quarantine(rt, batch_id, chunk.sha256, name, str(err), type(err).__name__, rest)
+            break
+        if isinstance(item, PageFailure):
+            quarantine(rt, batch_id, chunk.sha256, name, str(item.error),
+                       type(item.error).__name__, list(item.pages))
+            expected = max(item.pages) + 1
+            continue
+        expected = item.index + 1
+        meta_key = pagestore.page_meta_key(chunk.sha256, item.index)
+        if not rt.store.exists(meta_key):
+            try:
                 page = prepare_page(item)
                 if page.registration is not None:
                     upright = page.image
                 else:  # prepare_page keeps a thumbnail of these; the review app shows them
                     upright = orient.normalise_page(item.image, orient.Orientation(
                         page.rotation, page.skew_deg, 1.0, page.blank, 0.0))
-                rt.store.put(pagestore.page_image_key(chunk.sha256, item.index),
-                             pagestore.encode_png(upright), content_type="image/png")
-                # the metadata last: its presence says the page is done
-                rt.store.put(meta_key, pagestore.page_meta(page), content_type="application/json")
-                done += 1
-            if progress:
-                progress(name, 1)
+                png, meta = pagestore.encode_png(upright), pagestore.page_meta(page)
+            except Exception as exc:  # noqa: BLE001 - a page's pixels no step can handle
+                err = input_fault(name, exc, item.index, "could not be prepared")
+                log.warning("%s page %d not prepared: %s", chunk.sha256[:12], item.index,
+                            type(exc).__name__)
+                quarantine(rt, batch_id, chunk.sha256, name, str(err), type(err).__name__,
+                           [item.index])
+                continue
+            rt.store.put(pagestore.page_image_key(chunk.sha256, item.index), png,
+                         content_type="image/png")
+            # the metadata last: its presence says the page is done
+            rt.store.put(meta_key, meta, content_type="application/json")
+            done += 1
+        if progress:
+            progress(name, 1)
     return done
 
 
@@ -524,6 +594,27 @@ def process_batch(
     out.mkdir(parents=True, exist_ok=True)
     with rt.session() as s:
         s.get(db.Batch, submitted.batch_id).status = "running"
+    try:
+        records = _run_batch(rt, submitted, summary, out, progress)
+    except BaseException as exc:
+        # never left "running" by a fault of this process: failed, with the error, and
+        # the fault raised again
+        with contextlib.suppress(Exception):  # the index may be what failed
+            with rt.session() as s:
+                batch = s.get(db.Batch, submitted.batch_id)
+                batch.status, batch.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+        raise
+    with rt.session() as s:
+        s.get(db.Batch, submitted.batch_id).status = "done"
+    summary.quarantined = submitted.errors + quarantine_reasons(rt, submitted.batch_id)
+    summary.kits = len(records)
+    summary.seconds = time.perf_counter() - started
+    log.info("batch %s: %d pages, %d kits", submitted.batch_id, summary.pages, summary.kits)
+    return summary, records
+
+
+def _run_batch(rt: Runtime, submitted: Submitted, summary: BatchSummary, out: Path,
+               progress: Progress | None) -> list[Record]:
     for chunk in plan_batch(rt, submitted.batch_id):
         prepare_pages(rt, submitted.batch_id, chunk, progress)
         summary.pages += chunk.stop - chunk.start
@@ -548,13 +639,7 @@ def process_batch(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(rt.store.get(fv.crop))
         summary.anomalies += len(record.anomalies)
-    with rt.session() as s:
-        s.get(db.Batch, submitted.batch_id).status = "done"
-    summary.quarantined = submitted.errors + quarantine_reasons(rt, submitted.batch_id)
-    summary.kits = len(records)
-    summary.seconds = time.perf_counter() - started
-    log.info("batch %s: %d pages, %d kits", submitted.batch_id, summary.pages, summary.kits)
-    return summary, records
+    return records
 
 
 def count_pages(inputs: Sequence[Path]) -> int | None:

@@ -342,6 +342,10 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     folder.mkdir()
     (folder / "a-corrupt.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<<>>\n")
     (folder / "b-notes.pdf").write_text("not a pdf at all")
+    # a multi-page TIFF cut off inside its directory chain (Pillow raised TypeError, which
+    # failed the whole batch: the files after it were never read)
+    sample = Path(__file__).resolve().parent.parent / "sample_scans" / "typed-300dpi-bitonal.tif"
+    (folder / "b-truncated.tif").write_bytes(sample.read_bytes()[:137_064])
     passport, _ = documents.passport_copy(PASSPORT, 150, np.random.default_rng(3))
     Image.fromarray(passport).save(folder / "c-orphan.png", dpi=(150, 150))
     settings = Settings(data_dir=tmp_path / "data", queue_name=f"plico_t{secrets.token_hex(4)}",
@@ -362,6 +366,10 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
             jobs = s.scalars(select(db.Job)).all()
         assert items["a-corrupt.pdf"].code == "InputError" and items["a-corrupt.pdf"].pages is None
         assert items["b-notes.pdf"].code == "UnsupportedInputError"
+        cut = items["b-truncated.tif"]
+        assert (cut.code, cut.pages) == ("InputError", None)
+        assert cut.reason == ("b-truncated.tif: corrupt TIFF directory chain "
+                              "(TypeError: Missing dimensions)")
         assert items["c-orphan.png"].code == "OrphanPageError" and items["c-orphan.png"].pages == [0]
         assert all(j.status == "done" and j.attempts == 1 for j in jobs)
 
@@ -403,7 +411,7 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     assert reprocess_kits(rt, [kit_id], echo=lambda line: None) == {"done": 1}
     with rt.session() as s:
         reasons = [q.reason for q in s.scalars(select(db.QuarantineItem))]
-    assert not any(r.startswith(f"kit {kit_id}") for r in reasons) and len(reasons) == 3
+    assert not any(r.startswith(f"kit {kit_id}") for r in reasons) and len(reasons) == 4
 
 
 def test_transient_fault_outlasting_retries_fails_the_job(tmp_path, s3_server):
