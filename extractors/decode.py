@@ -30,6 +30,7 @@ probabilities for free text), later mapped to the measured accuracy by `calibrat
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import math
@@ -592,6 +593,54 @@ def decode_cf_joint(
 # ---------------------------------------------------------------------------- one field
 
 
+NAME_CHARS = LETTERS + "'-. "
+
+
+def _letters_only(dist: CellDist) -> Decoded:
+    """A name of a person or place: letters and ' - . only, never a digit. Its confidence
+    is the product of the chosen characters' probabilities with a digit only `_NAME_PRIOR`
+    as likely a priori, so a name whose cells said 0 where it now says O is doubted; when
+    the cells say a digit beyond `DISAGREE`, the cells' own reading stays (a conflict, for a
+    person to see)."""
+    free = dist.best()
+    hard = _free(_with_prior(dist, NAME_CHARS, 0.0))
+    if dist.ll(hard.text) < dist.ll(free) - DISAGREE:
+        return Decoded(free, _free_share(dist), free, False, True, hard.hyps)
+    soft = _with_prior(dist, NAME_CHARS, _NAME_PRIOR)
+    share = float(np.prod([soft.probs[i, soft.alphabet.index(c)]
+                           for i, c in enumerate(hard.text)])) if hard.text else 1.0
+    return replace(hard, confidence=share, free=free, changed=hard.text != free)
+
+
+def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
+    """Why `value` cannot be what the form holds in `f`, or None: a digit in a name of a
+    person or place, a letter in a digit field, an impossible date, a comune of a comune
+    field not in the ISTAT list (first `n_cells` characters, as the cells hold it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if _is_name_field(f) and any(c.isdigit() for c in value):
+        return "digit_in_name"
+    if f.kind is FieldKind.DIGITS and not value.replace(" ", "").isdigit():
+        return "letter_in_digits"
+    if f.kind is FieldKind.DATE:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            return "impossible_date"
+    if f.id in _COMUNE_FIELDS.get(f.form, ()) and not _is_comune(value, n_cells or len(f.cells)):
+        return "comune_not_in_istat"
+    return None
+
+
+def _is_comune(value: str, n: int) -> bool:
+    return "".join(value.split()) in _comune_keys(n)
+
+
+@cache
+def _comune_keys(n: int) -> frozenset[str]:
+    return frozenset("".join(c.name[:n].split()) for c in comuni())
+
+
 def _is_name_field(f: Field) -> bool:
     label = f.label.lower()
     return f.kind is FieldKind.TEXT and any(w in label for w in _NAME_WORDS) \
@@ -617,11 +666,7 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     if is_cf_field(f):
         return decode_cf(dist)
     if _is_name_field(f) and dist.calibrated:
-        named = _free(_with_prior(dist, LETTERS + "'-. ", _NAME_PRIOR))
-        free = dist.best()
-        if dist.ll(named.text) < dist.ll(free) - DISAGREE:
-            return Decoded(free, _free_share(dist), free, False, True, named.hyps)
-        return replace(named, free=free, changed=named.text != free)
+        return _letters_only(dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
         return _in_context(dist, mask if mask is not None else (True,) * dist.n)
     return _free(dist)
@@ -651,6 +696,9 @@ _COMUNE_GROUPS = {"m1": (("6", "5", None), ("67", "66", "72"), ("79", "78", "84"
                          ("92", "90", None), ("97", "96", None), ("100", "99", None),
                          ("103", "102", None), ("106", "105", None), ("110", "109", None)),
                   "m2": (("67", "66", None),)}
+
+
+_COMUNE_FIELDS = {form: {c for c, _, _ in groups} for form, groups in _COMUNE_GROUPS.items()}
 
 
 def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,

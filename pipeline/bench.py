@@ -53,6 +53,7 @@ class FieldScore:
     char_errors: int = 0
     accepted: Tally = field(default_factory=Tally)  # accepted fields that are right
     review: Tally = field(default_factory=Tally)  # filled fields sent to review
+    filled_accepted: Tally = field(default_factory=Tally)  # accepted filled fields that are right
 
     @property
     def char_accuracy(self) -> float:
@@ -75,7 +76,8 @@ class Score:
     # per filler, the fields whose writing the scan kept (truth's erased_fields left out)
     kept: dict[str, FieldScore] = field(default_factory=lambda: defaultdict(FieldScore))
     erased: Counter = field(default_factory=Counter)  # per filler, fields the scan erased
-    wrong: list[tuple[str, str, object, object]] = field(default_factory=list)
+    # (kit, field, want, got, status) of fields read wrong
+    wrong: list[tuple[str, str, object, object, str]] = field(default_factory=list)
 
     def skew_summary(self, forms: bool = False) -> str:
         e = sorted(self.form_skew_errors if forms else self.skew_errors)
@@ -156,7 +158,8 @@ def score_batch(truth: BatchTruth, records: list[Record], score: Score | None = 
             else:
                 _add(score.kept[kt.filled_by], want, fv, good)
             if not good and len(score.wrong) < 200:
-                score.wrong.append((f"kit{kt.index}", key, want, got_value))
+                score.wrong.append((f"kit{kt.index}", key, want, got_value,
+                                    fv.status if fv else "missing"))
     return score
 
 
@@ -173,6 +176,8 @@ def _add(fs: FieldScore, want: object, fv: FieldValue | None, good: bool) -> Non
             fs.accepted.add(good)
         if want not in ("", False):
             fs.review.add(fv.status == "review")
+            if fv.status == "accepted":
+                fs.filled_accepted.add(good)
 
 
 def format_score(score: Score) -> str:
@@ -190,7 +195,8 @@ def format_score(score: Score) -> str:
         f"receipt amount       {score.receipt}",
         "",
         f"{'fields (filled by: kind)':24s} {'exact, all':>20s} {'exact, filled':>20s} "
-        f"{'chars':>8s} {'accepted ok':>20s} {'filled to review':>20s}",
+        f"{'chars':>8s} {'accepted ok':>20s} {'filled to review':>20s} "
+        f"{'filled accepted ok':>20s}",
     ]
     totals: dict[str, FieldScore] = defaultdict(FieldScore)
     for name in sorted(score.fields):
@@ -206,6 +212,8 @@ def format_score(score: Score) -> str:
         t.accepted.ok += fs.accepted.ok
         t.review.n += fs.review.n
         t.review.ok += fs.review.ok
+        t.filled_accepted.n += fs.filled_accepted.n
+        t.filled_accepted.ok += fs.filled_accepted.ok
         lines.append(_row(name, fs))
     for who, t in sorted(totals.items()):
         lines.append(_row(who + ": all", t))
@@ -218,4 +226,5 @@ def format_score(score: Score) -> str:
 
 def _row(name: str, fs: FieldScore) -> str:
     return (f"{name:24s} {str(fs.exact):>20s} {str(fs.filled):>20s} "
-            f"{100 * fs.char_accuracy:7.2f}% {str(fs.accepted):>20s} {str(fs.review):>20s}")
+            f"{100 * fs.char_accuracy:7.2f}% {str(fs.accepted):>20s} {str(fs.review):>20s} "
+            f"{str(fs.filled_accepted):>20s}")

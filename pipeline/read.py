@@ -93,7 +93,7 @@ def _confusable(f, r: FieldReading, value: object) -> bool:
 def _status(ctx: ReadContext, f, r: FieldReading) -> str:
     confident = r.confidence >= _threshold(ctx, r)
     return "accepted" if confident and not r.doubtful and not _confusable(f, r, r.value) \
-        else "review"
+        and decode.contradiction(f, r.value) is None else "review"
 
 
 def _page_ref(p: PreparedPage, owner: str) -> PageRef:
@@ -186,15 +186,18 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     decoded = _decode_kit({key: r for key, r, _, _ in pending})
     for key, _, i, crop in pending:
         r = decoded[key]
-        status = _status(ctx, model.field(key), r)
+        f = model.field(key)
+        status = _status(ctx, f, r)
         changed = r.decoded is not None and r.decoded.changed
+        read_as = " ".join(r.raw.split()) if changed else None
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
-                                 status=status, page=i, bbox=r.bbox, crop=crop)
+                                 status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as)
         if status == "review":
+            why = decode.contradiction(f, r.value)
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
                                           value=r.value, confidence=round(r.confidence, 3),
-                                          read_as=" ".join(r.raw.split()) if changed else r.value,
-                                          repaired=changed))
+                                          read_as=read_as or r.value, repaired=changed,
+                                          **({"reason": why} if why else {})))
     timings["read"] = round(time.perf_counter() - t, 4)
     for p in kit.pages:
         for step, seconds in p.timings.items():

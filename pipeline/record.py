@@ -41,6 +41,9 @@ class FieldValue(_Model):
     page: int  # index into kit.pages
     bbox: tuple[float, float, float, float]  # x, y, w, h in pixels of the registered page
     crop: str | None = None  # storage key / relative path of the crop image
+    # what the cells said on their own when decoding (a table, the ISTAT list, a name's
+    # letters, another field) chose another value; None when the value is the cells' reading
+    read_as: str | None = None
 
 
 class Attachment(_Model):

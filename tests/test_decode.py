@@ -303,3 +303,29 @@ def test_a_slash_between_letters_reads_as_the_letter_it_looks_like():
     for text in ("12/3", "12/B"):
         clear = dist(text, TEXT, p=0.9, doubt={2: ("I", 0.05)})
         assert D._in_context(clear, (True,) * len(text)).text == text
+
+
+def test_a_name_never_takes_a_digit_and_doubts_the_letter_it_chose():
+    f = MODEL.field("m1.38")  # Città di nascita
+    # the cells lean to 0 (0.55) over O (0.40): the name reads O, with a low confidence
+    got = D.decode_field(f, dist("GEN0VA", TEXT, 0.55, {3: ("O", 0.40)}))
+    assert got.text == "GENOVA" and got.changed and got.free == "GEN0VA"
+    assert got.confidence < 0.1
+    clear = D.decode_field(f, dist("GENOVA", TEXT, 0.97))
+    assert clear.text == "GENOVA" and not clear.changed and clear.confidence > 0.8
+    # a digit the cells are sure of stays as read, as a conflict (review)
+    sure = D.decode_field(f, dist("GEN0VA", TEXT, 0.999))
+    assert sure.text == "GEN0VA" and sure.conflict
+
+
+def test_contradictions_of_what_the_form_guarantees():
+    assert D.contradiction(MODEL.field("m1.3"), "H0SSAIN") == "digit_in_name"
+    assert D.contradiction(MODEL.field("m1.3"), "HOSSAIN") is None
+    assert D.contradiction(MODEL.field("m1.34"), "2004-02-30") == "impossible_date"
+    assert D.contradiction(MODEL.field("m1.34"), "2004-02-29") is None
+    assert D.contradiction(MODEL.field("m1.6"), "TORINX") == "comune_not_in_istat"
+    assert D.contradiction(MODEL.field("m1.6"), "SAN DONA' DI PIAVE") is None
+    assert D.contradiction(MODEL.field("m1.67"), "TORINO") is None
+    assert D.contradiction(MODEL.field("m1.72"), "1O121") == "letter_in_digits"
+    assert D.contradiction(MODEL.field("m1.68"), "VIA 20 SETTEMBRE") is None  # an address
+    assert D.contradiction(MODEL.field("m1.3"), "") is None
