@@ -150,10 +150,11 @@ def process(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from pipeline.errors import ExitCode
-    from pipeline.process import count_pages, process_batch
+    from pipeline.process import count_pages, private_temp, process_batch
     from pipeline.settings import get_settings
 
     settings = get_settings()
+    private_temp(settings)
     recogniser = _recogniser(kind=recogniser_kind)
     summaries = []
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

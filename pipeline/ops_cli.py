@@ -105,13 +105,14 @@ def reprocess(
     """Read a slice of past kits again under the current pipeline version (PLICO_PIPELINE_VERSION):
     a new record version beside the old ones; reviewers' decisions are re-applied where the new
     reading agrees and flagged for review where it does not."""
-    from pipeline.process import open_runtime
+    from pipeline.process import open_runtime, private_temp
     from pipeline.workers import reprocess_kits, select_kits
 
     if not any((batch, since, until, anomaly, version, kit)):
         raise typer.BadParameter("say which kits: --batch, --since/--until, --anomaly, "
                                  "--pipeline-version or --kit")
     settings = _settings()
+    private_temp(settings)
     rt = open_runtime(settings)
     todo, current = select_kits(rt, batch=batch, since=_date(since, "--since"),
                                 until=_date(until, "--until"), code=anomaly,

@@ -125,33 +125,83 @@ def open_runtime(settings: Settings, recogniser: object | None = None) -> Runtim
 # A temporary file older than this is no live process's: a put of the largest input finishes
 # in seconds, and a process killed with SIGKILL has no chance to remove its own.
 STALE_COPY_S = 15 * 60
+# The system temp folder, as found before `private_temp` sends this process's elsewhere
+_SYSTEM_TEMP = tempfile.gettempdir()
+# Another host's private temp folder (a data folder shared over the network) older than this
+# is left over: its process cannot be asked whether it is alive.
+STALE_FOREIGN_TEMP_S = 24 * 3600
+
+
+def _temp_root(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "tmp"
+
+
+def private_temp(settings: Settings) -> Path:
+    """Send this process's temporary files to `<data_dir>/tmp/<host>-<pid>/` (mode 0700)
+    instead of the system temp folder: pytesseract writes every image it reads (MRZ strips,
+    field crops: applicants' data) to a temp file that a killed process leaves behind. The
+    next start of any `plico` command removes the folders of dead processes
+    (`sweep_stale_copies`). Called by the commands that read pages (`process`, `worker`,
+    `reprocess`), not by library code: the setting is the whole process's."""
+    import socket
+
+    folder = _temp_root(settings) / f"{socket.gethostname()}-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tempfile.tempdir = str(folder)
+    os.environ["TMPDIR"] = str(folder)  # and the programs it runs (tesseract)
+    return folder
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def sweep_stale_copies(rt: Runtime, older_than_s: float = STALE_COPY_S) -> list[Path]:
-    """Remove what a killed process left of applicants' documents: half-written objects of
-    the local store (`.incoming-*` beside their key) and the system temp folders
-    `plico-raw-*` of earlier versions, which copied every raw input there while preparing
-    it (they now read it in memory). Only files older than `older_than_s`, so that a put in
-    progress in another process is left alone. Returns what was removed."""
+    """Remove what a killed process left of applicants' documents: the private temp folders
+    (`private_temp`) of processes of this host that are gone (another host's after a day),
+    half-written objects of the local store (`.staging/.incoming-*`) and the system
+    temp folders `plico-raw-*` of earlier versions, which copied every raw input there while
+    preparing it (the raw input is now read in memory). Files without an owner to ask are
+    removed once older than `older_than_s`, so that a put in progress in another process is
+    left alone. Returns what was removed."""
     import shutil
+    import socket
 
     cutoff = time.time() - older_than_s
     removed: list[Path] = []
-    roots = [Path(rt.settings.data_dir)]
-    store_root = getattr(rt.store, "root", None)
-    if store_root is not None and not Path(store_root).is_relative_to(roots[0]):
-        roots.append(Path(store_root))
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in root.rglob(".incoming-*"):
+    temp_root = _temp_root(rt.settings)
+    if temp_root.is_dir():
+        host = socket.gethostname()
+        for folder in temp_root.iterdir():
+            owner, _, pid = folder.name.rpartition("-")
             try:
-                if path.is_file() and path.lstat().st_mtime < cutoff:
-                    path.unlink()
-                    removed.append(path)
-            except OSError:  # gone meanwhile, or not ours to remove
+                if owner == host and pid.isdigit():
+                    stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+                else:
+                    stale = folder.lstat().st_mtime < time.time() - STALE_FOREIGN_TEMP_S
+                if stale and folder.is_dir():
+                    shutil.rmtree(folder)
+                elif stale:
+                    folder.unlink()
+                if stale:
+                    removed.append(folder)
+            except OSError:
                 continue
-    for path in Path(tempfile.gettempdir()).glob("plico-raw-*"):
+    staging = getattr(rt.store, "staging_dir", None)  # the local store's; S3 stages nothing
+    for path in staging().glob(".incoming-*") if staging is not None else ():
+        try:
+            if path.is_file() and path.lstat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    for path in Path(_SYSTEM_TEMP).glob("plico-raw-*"):
         try:
             st = path.lstat()
             if path.is_dir() and st.st_uid == os.getuid() and st.st_mtime < cutoff:

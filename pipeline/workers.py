@@ -663,6 +663,10 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     so a busy worker does not hold messages an idle one could take)."""
     acts = setup(settings)
     import cv2
+
+    from pipeline.process import private_temp
+
+    private_temp(acts.settings)
     from threadpoolctl import threadpool_limits
 
     from pipeline.form import load_form_model
