@@ -167,3 +167,106 @@ def audit(rt, batch_ids: list[str] | None = None) -> Audit:
                 result.outcomes[outcome] += 1
                 result.by_input[i.original_name] = outcome
     return result
+
+
+@dataclass
+class FuzzRun:
+    """The counts `plico bench fuzz` prints."""
+
+    damaged: int = 0
+    good: int = 0
+    runs: int = 0
+    crashes: list[str] = field(default_factory=list)  # exit not 0/10, a traceback, a timeout
+    kits_missing: list[str] = field(default_factory=list)  # a good kit without its record
+    audit: Audit = field(default_factory=Audit)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        a = self.audit
+        return [
+            f"{self.damaged} damaged inputs and {self.good} good ones in {self.runs} runs of "
+            f"`plico process`, {a.batches} batches, {self.seconds:.0f} s",
+            f"crashes (exit other than 0/10, traceback, timeout): {len(self.crashes)}",
+            f"batches not finished (left running or failed): {len(a.stuck)}",
+            f"pages not accounted for: {len(a.unaccounted)}",
+            f"inputs neither read nor quarantined with a reason: {len(a.silent)}",
+            f"good kits without their record: {len(self.kits_missing)}",
+            "inputs: " + ", ".join(f"{k} {v}" for k, v in sorted(a.outcomes.items())),
+            "quarantine codes (orphan pages aside): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(a.codes.items())),
+        ]
+
+
+def _merge(into: Audit, more: Audit) -> None:
+    into.batches += more.batches
+    into.stuck += more.stuck
+    into.unaccounted += more.unaccounted
+    into.silent += more.silent
+    into.outcomes.update(more.outcomes)
+    into.codes.update(more.codes)
+    into.by_input.update(more.by_input)
+
+
+def run_fuzz(count: int, seed: int, workdir, per_run: int = 50, timeout_s: int = 900,
+             echo=print) -> FuzzRun:
+    """`count` damaged inputs through `plico process`, `per_run` at a time, each run between
+    two good generated kits and with the undamaged seed inputs among the damaged ones; every
+    run in a data folder of its own, audited after."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from pipeline.process import open_runtime
+    from pipeline.record import Record
+    from pipeline.settings import Settings
+    from sample_scans.synth.batch import SynthOptions, write_batch
+
+    started = time.perf_counter()
+    root = Path(workdir)
+    kits = [write_batch(SynthOptions(seed=s, kits=1, dpi=200, filled_by="typed",
+                                     mode="bitonal"), root / f"kit-{s}").files[0]
+            for s in (4243, 4244)]
+    seeds = seed_inputs()
+    damaged = damaged_inputs(count, seed, seeds)
+    plico = str(Path(sys.executable).with_name("plico"))
+    result = FuzzRun(damaged=count)
+    for start in range(0, count, per_run):
+        run = root / f"run-{start // per_run:03d}"
+        folder = run / "in"
+        folder.mkdir(parents=True)
+        inputs = [kits[0]]
+        for k, d in enumerate(damaged[start : start + per_run]):
+            if k % 10 == 0:  # an undamaged seed input every 10 damaged ones
+                name = sorted(seeds)[(start + k) // 10 % len(seeds)]
+                good = folder / f"good-{start + k:04d}-{name}"
+                good.write_bytes(seeds[name])
+                inputs.append(good)
+                result.good += 1
+            (folder / d.name).write_bytes(d.data)
+            inputs.append(folder / d.name)
+        inputs.append(kits[1])
+        result.good += 2
+        env = {**os.environ, "PLICO_DATA_DIR": str(run / "data")}
+        env.pop("PLICO_DATABASE_URL", None)
+        env.pop("PLICO_STORAGE_URL", None)
+        env.pop("PLICO_BROKER_URL", None)
+        try:
+            res = subprocess.run([plico, "process", *map(str, inputs), "--out", str(run / "out")],
+                                 capture_output=True, text=True, env=env, timeout=timeout_s)
+            if res.returncode not in (0, 10) or "Traceback" in res.stderr:
+                result.crashes.append(f"{run.name}: exit {res.returncode}")
+                (run / "stderr.txt").write_text(res.stderr)
+        except subprocess.TimeoutExpired:
+            result.crashes.append(f"{run.name}: timed out after {timeout_s} s")
+        result.runs += 1
+        found = audit(open_runtime(Settings(data_dir=run / "data")))
+        _merge(result.audit, found)
+        sources = {p.source for f in (run / "out").glob("*.json")
+                   for p in Record.model_validate_json(f.read_text()).kit.pages}
+        result.kits_missing += [f"{run.name}: {k.name}" for k in kits if k.name not in sources]
+        echo(f"{run.name}: {len(inputs)} inputs, {len(result.crashes)} crashes so far, "
+             f"audit {'clean' if found.ok else 'NOT clean'}")
+    result.seconds = time.perf_counter() - started
+    return result

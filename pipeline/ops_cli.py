@@ -156,9 +156,38 @@ def bench_scale(
                f"bench took {time.perf_counter() - started:.0f} s")
 
 
+def bench_fuzz(
+    count: Annotated[int, typer.Option("--count", min=1, help="Damaged inputs.")] = 500,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    per_run: Annotated[int, typer.Option("--per-run", min=1, help="Damaged inputs per "
+                                         "`plico process` run.")] = 50,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep the inputs, data "
+                                                 "and records here (default: a temp folder, "
+                                                 "removed after).")] = None,
+) -> None:
+    """Damaged PDF, TIFF, PNG and JPEG inputs (cut short, bytes flipped, runs zeroed) through
+    `plico process` between good kits; counts crashes, unfinished batches, pages not
+    accounted for and inputs neither read nor quarantined. Exit 1 when any count is not 0."""
+    import tempfile
+
+    from pipeline.fuzz import run_fuzz
+
+    with tempfile.TemporaryDirectory(prefix="plico-fuzz-") as tmp:
+        result = run_fuzz(count, seed, workdir or Path(tmp), per_run, echo=typer.echo)
+    for line in result.lines():
+        typer.echo(line)
+    for what in (result.crashes, result.audit.stuck, result.audit.unaccounted,
+                 result.audit.silent, result.kits_missing):
+        for item in what[:10]:
+            typer.echo(f"  {item}")
+    if result.crashes or not result.audit.ok or result.kits_missing:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(submit)
     app.command()(status)
     app.command()(reprocess)
     bench_app.command("scale")(bench_scale)
+    bench_app.command("fuzz")(bench_fuzz)
