@@ -181,10 +181,13 @@ class PageFailure:
 def open_input(path: Path, name: str | None = None) -> BinaryIO:
     """An input file opened for reading, its OS errors turned into Plico's input errors."""
     name = name or path.name
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a FIFO would block the open until a writer came; a device is not a scan either
+        raise UnsupportedInputError(f"{name}: not a regular file (a pipe, socket or device)")
     try:
         return path.open("rb")
     except FileNotFoundError:
-        raise InputNotFoundError(f"{path}: no such file") from None
+        raise InputNotFoundError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise UnsupportedInputError(f"{name}: is a folder, not a file") from None
     except OSError as err:

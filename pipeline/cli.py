@@ -149,8 +149,9 @@ def process(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from pipeline.errors import ExitCode
+    from pipeline.errors import ExitCode, InputError
     from pipeline.process import count_pages, private_temp, process_batch
+    from pipeline.workers import is_transient
     from pipeline.settings import get_settings
 
     settings = get_settings()
@@ -164,14 +165,33 @@ def process(
         def advance(name: str, n: int) -> None:
             bar.update(task, advance=n, description=name)
 
+        failed = []
         for src in inputs:
-            summary, _ = process_batch(src, out, settings, recogniser, advance)
+            try:
+                summary, _ = process_batch(src, out, settings, recogniser, advance)
+            except Exception as exc:
+                # a fault of Plico on one batch (marked failed in the index) does not stop
+                # the batches after it; a service that is down, or bad settings, stop the run
+                if isinstance(exc, PlicoError) and not isinstance(exc, InputError) \
+                        or is_transient(exc):
+                    raise
+                log.error("batch of input %d failed: %s", len(summaries) + len(failed) + 1,
+                          type(exc).__name__)
+                failed.append(f"{src.name}: {type(exc).__name__} (the batch is marked "
+                              "failed: plico status)")
+                continue
             summaries.append(summary)
             typer.echo(summary.line())
-    if any(s.quarantined for s in summaries):
-        for s in summaries:
-            for reason in s.quarantined:
-                typer.echo(f"quarantined: {reason}", err=True)
+    for s in summaries:
+        for reason in s.not_stored:
+            typer.echo(f"not stored: {reason}", err=True)
+        for reason in s.quarantined:
+            typer.echo(f"quarantined: {reason}", err=True)
+    for reason in failed:
+        typer.echo(f"failed: {reason}", err=True)
+    if failed:
+        raise typer.Exit(int(ExitCode.FAILURE))
+    if any(s.quarantined or s.not_stored for s in summaries):
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 

@@ -33,12 +33,14 @@ in path order, are the pages of one scan.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -52,7 +54,7 @@ from extractors import orient
 from extractors.raster import PageFailure, library_fault, read_pages
 from extractors.raster import count_pages as raster_count_pages
 from pipeline import __version__, pagestore
-from pipeline.errors import InputError, InputNotFoundError
+from pipeline.errors import InputError, InputNotFoundError, UnsupportedInputError
 from pipeline.pages import prepare_page
 from pipeline.read import ReadContext, read_kit
 from pipeline.record import Record
@@ -147,6 +149,7 @@ def private_temp(settings: Settings) -> Path:
 
     folder = _temp_root(settings) / f"{socket.gethostname()}-{os.getpid()}"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # a clean exit leaves nothing
     tempfile.tempdir = str(folder)
     os.environ["TMPDIR"] = str(folder)  # and the programs it runs (tesseract)
     return folder
@@ -170,7 +173,6 @@ def sweep_stale_copies(rt: Runtime, older_than_s: float = STALE_COPY_S) -> list[
     preparing it (the raw input is now read in memory). Files without an owner to ask are
     removed once older than `older_than_s`, so that a put in progress in another process is
     left alone. Returns what was removed."""
-    import shutil
     import socket
 
     cutoff = time.time() - older_than_s
@@ -226,13 +228,15 @@ class RawInput:
 
 def expand_inputs(paths: Sequence[Path]) -> Iterator[Path]:
     """The input files in order: a folder becomes its files (recursively, sorted by path,
-    hidden ones skipped); anything else, existing or not, stays as given."""
+    hidden ones skipped; a pipe, socket or dangling link in it too, to be reported by
+    `store_raw`); anything else, existing or not, stays as given."""
     for path in paths:
         if path.is_dir():
             files = sorted(
                 f
                 for f in path.rglob("*")
-                if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)
+                if not f.is_dir() and not any(p.startswith(".")
+                                              for p in f.relative_to(path).parts)
             )
             if not files:
                 log.warning("an input folder holds no files")
@@ -253,8 +257,13 @@ def inputs_key(batch_id: str) -> str:
 
 def store_raw(store, path: Path) -> RawInput:
     """Keep an input byte for byte under its SHA-256 (once per content: write-once keys)."""
-    if not path.is_file():
+    if path.is_symlink() and not path.exists():
+        raise InputNotFoundError(f"{path.name}: a link to a file that does not exist")
+    if not path.exists():
         raise InputNotFoundError(f"{path.name}: no such input file")
+    if not path.is_file():  # a FIFO, socket or device (a folder is expanded before)
+        raise UnsupportedInputError(f"{path.name}: not a regular file (a pipe, socket or "
+                                    "device), not read")
     try:
         sha = sha256_file(path)
     except OSError as err:  # unreadable (permissions, I/O error): this input only, not the batch
@@ -330,8 +339,8 @@ def quarantine(rt: Runtime, batch_id: str, sha256: str, name: str, reason: str, 
     with rt.session() as s:
         add_quarantine(s, sha256=sha256, original_name=name, reason=reason, code=code,
                        pages=pages, batch_id=batch_id)
-    log.warning("quarantined %s of raw %s: %s", "all" if pages is None else f"pages {pages}",
-                sha256[:12], code)
+    log.warning("quarantined %s of raw %s: %s",
+                "all" if pages is None else f"pages {page_ranges(pages)}", sha256[:12], code)
 
 
 def kit_fault_prefix(kit_id: str) -> str:
@@ -470,6 +479,26 @@ def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
     return done
 
 
+def orphan_reason(pages: list) -> str:
+    """Why these pages of one input belong to no kit (said once for all of them)."""
+    if len(pages) == 1:
+        return "page belongs to no kit (it comes before any label page or Modulo 1)"
+    blank = "blank " if all(p.blank for p in pages) else ""
+    return (f"{len(pages)} {blank}pages belong to no kit (they come before any label page "
+            "or Modulo 1)")
+
+
+def page_ranges(pages: Sequence[int]) -> str:
+    """0-based page indices as 1-based ranges: [0, 1, 2, 4] -> '1-3,5'."""
+    runs: list[list[int]] = []
+    for p in sorted(pages):
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    return ",".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
+
+
 def split_batch(rt: Runtime, batch_id: str) -> list[str]:
     """Split the batch's prepared pages into kits: manifests, kit rows; orphans quarantined."""
     from storage.index import kit_id_for
@@ -492,11 +521,12 @@ def split_batch(rt: Runtime, batch_id: str) -> list[str]:
     if last is not None:
         kits.append(last)
     names = {r.sha256: r.name for r in inputs}
+    orphans: dict[str, list] = {}
     for orphan in splitter.orphans:
-        src = orphan.source
-        quarantine(rt, batch_id, src.source_sha256, names[src.source_sha256],
-                   "page belongs to no kit (it comes before any label page or Modulo 1)",
-                   "OrphanPageError", [src.index])
+        orphans.setdefault(orphan.source.source_sha256, []).append(orphan)
+    for sha, pages in orphans.items():  # one entry per input (a 2,000-page blank scan: one)
+        quarantine(rt, batch_id, sha, names[sha], orphan_reason(pages), "OrphanPageError",
+                   [p.source.index for p in pages])
     ids = []
     with rt.session() as s:
         for number, kit in enumerate(kits, 1):
@@ -606,13 +636,16 @@ class BatchSummary:
     kits: int = 0
     records: list[Path] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)  # reasons
+    not_stored: list[str] = field(default_factory=list)  # inputs missing, pipes, unreadable
     anomalies: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
         rate = self.pages / self.seconds if self.seconds else 0.0
         return (f"{self.name}: {self.pages} pages, {self.kits} kits, {self.anomalies} anomalies, "
-                f"{len(self.quarantined)} quarantined, {self.seconds:.1f} s ({rate:.2f} pages/s)")
+                f"{len(self.quarantined)} quarantined, "
+                + (f"{len(self.not_stored)} not stored, " if self.not_stored else "")
+                + f"{self.seconds:.1f} s ({rate:.2f} pages/s)")
 
 
 def write_record(record: Record, out: Path, name: str) -> Path:
@@ -627,8 +660,8 @@ def quarantine_reasons(rt: Runtime, batch_id: str) -> list[str]:
     with rt.session() as s:
         rows = s.scalars(select(db.QuarantineItem).where(db.QuarantineItem.batch_id == batch_id)
                          .order_by(db.QuarantineItem.id)).all()
-        return [f"{q.original_name}" + (f" pages {[p + 1 for p in q.pages]}" if q.pages else "")
-                + f": {q.reason} ({q.code})" for q in rows]
+        return [f"{q.original_name}" + (f" pages {page_ranges(q.pages)}" if q.pages else "")
+                + f": {q.reason.removeprefix(q.original_name + ': ')} ({q.code})" for q in rows]
 
 
 def process_batch(
@@ -652,11 +685,13 @@ def process_batch(
         with contextlib.suppress(Exception):  # the index may be what failed
             with rt.session() as s:
                 batch = s.get(db.Batch, submitted.batch_id)
-                batch.status, batch.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+                fault = f"{type(exc).__name__}: {exc}"[:1000]
+                batch.status, batch.error = "failed", "; ".join(filter(None, [batch.error, fault]))
         raise
     with rt.session() as s:
         s.get(db.Batch, submitted.batch_id).status = "done"
-    summary.quarantined = submitted.errors + quarantine_reasons(rt, submitted.batch_id)
+    summary.not_stored = submitted.errors
+    summary.quarantined = quarantine_reasons(rt, submitted.batch_id)
     summary.kits = len(records)
     summary.seconds = time.perf_counter() - started
     log.info("batch %s: %d pages, %d kits", submitted.batch_id, summary.pages, summary.kits)
@@ -701,6 +736,8 @@ def count_pages(inputs: Sequence[Path]) -> int | None:
     for src in inputs:
         files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
         for f in files:
+            if not f.is_file():  # missing, or a pipe: opening one would wait for a writer
+                continue
             try:
                 if f.suffix.lower() == ".pdf":
                     total += len(pdfium.PdfDocument(f))

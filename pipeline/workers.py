@@ -489,7 +489,7 @@ FINISHED = ("done", "failed", "quarantined")
 
 def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
     """`plico status`: batches, job counts by kind and status, quarantine reasons."""
-    from pipeline.process import account_pages
+    from pipeline.process import account_pages, page_ranges
 
     lines = []
     # before the session below: SQLite lets one transaction at a time write, and every
@@ -507,6 +507,8 @@ def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
         lines.append(f"{'batch':28} {'status':8} {'pages':>5} {'kits':>4}  name")
         for b in rows:
             lines.append(f"{b.id:28} {b.status:8} {b.pages:5d} {b.kits:4d}  {b.name}")
+            if b.error:  # inputs never stored (missing, a pipe...), or why the batch failed
+                lines.append(f"{'':28} {b.error}")
         counts = select(db.Job.kind, db.Job.status, func.count()).group_by(db.Job.kind,
                                                                           db.Job.status)
         if batch_id:
@@ -536,10 +538,10 @@ def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
         lines.append("")
         lines.append(f"quarantine ({len(items)} shown):")
         for item in items:
-            pages = "all pages" if item.pages is None else \
-                "pages " + ",".join(str(p + 1) for p in item.pages)
+            pages = "all pages" if item.pages is None else "pages " + page_ranges(item.pages)
+            reason = item.reason.removeprefix(f"{item.original_name}: ")  # named once
             lines.append(f"  {item.batch_id or '-'} {item.original_name} ({pages}) "
-                         f"{item.code}: {item.reason}")
+                         f"{item.code}: {reason}")
     return "\n".join(lines)
 
 

@@ -71,4 +71,4 @@ def test_damaged_inputs_are_read_or_quarantined_and_the_kits_around_them_are_rea
     assert found.outcomes["quarantined"] >= 5 and found.outcomes["read"] >= 5  # the damage bites
     for code in found.codes:  # a Plico input error, never a library's exception class
         assert issubclass(getattr(errors, code), errors.InputError), code
-    assert "cut-chain.tif: corrupt TIFF directory chain (TypeError" in res.stderr
+    assert "quarantined: cut-chain.tif: corrupt TIFF directory chain (TypeError" in res.stderr

@@ -161,8 +161,9 @@ def test_a_folder_batch_keeps_every_input_raw_and_quarantines_each_bad_one(tmp_p
         assert q.reason.startswith(f"{name}: ") and q.sha256 in by_sha
     assert "empty" in entries["empty.pdf"][0].reason
     assert "Rossi" not in entries["note.pdf"][0].reason  # names the file, never quotes it
+    # the file named once: the reason begins with it already
     assert quarantine_reasons(rt, submitted.batch_id)[1] == (
-        f"corrupt.pdf: {entries['corrupt.pdf'][0].reason} (InputError)")
+        f"{entries['corrupt.pdf'][0].reason} (InputError)")
 
     # planning again (a redelivered message) adds no quarantine entry and changes no chunk
     assert plan_batch(rt, submitted.batch_id) == chunks
@@ -186,11 +187,11 @@ def test_a_bad_page_is_quarantined_and_the_rest_of_its_file_goes_on(tmp_path, rt
     assert prepare_pages(rt, batch_id, chunk) == 0
     assert len(_quarantined(rt, batch_id)["mixed.pdf"]) == 1
 
-    # blank pages belong to no kit: quarantined too, and then every page is accounted for
+    # blank pages belong to no kit: quarantined too (one entry for the input's orphans), and
+    # then every page is accounted for
     assert split_batch(rt, batch_id) == []
     found = [(q.code, q.pages) for q in _quarantined(rt, batch_id)["mixed.pdf"]]
-    assert found == [("InputTooLargeError", [1]), ("OrphanPageError", [0]),
-                     ("OrphanPageError", [2])]
+    assert found == [("InputTooLargeError", [1]), ("OrphanPageError", [0, 2])]
     assert account_pages(rt, batch_id) == []
 
 
@@ -236,4 +237,5 @@ def test_a_missing_or_unreadable_input_is_reported_and_the_others_go_on(tmp_path
     summary, records = process_batch(tmp_path / "absent.pdf", tmp_path / "out", rt.settings,
                                      None, runtime=rt)
     assert records == [] and summary.pages == 0
-    assert summary.quarantined == ["absent.pdf: no such input file (InputNotFoundError)"]
+    assert summary.not_stored == ["absent.pdf: no such input file (InputNotFoundError)"]
+    assert summary.quarantined == [] and "1 not stored" in summary.line()

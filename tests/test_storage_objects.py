@@ -189,7 +189,7 @@ def test_submitted_raw_inputs_are_kept_in_s3(s3_server, tmp_path):
     (chunk,) = plan_batch(rt, submitted.batch_id)
     assert (chunk.sha256, chunk.stop) == (submitted.inputs[1].sha256, 2)
     (reason,) = quarantine_reasons(rt, submitted.batch_id)
-    assert reason.startswith("corrupt.pdf: corrupt.pdf") and reason.endswith("(InputError)")
+    assert reason.startswith("corrupt.pdf: truncated PDF") and reason.endswith("(InputError)")
 
     _tamper(rt.store, raw_key(submitted.inputs[1].sha256))
     with pytest.raises(ObjectDamagedError, match="is damaged"):
