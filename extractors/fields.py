@@ -399,6 +399,40 @@ def redecode(reading: FieldReading, comb: _Comb | tuple[Field, tuple[tuple[bool,
                         tuple(filled))
 
 
+#: An alternative reading is kept when its share of the decoder's hypotheses is at least
+#: this (a field the decoder found in conflict with its constraints has its constrained
+#: candidates below 1/20 by construction, `decode.DISAGREE`).
+ALTERNATIVE_SHARE = 0.01
+
+
+def alternatives(reading: FieldReading, kind: FieldKind, k: int = 4) -> list[tuple[str, float]]:
+    """Other values the field's cells plausibly say, normalised as `reading.value` is, with
+    their share of the decoder's hypotheses (the cells' own reading among them), best first:
+    what a rule weighs before it takes a doubtful reading as fact."""
+    d = reading.decoded
+    if d is None or not reading.filled:
+        return []
+    hyps = list(d.hyps)
+    if reading.dist is not None and d.free not in {t for t, _ in hyps}:
+        hyps.append((d.free, reading.dist.ll(d.free) - decode.DISAGREE))
+    scores = np.array([s for _, s in hyps], float)
+    if not len(scores) or not np.isfinite(scores).any():
+        return []
+    w = np.exp(scores - scores[np.isfinite(scores)].max())
+    w /= w.sum()
+    out: dict[str, float] = {}
+    for (text, _), share in zip(hyps, w):
+        it = iter(text)
+        try:
+            cells = [next(it) if on else None for on, _ in reading.filled]
+        except StopIteration:
+            continue
+        value = _comb_value(kind, cells)
+        if value != reading.value and share >= ALTERNATIVE_SHARE:
+            out[value] = out.get(value, 0.0) + float(share)
+    return sorted(((v, round(p, 4)) for v, p in out.items()), key=lambda x: -x[1])[:k]
+
+
 def _mark(ink: Ink, threshold: float, traces: int) -> tuple[bool, float]:
     """A check box or the signature box marked: enough ink, or else the broken trail a
     light pen leaves in a bitonal scan (many specks where dust makes one or two: measured,

@@ -385,6 +385,8 @@ def bench_anomalies(
     detail: Annotated[bool, typer.Option("--detail", help="List each kit scored wrong.")] = False,
     keep: Annotated[Optional[Path], typer.Option(
         "--keep", help="Keep the batch, its truth and the records in this folder.")] = None,
+    filled_by: Annotated[str, typer.Option("--filled-by", help="hand, typed or mixed.")] = "typed",
+    writers: Annotated[str, typer.Option("--writers", help=_WRITERS_HELP)] = "bench",
 ) -> None:
     """Generate kits (half with a planted anomaly), process and validate them, and print
     recall and precision per anomaly code against the truth."""
@@ -400,13 +402,14 @@ def bench_anomalies(
     with (contextlib.nullcontext(str(keep)) if keep
           else tempfile.TemporaryDirectory(prefix="plico-anomalies-")) as tmp:
         root = Path(tmp)
-        result = write_batch(SynthOptions(seed=seed, kits=kits, anomaly_rate=0.5, filled_by="typed",
-                                          dpi=200, mode="bitonal"), root / "batch")
+        result = write_batch(SynthOptions(seed=seed, kits=kits, anomaly_rate=0.5,
+                                          filled_by=filled_by, dpi=200, mode="bitonal",
+                                          writer_pool=writers), root / "batch")
         settings = Settings(data_dir=root / "data")
         _, records = process_batch(result.files[0], root / "out", settings, _recogniser())
         score = score_anomalies(BatchTruth.load(result.truth), records)
     typer.echo(f"synthetic: seed {seed}, {kits} kits, {result.pages} pages, 200 dpi, bitonal, "
-               "typed, anomaly rate 0.5")
+               f"filled by {filled_by}, writers {writers}, anomaly rate 0.5")
     typer.echo(format_anomaly_score(score, detail))
 
 

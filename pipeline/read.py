@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from extractors import decode, register
-from extractors.fields import FieldReading, read_page_fields, redecode
+from extractors.fields import FieldReading, alternatives, read_page_fields, redecode
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
 from pipeline import __version__
@@ -190,8 +190,10 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         status = _status(ctx, f, r)
         changed = r.decoded is not None and r.decoded.changed
         read_as = " ".join(r.raw.split()) if changed else None
+        alts = alternatives(r, f.kind) if status == "review" else []
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
-                                 status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as)
+                                 status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as,
+                                 alternatives=alts or None)
         if status == "review":
             why = decode.contradiction(f, r.value)
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],

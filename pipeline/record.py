@@ -44,6 +44,9 @@ class FieldValue(_Model):
     # what the cells said on their own when decoding (a table, the ISTAT list, a name's
     # letters, another field) chose another value; None when the value is the cells' reading
     read_as: str | None = None
+    # for a field sent to review: other values its cells plausibly say, with their share of
+    # the decoder's hypotheses, best first (rules weigh them before raising an anomaly)
+    alternatives: list[tuple[str, float]] | None = None
 
 
 class Attachment(_Model):

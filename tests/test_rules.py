@@ -398,3 +398,32 @@ def test_name_the_mrz_and_the_codice_fiscale_both_contradict_is_a_reading_doubt(
     # a code that does not spell the MRZ's name either is the codice fiscale's own fault
     wrong_cf = {**fields, "m1.31": record.fields["m1.31"].model_copy(update={"value": "RSSMRA80A01H501U"})}
     assert "invalid_codice_fiscale" in _codes(record.model_copy(update={"fields": wrong_cf}))
+
+
+def test_a_doubtful_reading_whose_alternative_clears_the_rule_is_a_reading_doubt() -> None:
+    plan = _clean(lambda p: True)
+    record = record_from_plan(plan)
+    born = record.fields["m1.34"].value
+    future = (plan.application_date + dt.timedelta(days=3)).isoformat()
+    fields = dict(record.fields)
+
+    def with_birth(alternatives) -> list:
+        fields["m1.34"] = fields["m1.34"].model_copy(update={
+            "value": future, "status": "review", "alternatives": alternatives})
+        return validate(record.model_copy(update={"fields": fields}))
+
+    # the year read 2026 where 1996 was nearly as likely: a doubt for a person, not an anomaly
+    got = with_birth([(born, 0.3)])
+    assert not {"invalid_date", "invalid_codice_fiscale", "mrz_mismatch"} & {a.code for a in got}
+    (doubt,) = [a for a in got if a.evidence.get("reason") == "invalid_date"]
+    assert doubt.code == "low_confidence_field" and doubt.fields == ["m1.34"]
+    assert doubt.evidence["cleared_by"] == {"field": "m1.34", "value": born, "share": 0.3}
+    # alternatives that are no better keep the anomaly, saying what was rejected
+    other = (plan.application_date + dt.timedelta(days=9)).isoformat()
+    (kept,) = [a for a in with_birth([(other, 0.2)]) if a.code == "invalid_date"]
+    assert kept.evidence["alternatives_rejected"] == [{"field": "m1.34", "value": other,
+                                                       "share": 0.2}]
+    # an accepted reading is taken as read: no alternatives weighed
+    fields["m1.34"] = fields["m1.34"].model_copy(update={"value": future, "status": "accepted",
+                                                         "alternatives": [(born, 0.3)]})
+    assert "invalid_date" in _codes(record.model_copy(update={"fields": fields}))

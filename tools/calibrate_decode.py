@@ -2,8 +2,11 @@
 
     .venv/bin/python tools/calibrate_decode.py --seeds 6000-6003 --kits 3
 
-Generates hand-filled and typed kits of the validation seeds (never the bench's), reads them
-with the cell classifier and the decoder with raw posterior shares, fits an isotonic map
+Generates hand-filled and typed kits of the validation seeds (never the bench's), their hand
+written by writers the cell classifier never trained on (`--writers`, default nist-cal: the
+NIST SD19 calibration writers, real handwriting, neither in training nor in any bench), at
+200 and 300 dpi in turn, reads them with the cell classifier and the decoder with raw
+posterior shares, fits an isotonic map
 from share to measured accuracy, and picks the lowest threshold on the calibrated confidence
 at which accepted filled fields are right at least `--precision` of the time. Writes
 extractors/decode_calibration.json with the command, the counts and what was measured.
@@ -24,7 +27,8 @@ import numpy as np
 OUT = Path(__file__).resolve().parent.parent / "extractors" / "decode_calibration.json"
 
 
-def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path) -> list[tuple[float, bool, bool]]:
+def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path,
+             writers: str) -> list[tuple[float, bool, bool]]:
     """(raw share, right, accepted-if-confident) per filled comb field the classifier read."""
     from extractors import decode
     from extractors.cellnet import CellNetRecogniser
@@ -38,7 +42,7 @@ def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path) -> list
     model = load_form_model()
     out = root / f"{seed}-{filled_by}"
     result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, filled_by=filled_by,
-                                      mode="mixed"), out / "batch")
+                                      mode="mixed", writer_pool=writers), out / "batch")
     with decode.raw_confidences():
         _, records = process_batch(result.files[0], out / "out", Settings(data_dir=out / "data"),
                                    CellNetRecogniser())
@@ -61,7 +65,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="6000-6003", help="first-last validation seeds")
     ap.add_argument("--kits", type=int, default=3, help="kits per seed and fill")
-    ap.add_argument("--dpi", type=int, default=300)
+    ap.add_argument("--dpis", default="200,300", help="scan resolutions, one per seed in turn")
+    ap.add_argument("--writers", default="nist-cal",
+                    help="hand-print writer pool (never the classifier's training writers)")
     ap.add_argument("--fills", default="hand,typed")
     ap.add_argument("--precision", type=float, default=0.997,
                     help="accepted filled fields right at least this share (goal 99.5%%)")
@@ -73,9 +79,10 @@ def main() -> int:
     seeds = range(int(a), int(b or a) + 1)
     rows: list[tuple[float, bool, bool]] = []
     with tempfile.TemporaryDirectory(prefix="plico-calib-") as tmp:
-        for seed in seeds:
+        dpis = [int(d) for d in args.dpis.split(",")]
+        for k, seed in enumerate(seeds):
             for fill in args.fills.split(","):
-                got = _samples(seed, args.kits, fill, args.dpi, Path(tmp))
+                got = _samples(seed, args.kits, fill, dpis[k % len(dpis)], Path(tmp), args.writers)
                 print(f"seed {seed} {fill}: {len(got)} fields, {sum(r for _, r, _ in got)} right",
                       flush=True)
                 rows += got
@@ -95,7 +102,8 @@ def main() -> int:
     fit = {
         "x": kx, "y": ky, "threshold": best,
         "made_by": (f"tools/calibrate_decode.py --seeds {args.seeds} --kits {args.kits} "
-                    f"--dpi {args.dpi} --fills {args.fills} --precision {args.precision}"),
+                    f"--dpis {args.dpis} --writers {args.writers} --fills {args.fills} "
+                    f"--precision {args.precision}"),
         "fields": len(rows), "right_before_review": round(float(y.mean()), 4),
         "accepted_precision": round(float(y[accepted].mean()), 4) if accepted.any() else None,
         "review_share": round(float(1 - accepted.mean()), 4),

@@ -121,6 +121,11 @@ class AnomalyScore:
     erased: Counter = field(default_factory=Counter)
     errors: list[tuple[int, list[str], list[str]]] = field(default_factory=list)
     # (kit index in the batch, codes missed, codes raised wrongly), for kits with either
+    # anomalies a plausible other reading cleared (validators.rules.weigh), turned into
+    # reading doubts: per code, those that were not planted (rescued) and those that were
+    # (a planted anomaly a doubtful reading hid: counted missed above)
+    rescued: Counter = field(default_factory=Counter)
+    rescued_planted: Counter = field(default_factory=Counter)
 
 
 def score_anomalies(truth: BatchTruth, records: list[Record]) -> AnomalyScore:
@@ -144,6 +149,10 @@ def score_anomalies(truth: BatchTruth, records: list[Record]) -> AnomalyScore:
         score.erased.update(seen)
         got = {a.code for a in raised} - seen
         score.lettura.update(a.code for a in rec.anomalies if a.code in LETTURA)
+        for a in rec.anomalies:
+            code = a.evidence.get("reason") if a.code == "low_confidence_field" else None
+            if code and "cleared_by" in a.evidence:
+                (score.rescued_planted if code in want else score.rescued)[code] += 1
         score.tp.update(want & got)
         score.fn.update(want - got)
         score.fp.update(got - want)
@@ -178,6 +187,12 @@ def format_anomaly_score(s: AnomalyScore, detail: bool = False) -> str:
                  f"blocking anomalies raised on clean kits: {s.blocking_on_clean}")
     lettura = ", ".join(f"{c} {n}" for c, n in sorted(s.lettura.items())) or "none"
     lines.append(f"lettura anomalies raised (not scored): {lettura}")
+    rescued = ", ".join(f"{c} {n}" for c, n in sorted(s.rescued.items())) or "none"
+    lines.append(f"anomalies a plausible other reading cleared, sent to review as reading "
+                 f"doubts: {rescued}")
+    if s.rescued_planted:
+        lines.append("  of which planted (so missed): " + ", ".join(
+            f"{c} {n}" for c, n in sorted(s.rescued_planted.items())))
     if s.erased:
         lines.append("raised on writing the scan erased (the image shows it; not scored): "
                      + ", ".join(f"{c} {n}" for c, n in sorted(s.erased.items())))

@@ -424,6 +424,40 @@ RULES: tuple[Rule, ...] = (
 
 
 def validate(record: Record, *, today: dt.date | None = None) -> list[Anomaly]:
-    """The documentale and dati anomalies of a record, rule by rule in RULES order."""
+    """The documentale and dati anomalies of a record, rule by rule in RULES order, each
+    weighed against the alternatives of the doubtful readings it rests on (`weigh`)."""
     ctx = RuleContext(record, today)
-    return [a for rule in RULES for a in rule(ctx)]
+    return [weigh(rule, a, record, today) for rule in RULES for a in rule(ctx)]
+
+
+def _same_anomaly(a: Anomaly, b: Anomaly) -> bool:
+    return a.code == b.code and a.fields == b.fields
+
+
+def weigh(rule: Rule, a: Anomaly, record: Record, today: dt.date | None) -> Anomaly:
+    """An anomaly that rests on a reading sent to review holds only if no plausible other
+    reading of it clears the rule: each alternative the reader kept for such a field
+    (`FieldValue.alternatives`, best first) is put in its place and the rule run again.
+    The first that clears it turns the anomaly into a reading doubt (low_confidence_field,
+    its evidence naming the rule, the clearing value and its share) for a person to settle;
+    when none does, the anomaly stands, with the alternatives it rejected in its evidence."""
+    keys = [k for k in a.evidence.get("uncertain_fields", ())
+            if (f := record.fields.get(k)) is not None and f.alternatives]
+    if a.category not in ("dati", "documentale") or not keys:
+        return a
+    rejected = []
+    for key in keys:
+        fv = record.fields[key]
+        for value, share in fv.alternatives or ():
+            fields = {**record.fields, key: fv.model_copy(update={"value": value})}
+            alt = record.model_copy(update={"fields": fields})
+            if not any(_same_anomaly(a, b) for b in rule(RuleContext(alt, today))):
+                evidence = {k: v for k, v in a.evidence.items()
+                            if k in ("crops", "uncertain_fields")}
+                return Anomaly.make(
+                    "low_confidence_field", fields=list(dict.fromkeys(a.fields + [key])),
+                    pages=a.pages, reason=a.code, value=fv.value, confidence=fv.confidence,
+                    cleared_by={"field": key, "value": value, "share": share},
+                    alternatives=fv.alternatives, **evidence)
+            rejected.append({"field": key, "value": value, "share": share})
+    return a.model_copy(update={"evidence": {**a.evidence, "alternatives_rejected": rejected}})
