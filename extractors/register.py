@@ -230,9 +230,11 @@ def _unshift(binary: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarra
     return m, len(t_idx), residual
 
 
-def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = None
-             ) -> Registration | None:
-    """The template that best explains the page's boxes, or None for a page with no form grid."""
+def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = None,
+             min_score: float = MIN_SCORE) -> Registration | None:
+    """The template that best explains the page's boxes, or None for a page with no form
+    grid. `min_score` is lowered only where another cue (the printed footer) already names
+    the page."""
     binary = _binary(image, dpi)
     det = detect_boxes(image, dpi, binary)
     if len(det) < 10:
@@ -255,7 +257,7 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
             to_px = m * (dpi / 72.0)  # template points -> page points -> page pixels
             best = Registration(name, score, matched, len(det),
                                 tuple(tuple(float(v) for v in row) for row in to_px), residual)
-    if best is None or best.score < MIN_SCORE:
+    if best is None or best.score < min_score:
         log.debug("no form template explains the page (best %s)", best and best.score)
         return None
     return best

@@ -4,7 +4,9 @@
 workers call it the same way. A page is classified by what is printed on it: the MOD.209
 cell grid (extractors/register.py) for form pages; for the photocopies, an MRZ (TD3 passport,
 TD1 permit card), the bollettino's receipt, or the envelope label's 12-digit Codice
-Assicurata barcode; anything else is an attachment.
+Assicurata barcode; a page whose grid did not register but whose printed footer names a
+form page is that page (a looser fit to it alone) or else unreadable; anything else is an
+attachment.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from extractors import barcodes, orient, register
+from extractors import barcodes, orient, register, tesseract
 from extractors.mrz import MrzReading, read_mrz
 from extractors.raster import PageImage
 from extractors.receipt import ReceiptReading, read_receipt
+from extractors.tesseract import TesseractError
 from pipeline.form import load_form_model
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,8 @@ class PreparedPage:
     mrz: MrzReading | None = None
     receipt: ReceiptReading | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # kind "unknown": the form page its printed footer names, when its grid did not register
+    printed_page: str | None = None
 
     @property
     def dpi(self) -> int:
@@ -113,7 +118,48 @@ def prepare_page(page: PageImage) -> PreparedPage:
     timings["receipt"] = time.perf_counter() - t
     if receipt.account or receipt.amount_cents is not None or receipt.words_read:
         return PreparedPage(kind="bollettino", receipt=receipt, timings=timings, **common)
+    t = time.perf_counter()
+    printed = footer_page(upright, dpi)
+    timings["footer"] = time.perf_counter() - t
+    if printed is not None:
+        # a form page whose grid did not register (faint print, a fold, a torn corner): its
+        # footer names it; a fit to that page alone is trusted at a lower score, and without
+        # one the page is unreadable, never an attachment that leaves a form page missing
+        t = time.perf_counter()
+        reg = register.register(upright, dpi, candidates=(printed,), min_score=FOOTER_MIN_SCORE)
+        timings["register"] += time.perf_counter() - t
+        common["image"] = upright
+        if reg is not None:
+            return PreparedPage(kind=reg.page, registration=reg, timings=timings, **common)
+        return PreparedPage(kind="unknown", printed_page=printed, timings=timings, **common)
     return PreparedPage(kind="attachment", timings=timings, **common)
+
+
+#: The printed footer of a MOD.209 page: "MOD. 209 - Modulo 1 - pag. 3 di 8" on the
+#: official form, "Modulo 1 - pagina 3 di 8" on our rendition (Tesseract may drop the dash).
+FOOTER = re.compile(r"modulo\s*([12])\W{0,6}pag(?:ina|\.)?\s*(\d)\s*di\s*(\d)", re.I)
+#: Registration score trusted when the footer already names the page (register.MIN_SCORE
+#: otherwise).
+FOOTER_MIN_SCORE = 0.2
+_PAGES = {"1": 8, "2": 3}
+
+
+def footer_page(upright: np.ndarray, dpi: int) -> str | None:
+    """The form page (m1p3...) the page's printed footer names, read by Tesseract in the
+    bottom 6% of the page, or None."""
+    h = upright.shape[0]
+    strip = upright[int(0.94 * h):, :]
+    try:
+        text = tesseract.text(strip, psm=6)
+    except TesseractError:
+        return None
+    m = FOOTER.search(" ".join(text.split()))
+    if m is None:
+        return None
+    form, number, total = m.groups()
+    if _PAGES[form] != int(total) or not 1 <= int(number) <= int(total):
+        return None
+    return f"m{form}p{number}"
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:

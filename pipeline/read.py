@@ -102,6 +102,7 @@ def _page_ref(p: PreparedPage, owner: str) -> PageRef:
         kind=p.kind, owner=owner, rotation=p.rotation, skew_deg=round(p.skew_deg, 3),
         blank=p.blank, dpi=p.dpi,
         registration_score=round(p.registration.score, 3) if p.registration else None,
+        printed_page=p.printed_page,
     )
 
 
@@ -181,6 +182,14 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                                           amount_cents=page.receipt.amount_cents if page.receipt else None))
         elif page.kind == "attachment":
             attachments.append(Attachment(kind="attachment", pages=[i]))
+        elif page.kind == "unknown" and page.printed_page:
+            # a form page that could not be read: every field of it is listed, not read
+            owner = kit.owners[i] or page.printed_page[:2]
+            form_page = model.page(page.printed_page[:2], int(page.printed_page[3:]))
+            anomalies.append(Anomaly.make(
+                "unreadable_page", pages=[i], reason="form_page_not_registered",
+                form_page=page.printed_page,
+                fields_not_read=[f"{owner}.{f.id}" for f in form_page.fields]))
         elif page.kind == "unknown":
             anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
     decoded = _decode_kit({key: r for key, r, _, _ in pending})

@@ -32,6 +32,8 @@ class PageRef(_Model):
     blank: bool = False
     dpi: int
     registration_score: float | None = None
+    # kind "unknown": the form page (m1p3...) its printed footer names, its grid unregistered
+    printed_page: str | None = None
 
 
 class FieldValue(_Model):

@@ -70,8 +70,10 @@ class KitSplitter:
             self.orphans.append(page)
         elif page.kind.startswith("m1p"):
             self.current.add(page, self._owner)
-        elif page.kind.startswith("m2p"):
+        elif page.kind.startswith("m2p") or (page.printed_page or "").startswith("m2p"):
             self.current.add(page, "m2")
+        elif (page.printed_page or "").startswith("m1p"):
+            self.current.add(page, self._owner)
         else:
             self.current.add(page, "")
         return done

@@ -75,3 +75,28 @@ def test_scaled_blank_pages_register_within_a_pixel(number, scale, offset_px):
     got = pts @ reg.as_array()[:, :2].T + reg.as_array()[:, 2]
     want = (pts * dpi / 72) @ truth[:, :2].T + truth[:, 2]
     assert np.abs(got - want).max() < 1.0
+
+
+def _page_image(image: np.ndarray, dpi: int):
+    from extractors.raster import PageImage
+
+    return PageImage("page.png", "0" * 64, 0, image, dpi, False, "grey")
+
+
+def test_a_form_page_whose_grid_does_not_register_is_named_by_its_footer():
+    """Modulo 1 page 3 at 200 dpi: registered as itself; with its grid washed out (all but
+    a few rows of boxes gone), its printed footer still names it, and what cannot be
+    registered is an unreadable page 3, never an attachment that leaves page 3 missing."""
+    dpi = 200
+    clean = np.asarray(blank_page_image("m1", 3, dpi)).copy()
+    assert prepare_page(_page_image(clean, dpi)).kind == "m1p3"
+    h = clean.shape[0]
+    washed = clean.copy()
+    washed[int(0.05 * h): int(0.93 * h), :] = 255
+    prepared = prepare_page(_page_image(washed, dpi))
+    assert prepared.kind == "unknown" and prepared.printed_page == "m1p3"
+    assert prepared.image.shape == washed.shape  # kept whole for the reviewer
+    from pipeline.pages import footer_page
+
+    assert footer_page(washed, dpi) == "m1p3"
+    assert footer_page(np.full_like(washed, 255), dpi) is None

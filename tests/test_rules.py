@@ -427,3 +427,15 @@ def test_a_doubtful_reading_whose_alternative_clears_the_rule_is_a_reading_doubt
     fields["m1.34"] = fields["m1.34"].model_copy(update={"value": future, "status": "accepted",
                                                          "alternatives": [(born, 0.3)]})
     assert "invalid_date" in _codes(record.model_copy(update={"fields": fields}))
+
+
+def test_an_unreadable_page_its_footer_names_is_not_a_missing_form_page() -> None:
+    record = record_from_plan(_clean(lambda p: len(p.forms) == 1))
+    pages = [p.model_copy() for p in record.kit.pages]
+    (i,) = [k for k, p in enumerate(pages) if p.kind == "m1p3"]
+    pages[i] = pages[i].model_copy(update={"kind": "unknown", "printed_page": "m1p3"})
+    kit = record.kit.model_copy(update={"pages": pages})
+    assert "missing_form_pages" not in _codes(record.model_copy(update={"kit": kit}))
+    pages[i] = pages[i].model_copy(update={"kind": "attachment", "printed_page": None})
+    kit = record.kit.model_copy(update={"pages": pages})
+    assert "missing_form_pages" in _codes(record.model_copy(update={"kit": kit}))

@@ -88,10 +88,13 @@ class RuleContext:
         return tuple(sorted(owners, key=lambda o: (o != "m1", o)))
 
     def form_pages(self, owner: str) -> set[int]:
-        """Page numbers (1..8, 1..3) of one form copy present in the envelope."""
+        """Page numbers (1..8, 1..3) of one form copy present in the envelope (an unreadable
+        page counts where its printed footer names it: it is there, unreadable_page says
+        what could not be read)."""
         form = form_of(owner)
-        return {int(p.kind[3:]) for p in self.record.kit.pages
-                if p.kind.startswith(f"{form}p") and (p.owner or form) == owner}
+        return {int(kind[3:]) for p in self.record.kit.pages
+                if (kind := p.printed_page or p.kind).startswith(f"{form}p")
+                and (p.owner or form) == owner}
 
     def pages_of(self, kind: str) -> list[int]:
         return [i for i, p in enumerate(self.record.kit.pages) if p.kind == kind and not p.blank]
