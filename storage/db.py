@@ -262,7 +262,7 @@ def database_url(settings) -> str:
     return f"sqlite:///{(Path(settings.data_dir) / 'plico.db').resolve()}"
 
 
-_engines: dict[tuple[str, float | None], Engine] = {}
+_engines: dict[tuple[str, float | None, int | None], Engine] = {}
 _engines_lock = threading.Lock()
 
 
@@ -314,13 +314,19 @@ def _create_sqlite_file(path: Path) -> None:
         pass
 
 
-def engine_for(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT) -> Engine:
-    """The engine of `url`, one per process, URL and SQLite busy timeout (engines pool their
-    connections). `busy_timeout`: seconds a SQLite writer waits for the write lock."""
+def engine_for(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT,
+               connections: int | None = None) -> Engine:
+    """The engine of `url`, one per process, URL and settings (engines pool their connections).
+
+    busy_timeout: seconds a SQLite writer waits for the write lock. connections: the most
+    connections pooled at once (default 15 on SQLite, 10 on PostgreSQL); given, they are all
+    kept once opened (a threaded server: one per thread, no thread waits for a connection and
+    none is opened and closed per request)."""
     url = normalise_url(url)
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
-    key = (url, busy_timeout if sqlite else None)
+    key = (url, busy_timeout if sqlite else None, connections)
+    size = {} if connections is None else {"pool_size": connections, "max_overflow": 0}
     with _engines_lock:
         engine = _engines.get(key)
         if engine is not None:
@@ -328,11 +334,12 @@ def engine_for(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT) -> Engine
         if sqlite:
             if parsed.database and parsed.database != ":memory:":
                 _create_sqlite_file(Path(parsed.database))
-            engine = create_engine(url, connect_args={"timeout": busy_timeout})
+            engine = create_engine(url, connect_args={"timeout": busy_timeout}, **size)
             _sqlite_setup(engine, busy_timeout)
         else:
             # pre-ping: a database that restarted is reconnected instead of failing once
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            engine = create_engine(url, pool_pre_ping=True,
+                                   **(size or {"pool_size": 5, "max_overflow": 5}))
             _postgresql_setup(engine)
         _engines[key] = engine
         return engine

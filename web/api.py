@@ -21,7 +21,6 @@ from validators.report import istanza_summary
 from web.accounts import AccountError, create_user
 from web.app import (
     ApiUser,
-    ApiWriter,
     Db,
     TooManyLogins,
     WriteDb,
@@ -99,7 +98,7 @@ def api_login(body: LoginIn, request: Request):
 
 
 @router.post("/logout", dependencies=[Depends(api_csrf)])
-def api_logout(request: Request, user: ApiWriter, db: WriteDb):
+def api_logout(request: Request, user: ApiUser, db: WriteDb):
     audit(db, request, user.name, "logout")
     db.commit()
     session_of(request).logout()
@@ -168,7 +167,7 @@ def api_istanza(kit_id: str, request: Request, user: ApiUser,
 @router.post("/istanze/{kit_id}/fields", dependencies=[Depends(api_csrf)],
              summary="Confirm or correct a field; validation runs again")
 def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
-              user: ApiWriter, db: WriteDb):
+              user: ApiUser, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
@@ -183,7 +182,7 @@ def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
 @router.post("/istanze/{kit_id}/anomalies/{anomaly_id}", dependencies=[Depends(api_csrf)],
              summary="Resolve an anomaly: accettata, integrazione_richiesta or respinta")
 def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Request,
-                user: ApiWriter, db: WriteDb):
+                user: ApiUser, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
@@ -197,7 +196,7 @@ def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Reque
 
 @router.post("/istanze/{kit_id}/verify", dependencies=[Depends(api_csrf)],
              summary="Mark an istanza with no open anomaly as verificata")
-def api_verify(kit_id: str, request: Request, user: ApiWriter, db: WriteDb):
+def api_verify(kit_id: str, request: Request, user: ApiUser, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     try:
         detail = verify(db, build_view(db, kit))
@@ -235,7 +234,7 @@ def api_users(user: ApiUser, db: Db):
 
 @router.post("/users", dependencies=[Depends(api_csrf)], status_code=201,
              summary="Create an account (admin)")
-def api_user_create(body: UserIn, request: Request, user: ApiWriter, db: WriteDb):
+def api_user_create(body: UserIn, request: Request, user: ApiUser, db: WriteDb):
     require_admin(user)
     try:
         created = create_user(db, body.name, body.password, body.role, body.questure)

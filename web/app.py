@@ -24,10 +24,11 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
+from starlette.datastructures import MutableHeaders
 from sqlalchemy.orm import Session as DbSession
 
 from pipeline import __version__
@@ -44,6 +45,7 @@ from web.auth import (
     utcnow,
     verify_password,
 )
+from web import images
 from web.i18n import DEFAULT, LANGS, translator
 from web.ratelimit import TokenBucket
 
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STAFF = ("ops", "admin")
 WEB_BUSY_TIMEOUT = 5.0  # seconds a SQLite write waits for the lock before the request gives up
+WEB_CONNECTIONS = 48  # pooled: the thread pool's 40 threads and the sessions closing after them
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
@@ -69,38 +72,20 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
                   description="Istanze, anomalies and reviewers' decisions; status lookup.",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings = settings
-    app.state.engine = engine_for(url, busy_timeout=WEB_BUSY_TIMEOUT)
+    app.state.engine = engine_for(url, busy_timeout=WEB_BUSY_TIMEOUT,
+                                  connections=WEB_CONNECTIONS)
     app.state.store = store if store is not None else open_store(settings)
     secret = settings.web_secret.get_secret_value() if settings.web_secret else None
     app.state.codec = SessionCodec(load_or_create_secret(secret, Path(settings.data_dir)))
     app.state.limiter = TokenBucket(settings.status_rate_per_minute, settings.status_burst)
     app.state.login_limiter = TokenBucket(settings.login_rate_per_minute,
                                           max(1, round(settings.login_rate_per_minute)))
+    app.state.rendered = images.RenderCache()
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["urlq"] = lambda s: quote(str(s), safe="")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    @app.middleware("http")
-    async def sessions(request: Request, call_next):
-        codec: SessionCodec = request.app.state.codec
-        session = codec.loads(request.cookies.get(COOKIE))
-        if session is None:
-            session = Session(dirty=True)
-        lang = request.query_params.get("lang")
-        if lang in LANGS and lang != session.lang:
-            session.lang, session.dirty = lang, True
-        request.state.session = session
-        response = await call_next(request)
-        if session.dirty:
-            response.set_cookie(COOKIE, codec.dumps(session), httponly=True, samesite="lax",
-                                secure=is_https(request), path="/")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SessionMiddleware)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _exc: LoginRequired):
@@ -113,6 +98,48 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
     app.include_router(pages.router)
     pages.install_error_pages(app)
     return app
+
+
+class SessionMiddleware:
+    """The session from the signed cookie into `request.state.session`, written back when it
+    changed; the security headers on every response. Plain ASGI (no task or stream per
+    request, as BaseHTTPMiddleware has), no I/O: an HMAC check and a few headers."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        codec: SessionCodec = request.app.state.codec
+        session = codec.loads(request.cookies.get(COOKIE))
+        if session is None:
+            session = Session(dirty=True)
+        lang = request.query_params.get("lang")
+        if lang in LANGS and lang != session.lang:
+            session.lang, session.dirty = lang, True
+        request.state.session = session
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if session.dirty:
+                    cookie = Response()
+                    cookie.set_cookie(COOKIE, codec.dumps(session), httponly=True,
+                                      samesite="lax", secure=is_https(request), path="/")
+                    headers.append("set-cookie", cookie.headers["set-cookie"])
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("Content-Security-Policy", CSP)
+                if not static:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 # --- request helpers ----------------------------------------------------------------------
@@ -175,31 +202,25 @@ Db = Annotated[DbSession, Depends(get_db, scope="function")]
 WriteDb = Annotated[DbSession, Depends(get_write_db, scope="function")]
 
 
-def page_user(request: Request, db: Db) -> User:
+def _checked_user(request: Request, db: DbSession) -> User | None:
+    """The request's user, read in a read-only session whose transaction then ends: the
+    dependency and the handler are two calls into the thread pool, and a request waiting for
+    its handler's thread must hold no pooled connection. (A handler that writes takes its own
+    write session, `WriteDb`, after this one is done.)"""
     user = current_user(request, db)
+    db.commit()
+    return user
+
+
+def page_user(request: Request, db: Db) -> User:
+    user = _checked_user(request, db)
     if user is None:
         raise LoginRequired()
     return user
 
 
 def api_user(request: Request, db: Db) -> User:
-    user = current_user(request, db)
-    if user is None:
-        raise HTTPException(401, "login required")
-    return user
-
-
-def page_writer(request: Request, db: WriteDb) -> User:
-    """The logged-in user of a page handler that writes (checked in its write session: one
-    connection per request)."""
-    user = current_user(request, db)
-    if user is None:
-        raise LoginRequired()
-    return user
-
-
-def api_writer(request: Request, db: WriteDb) -> User:
-    user = current_user(request, db)
+    user = _checked_user(request, db)
     if user is None:
         raise HTTPException(401, "login required")
     return user
@@ -207,8 +228,6 @@ def api_writer(request: Request, db: WriteDb) -> User:
 
 PageUser = Annotated[User, Depends(page_user)]
 ApiUser = Annotated[User, Depends(api_user)]
-PageWriter = Annotated[User, Depends(page_writer)]
-ApiWriter = Annotated[User, Depends(api_writer)]
 
 
 def require_staff(user: User) -> None:

@@ -11,6 +11,8 @@ on the server keeps the page free of JavaScript and the evidence visible in any 
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -22,8 +24,40 @@ MAX_WIDTH = 1600
 ZOOM_MARGIN = 0.06  # of the page height above and below the evidence: a few printed lines
 
 
+CACHE_BYTES = 64 * 1024 * 1024  # rendered images kept per process, newest used first
+
+
 def page_key(ref: PageRef) -> str:
     return f"pages/{ref.sha256}/{ref.index}.png"
+
+
+class RenderCache:
+    """Rendered page images by (page key, width, boxes, frame, zoom), at most `limit` bytes.
+    A page image is never rewritten under its key (the key names the input's hash), so what
+    was drawn from it stays right; every reviewer opening an istanza asks for the same ones."""
+
+    def __init__(self, limit: int = CACHE_BYTES) -> None:
+        self.limit, self.size = limit, 0
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple, data: bytes) -> None:
+        if len(data) > self.limit // 8:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self.size += len(data) - (len(old) if old is not None else 0)
+            self._items[key] = data
+            while self.size > self.limit:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
 
 
 def render_page(data: bytes, *, width: int | None, boxes: list[tuple[float, float, float, float]],

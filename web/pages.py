@@ -26,7 +26,6 @@ from web.app import (
     WEB_BUSY_TIMEOUT,
     Db,
     PageUser,
-    PageWriter,
     TooManyLogins,
     WriteDb,
     attempt_login,
@@ -52,9 +51,9 @@ from web.review import (
     build_view,
     decide_field,
     form_field,
+    current_record,
     ordered_fields,
     resolve_anomaly,
-    stored_record,
     verify,
 )
 from web.status import lookup, parse_code
@@ -233,7 +232,7 @@ def istanza_page(kit_id: str, request: Request, user: PageUser,
 
 
 @router.post("/istanze/{kit_id}/campi")
-def field_decision(kit_id: str, request: Request, form: Form, user: PageWriter, db: WriteDb):
+def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     key, action = str(form.get("field", "")), str(form.get("action", ""))
     view = build_view(db, kit)
@@ -260,7 +259,7 @@ def field_decision(kit_id: str, request: Request, form: Form, user: PageWriter, 
 
 @router.post("/istanze/{kit_id}/anomalie/{anomaly_id}")
 def anomaly_decision(kit_id: str, anomaly_id: int, request: Request, form: Form,
-                     user: PageWriter, db: WriteDb):
+                     user: PageUser, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
@@ -277,7 +276,7 @@ def anomaly_decision(kit_id: str, anomaly_id: int, request: Request, form: Form,
 
 
 @router.post("/istanze/{kit_id}/verifica", dependencies=[Depends(form_csrf)])
-def verify_istanza(kit_id: str, request: Request, user: PageWriter, db: WriteDb):
+def verify_istanza(kit_id: str, request: Request, user: PageUser, db: WriteDb):
     kit = kit_for(db, user, kit_id, lock=True)
     try:
         detail = verify(db, build_view(db, kit))
@@ -298,13 +297,13 @@ def _image(data: bytes | None, missing: str) -> Response:
 def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db,
                w: int = 0, a: int = 0, zoom: bool = False, v: str = ""):
     kit = kit_for(db, user, kit_id)
-    version, record = stored_record(db, kit)
+    record = current_record(db, kit)
     if not 0 <= index < len(record.kit.pages):
         raise HTTPException(404, "not found")
     boxes, frame = [], False
     if a:
         row = db.get(Anomaly, a)
-        if row is None or row.record_version_id != version.id:
+        if row is None or row.record_version_id != kit.current_version_id:
             raise HTTPException(404, "not found")
         for key in row.fields or []:
             fv = record.fields.get(key)
@@ -318,10 +317,15 @@ def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db
     ref = record.kit.pages[index]
     store = request.app.state.store
     missing = "immagine non disponibile" if lang_of(request) == "it" else "image not available"
-    if not store.exists(images.page_key(ref)):
-        return _image(None, missing)
-    data = images.render_page(store.get(images.page_key(ref)), width=w or None, boxes=boxes,
-                              frame=frame, zoom=zoom)
+    cache = request.app.state.rendered
+    drawn = (images.page_key(ref), w, tuple(boxes), frame, zoom)
+    data = cache.get(drawn)
+    if data is None:
+        if not store.exists(images.page_key(ref)):
+            return _image(None, missing)
+        data = images.render_page(store.get(images.page_key(ref)), width=w or None,
+                                  boxes=boxes, frame=frame, zoom=zoom)
+        cache.put(drawn, data)
     return _image(data, missing)
 
 
@@ -329,7 +333,7 @@ def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db
 def crop_image(kit_id: str, request: Request, user: PageUser, db: Db, campo: str = "",
                v: str = ""):
     kit = kit_for(db, user, kit_id)
-    _, record = stored_record(db, kit)
+    record = current_record(db, kit)
     fv = record.fields.get(campo)
     if fv is None:
         raise HTTPException(404, "not found")
@@ -387,7 +391,7 @@ def users_page(request: Request, user: PageUser, db: Db):
 
 
 @router.post("/utenti")
-def users_create(request: Request, form: Form, user: PageWriter, db: WriteDb):
+def users_create(request: Request, form: Form, user: PageUser, db: WriteDb):
     require_admin(user)
     try:
         created = create_user(db, str(form.get("name", "")), str(form.get("password", "")),
@@ -405,7 +409,7 @@ def users_create(request: Request, form: Form, user: PageWriter, db: WriteDb):
 
 
 @router.post("/utenti/{name}/sblocca", dependencies=[Depends(form_csrf)])
-def users_unlock(name: str, request: Request, user: PageWriter, db: WriteDb):
+def users_unlock(name: str, request: Request, user: PageUser, db: WriteDb):
     require_admin(user)
     target = db.scalar(select(User).where(User.name == name))
     if target is None:

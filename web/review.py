@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,13 +124,42 @@ def _applied(version: RecordVersion, decisions: list[FieldDecision]) -> list[Fie
     return [d for d in decisions if d.record_version_id == version.id or d.field_key in carried]
 
 
+_RECORDS_KEPT = 64
+_records: OrderedDict[int, Record] = OrderedDict()  # record version id -> its parsed record
+_records_lock = threading.Lock()
+
+
+def _parsed(version: RecordVersion) -> Record:
+    """The version's record, parsed once per process (a record version is never changed: a
+    new reading is a new version; decisions are rows of their own)."""
+    with _records_lock:
+        record = _records.get(version.id)
+        if record is not None:
+            _records.move_to_end(version.id)
+            return record
+    record = Record.model_validate(version.record)
+    with _records_lock:
+        _records[version.id] = record
+        while len(_records) > _RECORDS_KEPT:
+            _records.popitem(last=False)
+    return record
+
+
 def stored_record(db: Session, kit: Kit) -> tuple[RecordVersion, Record]:
     """The kit's current version and its record as the pipeline stored it (pages, bboxes and
     crops, which decisions do not change): enough to serve images without validating."""
     version = db.get(RecordVersion, kit.current_version_id)
     if version is None:
         raise LookupError(kit.id)
-    return version, Record.model_validate(version.record)
+    return version, _parsed(version)
+
+
+def current_record(db: Session, kit: Kit) -> Record:
+    """The record of the kit's current version, from the parsed ones kept when there (an image
+    request then reads no record JSON from the database)."""
+    with _records_lock:
+        record = _records.get(kit.current_version_id)
+    return record if record is not None else stored_record(db, kit)[1]
 
 
 def build_view(db: Session, kit: Kit) -> IstanzaView:
