@@ -751,6 +751,25 @@ def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
             for part, value in best.items()}
 
 
+def with_document(kf: KitField, spelled: str) -> Decoded | None:
+    """A field decoded with another document's value (a check-valid passport MRZ's surname,
+    given names or number; `spelled` as the cells would hold it, empty cells as spaces) as
+    a hypothesis as likely a priori as the cells' own reading: taken when the cells support
+    it within `DISAGREE` of their best reading, its share against that reading; else None."""
+    n = len(kf.mask)
+    if not spelled or cell_mask(spelled, n) != "".join("x" if on else "." for on in kf.mask):
+        return None
+    text = "".join(spelled[:n].split())
+    ll, free_ll = kf.dist.ll(text), kf.dist.ll(kf.decoded.free)
+    if ll < free_ll - DISAGREE:
+        return None
+    if text == kf.decoded.text:
+        return kf.decoded
+    share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))
+    return replace(kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,
+                   conflict=False)
+
+
 def _set(fields: dict[str, KitField], key: str, text: str, share: float) -> None:
     kf = fields[key]
     if kf.decoded.conflict:

@@ -329,3 +329,18 @@ def test_contradictions_of_what_the_form_guarantees():
     assert D.contradiction(MODEL.field("m1.72"), "1O121") == "letter_in_digits"
     assert D.contradiction(MODEL.field("m1.68"), "VIA 20 SETTEMBRE") is None  # an address
     assert D.contradiction(MODEL.field("m1.3"), "") is None
+
+
+def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one():
+    # the cells lean to F (0.55) over E (0.40) in the second letter of BEN AMOR
+    kf = kit_field("m1.3", "BFN AMOR", TEXT, p=0.55, doubt={1: ("E", 0.40)})
+    got = D.with_document(kf, "BEN AMOR")
+    assert got is not None and got.text == "BENAMOR" and got.changed and not got.conflict
+    assert 0.5 < got.confidence < 1.0
+    # written clearly otherwise (a planted mismatch): the MRZ is no reading of these cells
+    assert D.with_document(kit_field("m1.3", "BFN AMOR", TEXT, p=0.99), "BEN AMOR") is None
+    # another shape of name (a space elsewhere, more letters) is not laid on the cells
+    assert D.with_document(kf, "BENAMOR") is None
+    assert D.with_document(kf, "BEN AMORE") is None
+    same = kit_field("m1.3", "BEN AMOR", TEXT, p=0.97)
+    assert D.with_document(same, "BEN AMOR") == same.decoded
