@@ -419,17 +419,22 @@ def bench_cells(
     n: Annotated[int, typer.Option("--n", min=1, help="Cells per group.")] = 1500,
     tesseract: Annotated[bool, typer.Option("--tesseract/--no-tesseract")] = True,
     detail: Annotated[bool, typer.Option("--detail", help="Rows per dpi and mode.")] = False,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="A folder with another cellnet.onnx/.json (e.g. trained with a "
+                        "source left out) to measure instead of the shipped model.")] = None,
 ) -> None:
     """The hand-print cell classifier beside Tesseract, per character, on cells of writers,
     MNIST rows and fonts it was not trained on; its milliseconds per page on one core."""
     from extractors.cellnet_train.bench import run
 
-    typer.echo(run(seed, n, tesseract, detail))
+    typer.echo(run(seed, n, tesseract, detail, model))
 
 
 from pipeline import ops_cli  # worker, submit, status, reprocess, bench scale
+from web.cli import register_bench as register_web_bench  # bench web
 
 ops_cli.register(app, bench_app)
+register_web_bench(bench_app)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ real printout, where one font fills the page.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,12 +112,17 @@ def _rows(fields: Sequence[_Field], got: Sequence[Sequence[str]]) -> dict[str, t
     return {k: (v[0], v[1]) for k, v in tally.items()}
 
 
-def run(seed: int, n: int, tesseract: bool = True, detail: bool = False) -> str:
-    from extractors.cellnet import CellNetRecogniser, load_model
+def run(seed: int, n: int, tesseract: bool = True, detail: bool = False,
+        model_dir: Path | None = None) -> str:
+    """The report; `model_dir` holds another cellnet.onnx/.json to measure (a model trained
+    with a source left out, say) instead of the shipped one."""
+    from extractors.cellnet import META_PATH, MODEL_PATH, CellNetRecogniser, load_model
 
+    paths = ((model_dir / MODEL_PATH.name, model_dir / META_PATH.name) if model_dir
+             else (MODEL_PATH, META_PATH))
     fields = render_fields(seed, n)
     pages = _pages(fields)
-    net = CellNetRecogniser()
+    net = CellNetRecogniser(*paths)
     net.recognise([fields[0].item])  # load and warm up outside the timing
     got, times = _read(net, fields, pages)
     rows = _rows(fields, got)
@@ -142,7 +148,7 @@ def run(seed: int, n: int, tesseract: bool = True, detail: bool = False) -> str:
 
         tess_got, tess_times = _read(TesseractCellRecogniser(), fields, pages)
         tess_rows = _rows(fields, tess_got)
-    meta = load_model().meta
+    meta = load_model(*paths).meta
     trained_on = [k for k, w in meta["config"]["mix"] if w > 0]
     left_out = [s for s in data.SOURCES if s not in trained_on]
     lines = [
