@@ -1,0 +1,13 @@
+"""Registers the operations commands of their own modules: `plico schema`, `plico export`,
+`plico doctor`, `plico watch` (kept out of pipeline/cli.py)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the main `plico` command."""
+    from pipeline import schema
+
+    schema.register(app)
