@@ -1,4 +1,5 @@
-"""`plico serve` and `plico users ...`, registered on the main CLI by `register(app)`."""
+"""`plico serve` and `plico users ...`, registered on the main CLI by `register(app)`;
+`plico bench web` by `register_bench(bench_app)`."""
 
 from __future__ import annotations
 
@@ -140,6 +141,39 @@ def users_list() -> None:
             state = "inactive" if not u.active else (
                 f"locked until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until else "active")
             typer.echo(f"{u.name}\t{u.role}\t{' '.join(u.questure) or '-'}\t{state}")
+
+
+def bench_web(
+    reviewers: Annotated[int, typer.Option("--reviewers", min=1, max=200,
+                                           help="Simulated reviewers.")] = 20,
+    seconds: Annotated[float, typer.Option("--seconds", min=1, help="How long they work.")] = 60,
+    think: Annotated[float, typer.Option(
+        "--think", min=0, help="Mean seconds a reviewer thinks between steps (0.5-1.5x).")] = 5.0,
+    kits: Annotated[int, typer.Option("--kits", min=4, help="Istanze seeded.")] = 24,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="A PostgreSQL server (postgresql://user@host/db): the bench "
+        "creates a throwaway database there and drops it. Default: SQLite.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+) -> None:
+    """Load-test the review app on loopback: seeded istanze, the app under uvicorn in its own
+    process, N reviewers logging in, opening istanze with all their images and recording
+    decisions for D seconds; requests/s, p50/p95/p99 latency, errors. Exit 1 on any error."""
+    from web.bench import format_result, run_bench
+
+    if database_url and not database_url.startswith(("postgresql", "postgres:")):
+        raise typer.BadParameter("a postgresql:// URL (SQLite is the default)",
+                                 param_hint="--database-url")
+    result = run_bench(database_url=database_url, reviewers=reviewers, seconds=seconds,
+                       kits=kits, think=think, seed=seed, echo=typer.echo)
+    typer.echo(format_result(result, database="postgresql" if database_url else "sqlite",
+                             reviewers=reviewers, seconds=seconds, think=think))
+    if result.error_count:
+        raise typer.Exit(1)
+
+
+def register_bench(bench_app: typer.Typer) -> None:
+    """Add `web` to `plico bench`."""
+    bench_app.command("web")(bench_web)
 
 
 def register(app: typer.Typer) -> None:
