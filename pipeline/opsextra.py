@@ -8,6 +8,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the main `plico` command."""
-    from pipeline import schema
+    from pipeline import export, schema
 
     schema.register(app)
+    export.register(app)
