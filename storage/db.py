@@ -288,12 +288,13 @@ def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        if _read_only(conn):
-            conn.exec_driver_sql("PRAGMA query_only=ON")
-            conn.exec_driver_sql("BEGIN")  # deferred: a reader in WAL mode takes no lock
-        else:
-            conn.exec_driver_sql("PRAGMA query_only=OFF")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = _read_only(conn)
+        info = conn.connection.info  # lives as long as the pooled connection
+        if info.get("query_only") != read_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            info["query_only"] = read_only
+        # deferred: a reader in WAL mode takes no lock
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _postgresql_setup(engine: Engine) -> None:

@@ -92,8 +92,9 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
-    from web import api, pages
+    from web import api, health, pages
 
+    app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     pages.install_error_pages(app)
@@ -185,12 +186,14 @@ def current_user(request: Request, db: DbSession) -> User | None:
     s = session_of(request)
     if not s.user:
         return None
-    user = db.scalar(select(User).where(User.name == s.user))
+    last_logout = (select(func.max(AuditEvent.at))
+                   .where(AuditEvent.user_name == User.name, AuditEvent.action == "logout")
+                   .correlate(User).scalar_subquery())
+    row = db.execute(select(User, last_logout).where(User.name == s.user)).first()
+    user, last_logout = row if row is not None else (None, None)
     if user is None or not user.active or hash_fingerprint(user.password_hash) != s.fingerprint:
         s.logout()
         return None
-    last_logout = db.scalar(select(func.max(AuditEvent.at)).where(
-        AuditEvent.user_name == user.name, AuditEvent.action == "logout"))
     if last_logout is not None and as_utc(last_logout).timestamp() > s.issued:
         s.logout()
         return None
