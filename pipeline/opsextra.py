@@ -8,7 +8,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the main `plico` command."""
-    from pipeline import export, schema
+    from pipeline import doctor, export, schema
 
     schema.register(app)
     export.register(app)
+    doctor.register(app)
