@@ -260,12 +260,27 @@ def test_status_page_and_languages(web) -> None:
     assert "Too many requests" in limited.text
 
 
-def test_correcting_the_province_moves_the_istanza_to_that_questura(web) -> None:
+def test_correcting_the_province_is_an_explicit_audited_transfer(web) -> None:
     mi = web.client("rev_mi")
     kit = web.mi.kit_id
-    r = mi.post(f"/istanze/{kit}/campi", data={"field": "m1.questore_sigla", "action": "correct",
-                                               "value": "rm", "csrf": page_csrf(mi)},
-                follow_redirects=False)
+    token = page_csrf(mi)
+    page = mi.get(f"/istanze/{kit}").text
+    assert 'name="transfer"' in page and "<option selected>MI</option>" in page
+
+    def correct(value: str, **extra: str):
+        return mi.post(f"/istanze/{kit}/campi", data={
+            "field": "m1.questore_sigla", "action": "correct", "value": value, "csrf": token,
+            **extra}, follow_redirects=False)
+
+    # not a province, or empty: refused, the istanza stays where it is
+    for value in ("ZZ", "", "  ", "MIL"):
+        r = correct(value, transfer="1")
+        assert r.status_code == 422 and "sigla di una provincia" in r.text, value
+    # another Questura without asking for a transfer: refused
+    r = correct("rm")
+    assert r.status_code == 422 and "conferma il trasferimento" in r.text
+    assert mi.get(f"/istanze/{kit}").status_code == 200
+    r = correct("rm", transfer="1")
     assert r.headers["location"] == "/coda?ok=moved"
     assert "passata alla coda" in mi.get("/coda?ok=moved").text
     assert mi.get(f"/istanze/{kit}").status_code == 404
@@ -274,6 +289,30 @@ def test_correcting_the_province_moves_the_istanza_to_that_questura(web) -> None
     with session_scope(web.engine) as db:
         event = db.scalars(select(AuditEvent).where(AuditEvent.action == "correct_field")).one()
         assert event.detail["questura"] == {"before": "MI", "after": "RM"}
+        transfer = db.scalars(select(AuditEvent).where(
+            AuditEvent.action == "transfer_questura")).one()
+        assert (transfer.user_name, transfer.kit_id) == ("rev_mi", kit)
+        assert transfer.detail == {"before": "MI", "after": "RM"}
+        assert db.get(Kit, kit).questura == "RM"
+    assert "trasferimento ad altra Questura" in web.client("ops1").get("/audit").text
+    # the API: the same rules, transfer=true to move it
+    api = web.client("rev_rm")
+    csrf = api.get("/api/me").json()["csrf"]
+    body = {"field": "m1.questore_sigla", "action": "correct", "value": ""}
+    assert api.post(f"/api/istanze/{kit}/fields", json=body,
+                    headers={"X-CSRF-Token": csrf}).status_code == 422
+    body["value"] = "TO"
+    assert api.post(f"/api/istanze/{kit}/fields", json=body,
+                    headers={"X-CSRF-Token": csrf}).status_code == 422
+    r = api.post(f"/api/istanze/{kit}/fields", json={**body, "transfer": True},
+                 headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["questura"] == {"before": "RM", "after": "TO"}
+    # an istanza with no Questura (none read) is never marked verificata
+    with session_scope(web.engine) as db:
+        db.get(Kit, web.clean.kit_id).questura = None
+    ops = web.client("ops1")
+    r = ops.post(f"/istanze/{web.clean.kit_id}/verifica", data={"csrf": page_csrf(ops)})
+    assert r.status_code == 422
 
 
 def test_names_typed_in_forms_are_escaped(web) -> None:

@@ -65,6 +65,9 @@ class FieldDecisionIn(BaseModel):
     action: Literal["confirm", "correct"]
     value: str | None = Field(default=None, max_length=500,
                               description="The corrected value (correct only)")
+    transfer: bool = Field(default=False, description="Correcting the header's province "
+                           "(m1.questore_sigla) to another Questura transfers the istanza: "
+                           "only with transfer=true")
 
 
 class ResolutionIn(BaseModel):
@@ -171,10 +174,13 @@ def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
     kit = kit_for(db, user, kit_id, lock=True)
     view = build_view(db, kit)
     try:
-        detail = decide_field(db, view, user.name, body.field, body.action, body.value)
+        detail = decide_field(db, view, user.name, body.field, body.action, body.value,
+                              transfer=body.transfer)
     except DecisionError as exc:
         raise HTTPException(422, str(exc)) from exc
     audit(db, request, user.name, f"{body.action}_field", kit.id, **detail)
+    if "questura" in detail:
+        audit(db, request, user.name, "transfer_questura", kit.id, **detail["questura"])
     db.commit()
     return {**detail, "status": kit.status}
 

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.db import Anomaly, AuditEvent, Kit, User
+from validators.coded_tables import edition_on
 from validators.report import istanza_summary
 from web import images
 from web.accounts import AccountError, create_user
@@ -214,6 +215,7 @@ def istanza_context(request: Request, db: DbSession, user: User, kit: Kit,
                                     if form_field(k) and form_field(k).options else None),
         "field_kind": lambda k: (form_field(k).kind.value if form_field(k) else "text"),
         "pages": pages, "events": events, "resolutions": RESOLUTIONS,
+        "province_codes": edition_on("province", None).codes,
         "open_count": len(view.open_anomalies),
         "review_count": sum(1 for f in view.record.fields.values() if f.status == "review"),
     }
@@ -237,7 +239,8 @@ def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db
     key, action = str(form.get("field", "")), str(form.get("action", ""))
     view = build_view(db, kit)
     try:
-        detail = decide_field(db, view, user.name, key, action, str(form.get("value", "")))
+        detail = decide_field(db, view, user.name, key, action, str(form.get("value", "")),
+                              transfer=form.get("transfer") in ("1", "true", "on"))
     except DecisionError as exc:
         db.rollback()
         view = build_view(db, kit)
@@ -249,6 +252,8 @@ def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db
             "error": translator(lang_of(request))(f"err_{exc.key}", **exc.params),
             "error_value": str(form.get("value", ""))[:500]}, status_code=422, user=user)
     audit(db, request, user.name, f"{action}_field", kit.id, **detail)
+    if "questura" in detail:
+        audit(db, request, user.name, "transfer_questura", kit.id, **detail["questura"])
     db.commit()
     allowed = questure_of(user)
     if allowed is not None and kit.questura not in allowed:

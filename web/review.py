@@ -37,6 +37,7 @@ from storage import status as kit_status
 from storage.db import Anomaly, FieldDecision, Kit, RecordVersion, utcnow
 from storage.index import QUESTURA_FIELD
 from storage.status import LIVE, OPEN
+from validators.coded_tables import is_valid
 from validators.rules import validate
 
 RESOLUTIONS = ("accettata", "integrazione_richiesta", "respinta")
@@ -239,6 +240,9 @@ def verify(db: Session, view: IstanzaView) -> dict[str, Any]:
     """Bring the status of an istanza with nothing live up to date (verificata). A kit read
     without anomalies is verificata as soon as it is saved; this is for rows saved before
     that rule, and it refuses while an anomaly is live or a field is to be checked again."""
+    if not is_province(view.kit.questura):
+        raise DecisionError("no_questura", "the istanza has no Questura: correct the header's "
+                            "province (m1.questore_sigla) first")
     live = [a.code for a in view.anomalies if a.status in LIVE]
     if live:
         codes = ", ".join(sorted(set(live)))
@@ -253,23 +257,39 @@ def verify(db: Session, view: IstanzaView) -> dict[str, Any]:
     return {"kit_status": {"before": before, "after": view.kit.status}}
 
 
+def is_province(code: object) -> bool:
+    """A province code of the newest edition of the province table (a Questura that exists)."""
+    return isinstance(code, str) and len(code) == 2 and is_valid("province", code)
+
+
 def decide_field(db: Session, view: IstanzaView, user: str, key: str, action: str,
-                 raw: str | None) -> dict[str, Any]:
-    """Confirm or correct one field; returns the audit detail (before, after, anomalies)."""
+                 raw: str | None, *, transfer: bool = False) -> dict[str, Any]:
+    """Confirm or correct one field; returns the audit detail (before, after, anomalies).
+
+    The header's province (`m1.questore_sigla`) decides whose queue the istanza is in: it can
+    only be a province, never empty, and a value other than the istanza's Questura is a
+    transfer to that Questura, taken only when asked for (`transfer`); the detail then holds
+    `questura` (before, after) and the handler audits a `transfer_questura` event."""
     if key not in view.record.fields:
         raise DecisionError("field", f"no field {key}", field=key)
     if action not in ("confirm", "correct"):
         raise DecisionError("action", "confirm or correct")
     before = view.record.fields[key].value
     after = before if action == "confirm" else normalise_value(key, raw or "")
+    moved = None
+    if key == QUESTURA_FIELD:
+        if not is_province(after):
+            raise DecisionError("province", "the header's province: a province code (e.g. MI)",
+                                value=str(after)[:8])
+        if after != view.kit.questura:
+            if not transfer:
+                raise DecisionError("transfer", f"{after} is another Questura: changing the "
+                                    "header's province transfers the istanza (transfer=true)",
+                                    questura=after)
+            moved = {"before": view.kit.questura, "after": after}
+            view.kit.questura = after
     db.add(FieldDecision(kit_id=view.kit.id, field_key=key, action=action, value_before=before,
                          value_after=after, user_name=user, record_version_id=view.version.id))
-    moved = None
-    if key == QUESTURA_FIELD and isinstance(after, str):
-        # the header's province decides whose queue the istanza is in: a corrected province
-        # moves it (the reviewer may lose sight of it, as they should)
-        moved = {"before": view.kit.questura, "after": after[:2] or None}
-        view.kit.questura = moved["after"]
     db.flush()
     new = build_view(db, view.kit)
     changes = sync(db, new, user)
