@@ -31,11 +31,21 @@ def worker(
                                            help="Worker processes (one per core).")] = 1,
     threads: Annotated[int, typer.Option("--threads", min=1, max=64,
                                          help="Threads per process (1: OCR is CPU-bound).")] = 1,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", help="Serve Prometheus /metrics on this port (with --processes 1: "
+                               "scale with containers).")] = None,
 ) -> None:
     """Run workers on the broker of PLICO_BROKER_URL until stopped (SIGTERM, Ctrl-C)."""
     from pipeline.workers import run_workers
 
     _need_broker(_settings())
+    if metrics_port is not None:
+        if processes != 1:
+            raise typer.BadParameter("one worker process per metrics port: use --processes 1",
+                                     param_hint="--metrics-port")
+        from pipeline.metrics import serve
+
+        serve(metrics_port, _settings())
     raise typer.Exit(run_workers(processes, threads))
 
 

@@ -92,9 +92,11 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
-    from web import api, health, pages
+    from web import api, health, metrics, pages
 
+    app.add_middleware(metrics.MetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     pages.install_error_pages(app)
