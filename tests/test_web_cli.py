@@ -39,6 +39,12 @@ def test_users_add_passwd_disable_list(tmp_path) -> None:
     assert _run(["users", "disable", "rev1"], env).stdout.strip() == "rev1 disabled"
     listed = _run(["users", "list"], env)
     assert listed.stdout.splitlines() == ["rev1\treviewer\tMI RM\tinactive"]
+    # the data folder and the database: the owner's only
+    data = tmp_path / "data"
+    assert data.stat().st_mode & 0o777 == 0o700
+    for name in ("plico.db", "plico.db-wal", "plico.db-shm"):
+        if (data / name).exists():
+            assert (data / name).stat().st_mode & 0o777 == 0o600, name
 
     from fastapi.testclient import TestClient
 
@@ -76,6 +82,8 @@ def test_users_commands_refuse_bad_input(runner) -> None:
         (("users", "add", "rev9", "--role", "reviewer", "--password-stdin"), "questura"),
         (("users", "add", "rev9", "--role", "reviewer", "--questura", "Milano",
           "--password-stdin"), "province"),
+        (("users", "add", "rev9", "--role", "reviewer", "--questura", "XX",
+          "--password-stdin"), "not XX"),
         (("users", "passwd", "nobody", "--password-stdin"), "no user"),
         (("users", "disable", "nobody"), "no user"),
     ]

@@ -315,6 +315,23 @@ def test_correcting_the_province_is_an_explicit_audited_transfer(web) -> None:
     assert r.status_code == 422
 
 
+def test_bad_image_parameters_answer_the_error_page_and_times_are_italian(web) -> None:
+    c = web.client("rev_mi")
+    kit = web.mi.kit_id
+    for query in ("w=-5", "a=99999999999999999999", "a=-1", "w=abc"):
+        r = c.get(f"/istanze/{kit}/pagine/1.png?{query}")
+        assert r.status_code == 422, query
+        assert r.headers["content-type"].startswith("text/html") and 'lang="it"' in r.text
+    assert c.get(f"/istanze/{kit}/pagine/99999999999999999999.png").status_code == 404
+    page = c.get(f"/istanze/{kit}").text  # its audit trail: Italian time, zone named
+    with session_scope(web.engine) as db:
+        at = db.scalars(select(AuditEvent.at).order_by(AuditEvent.id.desc())).first()
+    from web.auth import rome_time
+
+    shown = rome_time(at)
+    assert shown.endswith((" CET", " CEST")) and shown in page
+
+
 def test_names_typed_in_forms_are_escaped(web) -> None:
     c = web.client()
     r = login(c, "<script>alert(1)</script>", "whatever", expect=401)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.db import User
+from validators.coded_tables import is_valid
 from web.auth import ROLES, hash_password
 
 _NAME = re.compile(r"[A-Za-z0-9._@-]{2,120}")
@@ -25,9 +26,10 @@ def create_user(db: Session, name: str, password: str, role: str, questure: list
         raise AccountError("name: 2-120 letters, digits or . _ @ -")
     if role not in ROLES:
         raise AccountError(f"role: one of {', '.join(ROLES)}")
-    bad = [q for q in questure if not _PROVINCE.fullmatch(q)]
+    bad = [q for q in questure if not _PROVINCE.fullmatch(q) or not is_valid("province", q)]
     if bad:
-        raise AccountError(f"questura: two-letter province codes (not {', '.join(bad)})")
+        raise AccountError(f"questura: province codes of the province table "
+                           f"(not {', '.join(bad)})")
     if role == "reviewer" and not questure:
         raise AccountError("a reviewer needs at least one --questura")
     if len(password) < 8:

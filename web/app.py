@@ -39,9 +39,11 @@ from web.auth import (
     COOKIE,
     Session,
     SessionCodec,
+    as_rome,
     as_utc,
     hash_fingerprint,
     load_or_create_secret,
+    rome_time,
     utcnow,
     verify_password,
 )
@@ -83,6 +85,8 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
     app.state.rendered = images.RenderCache()
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["urlq"] = lambda s: quote(str(s), safe="")
+    app.state.templates.env.filters["rome"] = rome_time
+    app.state.templates.env.filters["rome_date"] = lambda t: as_rome(t).strftime("%d/%m/%Y")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     app.add_middleware(SessionMiddleware)

@@ -22,6 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -58,7 +59,8 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
         return configured.encode()
     path = data_dir / "web-secret"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        if not data_dir.exists():
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # written whole under a temporary name, then linked into place: a second process
         # starting at the same moment either wins or reads the winner's key, never half a key
         tmp = data_dir / f".web-secret.{os.getpid()}.{secrets.token_hex(4)}"
@@ -158,3 +160,16 @@ def as_utc(t: dt.datetime | None) -> dt.datetime | None:
     if t is not None and t.tzinfo is None:
         return t.replace(tzinfo=dt.UTC)
     return t
+
+
+ROME = ZoneInfo("Europe/Rome")
+
+
+def as_rome(t: dt.datetime) -> dt.datetime:
+    """A stored time (UTC) as the Questure read it: Italian time, CET or CEST."""
+    return as_utc(t).astimezone(ROME)
+
+
+def rome_time(t: dt.datetime | None, fmt: str = "%d/%m/%Y %H:%M:%S") -> str:
+    """A stored time in Italian time with its zone (CET or CEST) named; '' for none."""
+    return as_rome(t).strftime(f"{fmt} %Z") if t is not None else ""

@@ -135,11 +135,13 @@ def users_list() -> None:
     from sqlalchemy import select
 
     from storage.db import User
+    from web.auth import rome_time
 
     with _session() as db:
         for u in db.scalars(select(User).order_by(User.name)):
             state = "inactive" if not u.active else (
-                f"locked until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until else "active")
+                f"locked until {rome_time(u.locked_until, '%Y-%m-%d %H:%M')}"
+                if u.locked_until else "active")
             typer.echo(f"{u.name}\t{u.role}\t{' '.join(u.questure) or '-'}\t{state}")
 
 

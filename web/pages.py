@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -300,7 +300,9 @@ def _image(data: bytes | None, missing: str) -> Response:
 
 @router.get("/istanze/{kit_id}/pagine/{index}.png")
 def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db,
-               w: int = 0, a: int = 0, zoom: bool = False, v: str = ""):
+               w: Annotated[int, Query(ge=0, le=10_000)] = 0,
+               a: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+               zoom: bool = False, v: Annotated[str, Query(max_length=200)] = ""):
     kit = kit_for(db, user, kit_id)
     record = current_record(db, kit)
     if not 0 <= index < len(record.kit.pages):
@@ -335,8 +337,9 @@ def page_image(kit_id: str, index: int, request: Request, user: PageUser, db: Db
 
 
 @router.get("/istanze/{kit_id}/ritaglio")
-def crop_image(kit_id: str, request: Request, user: PageUser, db: Db, campo: str = "",
-               v: str = ""):
+def crop_image(kit_id: str, request: Request, user: PageUser, db: Db,
+               campo: Annotated[str, Query(max_length=120)] = "",
+               v: Annotated[str, Query(max_length=200)] = ""):
     kit = kit_for(db, user, kit_id)
     record = current_record(db, kit)
     fv = record.fields.get(campo)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from storage.db import Anomaly, Kit
 from storage.index import kits_query
 from storage.status import LIVE, STATUSES
+from web.auth import as_rome
 
 PAGE_SIZE = 25
 
@@ -131,5 +132,5 @@ def to_csv(result: QueuePage) -> str:
         w.writerow([_cell(v) for v in (
             k.id, k.codice_istanza, k.assicurata, k.questura, k.status, k.max_severity,
             k.anomaly_count, " ".join(r.codes),
-            k.created_at.isoformat(timespec="seconds") if k.created_at else "")])
+            as_rome(k.created_at).isoformat(timespec="seconds") if k.created_at else "")])
     return out.getvalue()
