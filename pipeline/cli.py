@@ -43,10 +43,11 @@ def _root(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
+    from pipeline.logjson import configure
     from pipeline.settings import get_settings
 
-    level = logging.DEBUG if verbose else get_settings().log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    configure(logging.DEBUG if verbose else settings.log_level, settings.log_format)
 
 
 @forms_app.command("blank")

@@ -20,7 +20,6 @@ PLICO_METRICS_TOKEN is set, to requests carrying `Authorization: Bearer <token>`
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
@@ -135,8 +134,3 @@ def serve(port: int, settings) -> None:
     register_index(database_url(settings))
     start_http_server(port)
     log.info("metrics on port %d", port)
-
-
-def metrics_token() -> str | None:
-    """PLICO_METRICS_TOKEN: the bearer token of the web app's /metrics (unset: no /metrics)."""
-    return os.environ.get("PLICO_METRICS_TOKEN") or None

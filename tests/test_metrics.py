@@ -1,6 +1,7 @@
 """Prometheus metrics: a real worker (`plico worker --metrics-port`, Redis broker) reads the
 smallest sample scan submitted with `plico submit`, and its /metrics shows the pipeline's
-series; the web app's /metrics answers only with the token and times requests by route."""
+series (its log, PLICO_LOG_FORMAT=json, is one JSON object per line with the ids); the web
+app's /metrics answers only with the token and times requests by route."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+
+import json
 
 import httpx
 import pytest
@@ -43,18 +46,18 @@ def test_worker_metrics_after_a_small_job(tmp_path) -> None:
         pytest.skip("Redis is unavailable")
     data, port = tmp_path / "data", _free_port()
     extra = {"PLICO_BROKER_URL": REDIS, "PLICO_QUEUE_NAME": f"metrics-{secrets.token_hex(4)}",
-             "PLICO_WORKER_POLL_MS": "100"}
+             "PLICO_WORKER_POLL_MS": "100", "PLICO_LOG_FORMAT": "json", "PLICO_LOG_LEVEL": "INFO"}
+    log = (tmp_path / "worker.log").open("w")
     assert plico(data, "db", "upgrade", **extra).returncode == 0
     worker = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--metrics-port",
                                str(port)], cwd=ROOT, env=plico_env(data, **extra),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         done = plico(data, "submit", str(SMALLEST_SCAN), **extra)
         assert done.returncode == 0, done.stderr
         deadline, text = time.monotonic() + 300, ""
         while time.monotonic() < deadline:
-            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
             try:
                 text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             except httpx.TransportError:
@@ -75,15 +78,20 @@ def test_worker_metrics_after_a_small_job(tmp_path) -> None:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
+        log.close()
+    lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines()]
+    kit_lines = [x for x in lines if x.get("kit_id")]
+    assert kit_lines and all(x["batch_id"] == x["kit_id"][:-5] for x in kit_lines)
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
+    assert not any("GUPTA" in x["msg"] or "RAJESH" in x["msg"] for x in lines)
 
 
-def test_web_metrics_need_the_token(tmp_path, monkeypatch) -> None:
+def test_web_metrics_need_the_token(tmp_path) -> None:
     from web.app import create_app
 
-    client = TestClient(create_app(Settings(data_dir=tmp_path / "data")))
-    monkeypatch.delenv("PLICO_METRICS_TOKEN", raising=False)
-    assert client.get("/metrics").status_code == 404
-    monkeypatch.setenv("PLICO_METRICS_TOKEN", "s3cret")
+    closed = TestClient(create_app(Settings(data_dir=tmp_path / "data")))
+    assert closed.get("/metrics").status_code == 404
+    client = TestClient(create_app(Settings(data_dir=tmp_path / "data", metrics_token="s3cret")))
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     client.get("/healthz")

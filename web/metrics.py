@@ -1,7 +1,8 @@
 """The web app's Prometheus metrics: request latency by method, route template and status
 class (an ASGI middleware), and `/metrics` (this process's series and the index's jobs,
 pipeline/metrics.py). /metrics answers only when PLICO_METRICS_TOKEN is set, and only to
-`Authorization: Bearer <token>`; otherwise it is 404 (not there) or 401."""
+`Authorization: Bearer <token>`; otherwise it is 404 (not there) or 401. A token rather than a
+second port: one port to publish and proxy, and the scraper authenticates."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
-from pipeline.metrics import metrics_token, register_index
+from pipeline.metrics import register_index
 
 REQUEST_SECONDS = Histogram("plico_http_request_seconds", "Web request latency by method, "
                             "route template and status class.", ["method", "route", "status"])
@@ -22,9 +23,10 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
-    token = metrics_token()
-    if token is None:
+    secret = request.app.state.settings.metrics_token
+    if secret is None:
         return Response(status_code=404)
+    token = secret.get_secret_value()
     given = request.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
