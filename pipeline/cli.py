@@ -151,7 +151,8 @@ def process(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from pipeline.errors import ExitCode, InputError
-    from pipeline.process import count_pages, private_temp, process_batch
+    from pipeline.process import count_pages, open_runtime, private_temp, process_batch, \
+        resume_orphans
     from pipeline.workers import is_transient
     from pipeline.settings import get_settings
 
@@ -167,9 +168,10 @@ def process(
             bar.update(task, advance=n, description=name)
 
         failed = []
+        rt = open_runtime(settings, recogniser)
         for src in inputs:
             try:
-                summary, _ = process_batch(src, out, settings, recogniser, advance)
+                summary, _ = process_batch(src, out, settings, recogniser, advance, runtime=rt)
             except Exception as exc:
                 # a fault of Plico on one batch (marked failed in the index) does not stop
                 # the batches after it; a service that is down, or bad settings, stop the run
@@ -181,6 +183,10 @@ def process(
                 failed.append(f"{src.name}: {type(exc).__name__} (the batch is marked "
                               "failed: plico status)")
                 continue
+            summaries.append(summary)
+            typer.echo(summary.line())
+        # then the batches a run that died left unfinished (those of these inputs: resumed above)
+        for summary in resume_orphans(settings, recogniser, out, advance, runtime=rt):
             summaries.append(summary)
             typer.echo(summary.line())
     for s in summaries:

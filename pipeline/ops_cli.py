@@ -56,7 +56,7 @@ def submit(
     """Keep the inputs raw, register one batch per input and enqueue it; prints batch ids."""
     from pipeline.errors import ExitCode
     from pipeline.process import open_runtime, submit_batch
-    from pipeline.workers import enqueue_batch, setup
+    from pipeline.workers import enqueue_batch, resubmit, setup
 
     settings = _settings()
     _need_broker(settings)
@@ -68,6 +68,10 @@ def submit(
         for error in submitted.errors:
             typer.echo(f"not stored: {error}", err=True)
             failed = True
+        if submitted.earlier is not None:  # these inputs were submitted before
+            said = resubmit(rt, submitted.batch_id)
+            typer.echo(f"{submitted.batch_id}\t{submitted.name}\t{said}")
+            continue
         enqueue_batch(rt, submitted.batch_id)
         typer.echo(f"{submitted.batch_id}\t{submitted.name}\t{len(submitted.inputs)} inputs")
     if failed:
@@ -77,12 +81,23 @@ def submit(
 def status(
     batch: Annotated[str | None, typer.Option("--batch", help="One batch only.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Batches and quarantine entries shown.")] = 20,
+    repair: Annotated[bool, typer.Option("--repair", help="First finish, in this process, the "
+                                         "batches a `plico process` run that died left queued "
+                                         "or running.")] = False,
 ) -> None:
     """Batches, jobs (queued, running, done, failed, quarantined) and quarantine reasons."""
-    from pipeline.process import open_runtime
+    from pipeline.process import open_runtime, orphaned_batches, private_temp, resume_orphans
     from pipeline.workers import status_report
 
-    rt = open_runtime(_settings())
+    settings = _settings()
+    if repair:
+        private_temp(settings)
+    rt = open_runtime(settings)
+    if repair:
+        found = orphaned_batches(rt)
+        typer.echo(f"{len(found)} batches left unfinished by a run that died")
+        for summary in resume_orphans(settings, None, None, runtime=rt):
+            typer.echo(summary.line())
     typer.echo(status_report(rt, batch, limit))
 
 

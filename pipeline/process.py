@@ -255,6 +255,11 @@ def inputs_key(batch_id: str) -> str:
     return f"batches/{batch_id}/inputs.json"
 
 
+def kits_key(batch_id: str) -> str:
+    """The batch's kits in scan order, its own and those of envelopes recorded before."""
+    return f"batches/{batch_id}/kits.json"
+
+
 def store_raw(store, path: Path) -> RawInput:
     """Keep an input byte for byte under its SHA-256 (once per content: write-once keys)."""
     if path.is_symlink() and not path.exists():
@@ -297,13 +302,26 @@ class Submitted:
     name: str
     inputs: list[RawInput]
     errors: list[str] = field(default_factory=list)  # inputs that could not even be stored
+    # the status of the batch that had already read these inputs (None: a new batch)
+    earlier: str | None = None
 
 
 def submit_batch(rt: Runtime, source: Path, *, name: str | None = None,
-                 batch_id: str | None = None) -> Submitted:
-    """Store a batch's raw inputs and register the batch (status queued)."""
+                 batch_id: str | None = None, owner: str | None = None,
+                 reuse: bool = True) -> Submitted:
+    """Store a batch's raw inputs and register the batch (status queued, `owner` the
+    in-process run reading it, None for the workers).
+
+    One batch per content: when a batch has already read the same inputs (the same SHA-256,
+    in the same order: `batches.source_sha256`), that batch is returned with `earlier` set to
+    its status and nothing new is registered; the caller skips it or resumes it. reuse=False
+    registers a new batch all the same (benches reading one file again on purpose); such a
+    batch is not found by a later submit."""
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.index import source_key
+
     name = name or (source.stem if source.is_file() else source.name)
-    batch_id = batch_id or new_batch_id()
     kept: list[RawInput] = []
     errors: list[str] = []
     for path in expand_inputs([source]):
@@ -317,15 +335,124 @@ def submit_batch(rt: Runtime, source: Path, *, name: str | None = None,
             log.info("input %s given twice in one batch: read once", raw.sha256[:12])
             continue
         kept.append(raw)
+    key = source_key(r.sha256 for r in kept) if reuse else None
+    earlier = find_batch(rt, key)
+    if earlier is not None:
+        return Submitted(earlier[0], name, kept, errors, earlier=earlier[1])
+    batch_id = batch_id or new_batch_id()
     rt.store.put(inputs_key(batch_id),
                  json.dumps([{"sha256": r.sha256, "name": r.name, "size": r.size}
                              for r in kept]).encode(), content_type="application/json")
-    with rt.session() as s:
-        s.add(db.Batch(id=batch_id, name=name, status="queued", error="; ".join(errors) or None))
-        s.flush()
-        for r in kept:
-            s.add(db.Input(sha256=r.sha256, batch_id=batch_id, original_name=r.name, size=r.size))
+    try:
+        with rt.session() as s:
+            s.add(db.Batch(id=batch_id, name=name, status="queued", source_sha256=key,
+                           owner=owner, heartbeat_at=db.utcnow() if owner else None,
+                           error="; ".join(errors) or None))
+            s.flush()
+            for r in kept:
+                s.add(db.Input(sha256=r.sha256, batch_id=batch_id, original_name=r.name,
+                               size=r.size))
+    except IntegrityError:  # another run registered the same inputs a moment ago
+        earlier = find_batch(rt, key)
+        if earlier is None:
+            raise
+        return Submitted(earlier[0], name, kept, errors, earlier=earlier[1])
     return Submitted(batch_id, name, kept, errors)
+
+
+def find_batch(rt: Runtime, key: str | None) -> tuple[str, str] | None:
+    """(id, status) of the batch that read the inputs of `key` (`storage.index.source_key`)."""
+    if key is None:
+        return None
+    with rt.session() as s:
+        row = s.execute(select(db.Batch.id, db.Batch.status)
+                        .where(db.Batch.source_sha256 == key)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+# --- who reads a batch: owners, heartbeats, resuming ----------------------------------------
+
+# An in-process run (`plico process`, `plico status --repair`) owns the batch it reads
+# (`batches.owner` = `<host>:<pid>`) and beats every HEARTBEAT_S (`batches.heartbeat_at`). A
+# batch queued or running whose owner is gone is resumed by the next run: on the owner's
+# host when its pid is gone; elsewhere, or when the pid was taken again, when its heartbeat
+# is older than a lease.
+HEARTBEAT_S = 15.0
+FOREIGN_LEASE_S = 120.0  # another host's owner: no heartbeat for this long is dead
+LOCAL_LEASE_S = 600.0  # this host's: its pid alive but silent this long (a pid taken again)
+
+
+def owner_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None, heartbeat_at: datetime | None,
+                now: datetime | None = None) -> bool:
+    """Whether the run that owns a batch is alive. No owner: the workers' batch (the broker
+    redelivers their work), counted alive here."""
+    import socket
+
+    if owner is None:
+        return True
+    now = now or datetime.now(UTC)
+    if heartbeat_at is not None and heartbeat_at.tzinfo is None:  # SQLite keeps no zone
+        heartbeat_at = heartbeat_at.replace(tzinfo=UTC)
+    silent = (now - heartbeat_at).total_seconds() if heartbeat_at else float("inf")
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return _pid_alive(int(pid)) and silent < LOCAL_LEASE_S
+    return silent < FOREIGN_LEASE_S
+
+
+def claim_batch(rt: Runtime, batch_id: str, owner: str, *, expect_owner: str | None,
+                expect_status: str) -> bool:
+    """Take a batch over (running, owned by `owner`) if it is still as it was seen:
+    two runs finding the same dead run's batch, one takes it."""
+    from sqlalchemy import update
+
+    with rt.session() as s:
+        found = s.execute(update(db.Batch).where(
+            db.Batch.id == batch_id, db.Batch.status == expect_status,
+            db.Batch.owner.is_(None) if expect_owner is None else db.Batch.owner == expect_owner,
+        ).values(owner=owner, status="running", heartbeat_at=db.utcnow()))
+        return found.rowcount == 1
+
+
+@contextlib.contextmanager
+def heartbeat(rt: Runtime, batch_id: str, owner: str, every_s: float = HEARTBEAT_S):
+    """Beat `batches.heartbeat_at` from a thread while the block runs."""
+    import threading
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            try:
+                with rt.session() as s:
+                    batch = s.get(db.Batch, batch_id)
+                    if batch is not None and batch.owner == owner:
+                        batch.heartbeat_at = db.utcnow()
+            except Exception as exc:  # noqa: BLE001 - a missed beat is not the run's fault
+                log.warning("heartbeat of batch %s missed: %s", batch_id, type(exc).__name__)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{batch_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def orphaned_batches(rt: Runtime) -> list[db.Batch]:
+    """Batches queued or running whose in-process owner is dead, oldest first."""
+    with rt.session() as s:
+        rows = s.scalars(select(db.Batch).where(
+            db.Batch.status.in_(("queued", "running")), db.Batch.owner.is_not(None))
+            .order_by(db.Batch.created_at)).all()
+    return [b for b in rows if not owner_alive(b.owner, b.heartbeat_at)]
 
 
 # --- quarantine -----------------------------------------------------------------------------
@@ -500,8 +627,12 @@ def page_ranges(pages: Sequence[int]) -> str:
 
 
 def split_batch(rt: Runtime, batch_id: str) -> list[str]:
-    """Split the batch's prepared pages into kits: manifests, kit rows; orphans quarantined."""
-    from storage.index import kit_id_for
+    """Split the batch's prepared pages into kits: manifests, kit rows; orphans quarantined.
+
+    An envelope already recorded by another batch (the same Codice Assicurata and the same
+    pages: `kits.envelope`) is that kit, not a new one: its id is among the ids returned
+    (and in `batches/<id>/kits.json`), and reading it again finds its record."""
+    from storage.index import envelope_key, kit_id_for
 
     inputs = batch_inputs(rt, batch_id)
     with rt.session() as s:
@@ -531,6 +662,18 @@ def split_batch(rt: Runtime, batch_id: str) -> list[str]:
     with rt.session() as s:
         for number, kit in enumerate(kits, 1):
             kit_id = kit_id_for(batch_id, number)
+            envelope = envelope_key(kit.assicurata, [(p.source.source_sha256, p.source.index)
+                                                     for p in kit.pages])
+            if s.get(db.Kit, kit_id) is None:
+                earlier = s.scalar(select(db.Kit.id).where(db.Kit.envelope == envelope)
+                                   .order_by(db.Kit.created_at, db.Kit.id).limit(1))
+                if earlier is not None:
+                    log.info("batch %s kit %d: envelope already recorded as kit %s", batch_id,
+                             number, earlier)
+                    ids.append(earlier)
+                    continue
+                s.add(db.Kit(id=kit_id, batch_id=batch_id, number=number, envelope=envelope,
+                             assicurata=kit.assicurata, codice_istanza=kit.codice_istanza))
             ids.append(kit_id)
             manifest = {"kit_id": kit_id, "batch_id": batch_id, "number": number,
                         "assicurata": kit.assicurata, "codice_istanza": kit.codice_istanza,
@@ -538,11 +681,19 @@ def split_batch(rt: Runtime, batch_id: str) -> list[str]:
                                    "owner": o} for p, o in zip(kit.pages, kit.owners)]}
             rt.store.put(pagestore.kit_manifest_key(kit_id), json.dumps(manifest).encode(),
                          content_type="application/json")
-            if s.get(db.Kit, kit_id) is None:
-                s.add(db.Kit(id=kit_id, batch_id=batch_id, number=number,
-                             assicurata=kit.assicurata, codice_istanza=kit.codice_istanza))
-        s.get(db.Batch, batch_id).kits = len(kits)
+        s.get(db.Batch, batch_id).kits = len(ids)
+    rt.store.put(kits_key(batch_id), json.dumps(ids).encode(), content_type="application/json")
     return ids
+
+
+def batch_kit_ids(rt: Runtime, batch_id: str) -> list[str]:
+    """The kits of a split batch in scan order (those of envelopes recorded by an earlier
+    batch included); a batch split before kits.json existed: its own kit rows."""
+    if rt.store.exists(kits_key(batch_id)):
+        return json.loads(rt.store.get(kits_key(batch_id)))
+    with rt.session() as s:
+        return list(s.scalars(select(db.Kit.id).where(db.Kit.batch_id == batch_id)
+                              .order_by(db.Kit.number)))
 
 
 # --- one kit --------------------------------------------------------------------------------
@@ -595,9 +746,11 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
 def account_pages(rt: Runtime, batch_id: str) -> list[str]:
     """Nothing lost: every page of every input of the batch must be in exactly one kit's
     current record or in quarantine with a reason. The problems found (empty: all is well)."""
+    shared = batch_kit_ids(rt, batch_id)  # envelopes recorded by an earlier batch too
     with rt.session() as s:
         inputs = s.scalars(select(db.Input).where(db.Input.batch_id == batch_id)).all()
-        kits = s.scalars(select(db.Kit).where(db.Kit.batch_id == batch_id)).all()
+        kits = s.scalars(select(db.Kit).where(
+            (db.Kit.batch_id == batch_id) | db.Kit.id.in_(shared))).all()
         seen: dict[tuple[str, int], list[str]] = {}
         problems = []
         for kit in kits:
@@ -639,13 +792,19 @@ class BatchSummary:
     not_stored: list[str] = field(default_factory=list)  # inputs missing, pipes, unreadable
     anomalies: int = 0
     seconds: float = 0.0
+    resumed: str | None = None  # the status of a batch taken over from a dead or failed run
+    skipped: str | None = None  # why the inputs were not read again (an earlier batch has them)
 
     def line(self) -> str:
+        if self.skipped:
+            return f"{self.name}: {self.skipped}"
         rate = self.pages / self.seconds if self.seconds else 0.0
         return (f"{self.name}: {self.pages} pages, {self.kits} kits, {self.anomalies} anomalies, "
                 f"{len(self.quarantined)} quarantined, "
                 + (f"{len(self.not_stored)} not stored, " if self.not_stored else "")
-                + f"{self.seconds:.1f} s ({rate:.2f} pages/s)")
+                + f"{self.seconds:.1f} s ({rate:.2f} pages/s)"
+                + (f"; batch {self.batch_id} resumed (was {self.resumed})" if self.resumed
+                   else ""))
 
 
 def write_record(record: Record, out: Path, name: str) -> Path:
@@ -665,48 +824,151 @@ def quarantine_reasons(rt: Runtime, batch_id: str) -> list[str]:
 
 
 def process_batch(
-    source: Path, out: Path, settings: Settings, recogniser,
+    source: Path, out: Path | None, settings: Settings, recogniser,
     progress: Progress | None = None, runtime: Runtime | None = None,
 ) -> tuple[BatchSummary, list[Record]]:
     """Run every step on one batch in this process. Records go to the object store and the
-    index, and to `out` as `<codice assicurata>.json` with their crops under `out/crops/`."""
+    index, and to `out` (unless None) as `<codice assicurata>.json` with their crops under
+    `out/crops/`.
+
+    Inputs a batch has already read (`submit_batch`) are not read again: a batch done gives
+    its records (to `out` too) and the summary says so (`skipped`); a failed batch, or one
+    left queued or running by a run that died, is taken over and finished; one that a live
+    run or the workers are reading is left to them."""
     started = time.perf_counter()
     rt = runtime or open_runtime(settings, recogniser)
-    submitted = submit_batch(rt, source)
+    me = owner_id()
+    submitted = submit_batch(rt, source, owner=me)
     summary = BatchSummary(submitted.name, submitted.batch_id)
-    out.mkdir(parents=True, exist_ok=True)
+    summary.not_stored = submitted.errors
+    if submitted.earlier is not None:
+        with rt.session() as s:
+            batch = s.get(db.Batch, submitted.batch_id)
+            owner, beat, state = batch.owner, batch.heartbeat_at, batch.status
+        taken = False
+        if state == "failed" or (state in ("queued", "running") and not owner_alive(owner, beat)):
+            taken = claim_batch(rt, submitted.batch_id, me, expect_owner=owner,
+                                expect_status=state)
+        if not taken:
+            return _earlier_batch(rt, submitted, summary, out, started)
+        summary.resumed = state
+        log.info("batch %s (%s, owner gone) taken over", submitted.batch_id, state)
+    return _own_batch(rt, submitted.batch_id, summary, out, progress, started, me)
+
+
+def resume_orphans(settings: Settings, recogniser, out: Path | None,
+                   progress: Progress | None = None,
+                   runtime: Runtime | None = None) -> list[BatchSummary]:
+    """Finish every batch left queued or running by an in-process run that died (`plico
+    process` before its inputs, `plico status --repair`): plan it again from its stored raw
+    inputs if it died before that, prepare the pages not prepared, split, read the kits
+    without a record. A batch of the workers is theirs (the broker redelivers)."""
+    rt = runtime or open_runtime(settings, recogniser)
+    me = owner_id()
+    summaries = []
+    for batch in orphaned_batches(rt):
+        if not claim_batch(rt, batch.id, me, expect_owner=batch.owner,
+                           expect_status=batch.status):
+            continue  # another run took it first
+        log.info("batch %s left %s by %s: resumed", batch.id, batch.status, batch.owner)
+        summary = BatchSummary(batch.name, batch.id, resumed=batch.status)
+        try:
+            summaries.append(_own_batch(rt, batch.id, summary, out, progress,
+                                        time.perf_counter(), me)[0])
+        except Exception as exc:
+            from pipeline.workers import is_transient
+
+            if is_transient(exc):
+                raise
+            # marked failed, with the error (`plico status`); the next batch goes on
+            log.error("resumed batch %s failed: %s", batch.id, type(exc).__name__)
+    return summaries
+
+
+def _own_batch(rt: Runtime, batch_id: str, summary: BatchSummary, out: Path | None,
+               progress: Progress | None, started: float,
+               me: str) -> tuple[BatchSummary, list[Record]]:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     with rt.session() as s:
-        s.get(db.Batch, submitted.batch_id).status = "running"
+        batch = s.get(db.Batch, batch_id)
+        batch.status, batch.owner, batch.heartbeat_at = "running", me, db.utcnow()
     try:
-        records = _run_batch(rt, submitted, summary, out, progress)
+        with heartbeat(rt, batch_id, me):
+            records = _run_batch(rt, batch_id, summary, out, progress)
     except BaseException as exc:
         # never left "running" by a fault of this process: failed, with the error, and
         # the fault raised again
         with contextlib.suppress(Exception):  # the index may be what failed
             with rt.session() as s:
-                batch = s.get(db.Batch, submitted.batch_id)
+                batch = s.get(db.Batch, batch_id)
                 fault = f"{type(exc).__name__}: {exc}"[:1000]
                 batch.status, batch.error = "failed", "; ".join(filter(None, [batch.error, fault]))
         raise
     with rt.session() as s:
-        s.get(db.Batch, submitted.batch_id).status = "done"
-    summary.not_stored = submitted.errors
-    summary.quarantined = quarantine_reasons(rt, submitted.batch_id)
+        s.get(db.Batch, batch_id).status = "done"
+    summary.quarantined = quarantine_reasons(rt, batch_id)
     summary.kits = len(records)
     summary.seconds = time.perf_counter() - started
-    log.info("batch %s: %d pages, %d kits", submitted.batch_id, summary.pages, summary.kits)
+    log.info("batch %s: %d pages, %d kits", batch_id, summary.pages, summary.kits)
     return summary, records
 
 
-def _run_batch(rt: Runtime, submitted: Submitted, summary: BatchSummary, out: Path,
+def _earlier_batch(rt: Runtime, submitted: Submitted, summary: BatchSummary, out: Path | None,
+                   started: float) -> tuple[BatchSummary, list[Record]]:
+    """The inputs were read (or are being read) by an earlier batch: its records, not new ones."""
+    from storage.index import record_of
+
+    with rt.session() as s:
+        batch = s.get(db.Batch, submitted.batch_id)
+        state, owner, summary.pages = batch.status, batch.owner, batch.pages
+    records: list[Record] = []
+    for kit_id in batch_kit_ids(rt, submitted.batch_id):
+        with rt.session() as s:
+            kit = s.get(db.Kit, kit_id)
+            if kit is None or kit.current_version_id is None:
+                continue
+            records.append(Record.model_validate(record_of(s, kit_id)))
+    for record in records:
+        _emit(rt, record, out, submitted.name, summary)
+    summary.kits = len(records)
+    summary.quarantined = quarantine_reasons(rt, submitted.batch_id)
+    summary.seconds = time.perf_counter() - started
+    if state == "done":
+        summary.skipped = f"already read in batch {submitted.batch_id}: {len(records)} kits"
+    else:
+        reader = f"run {owner}" if owner else "the workers"
+        summary.skipped = (f"being read in batch {submitted.batch_id} by {reader} ({state}): "
+                           f"{len(records)} kits so far")
+    return summary, records
+
+
+def _emit(rt: Runtime, record: Record, out: Path | None, batch_name: str,
+          summary: BatchSummary) -> None:
+    """A record (and its crops) to `out`; counted in the summary."""
+    summary.anomalies += len(record.anomalies)
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    name = record.kit.assicurata or f"{batch_name}-kit{record.kit.number}"
+    summary.records.append(write_record(record, out, name))
+    for fv in record.fields.values():
+        if fv.crop:
+            path = out / fv.crop
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(rt.store.get(fv.crop))
+
+
+def _run_batch(rt: Runtime, batch_id: str, summary: BatchSummary, out: Path | None,
                progress: Progress | None) -> list[Record]:
-    for chunk in plan_batch(rt, submitted.batch_id):
-        prepare_pages(rt, submitted.batch_id, chunk, progress)
+    """Every step of a batch, each skipping what is already done (a batch taken over)."""
+    for chunk in plan_batch(rt, batch_id):
+        prepare_pages(rt, batch_id, chunk, progress)
         summary.pages += chunk.stop - chunk.start
     records: list[Record] = []
     from pipeline.workers import is_transient
 
-    for kit_id in split_batch(rt, submitted.batch_id):
+    for kit_id in split_batch(rt, batch_id):
         try:
             record, _ = process_kit(rt, kit_id)
         except Exception as exc:
@@ -716,14 +978,7 @@ def _run_batch(rt: Runtime, submitted: Submitted, summary: BatchSummary, out: Pa
             quarantine_kit(rt, kit_id, f"{type(exc).__name__}: {exc}", type(exc).__name__)
             continue  # one bad kit never stops the others
         records.append(record)
-        name = record.kit.assicurata or f"{submitted.name}-kit{record.kit.number}"
-        summary.records.append(write_record(record, out, name))
-        for fv in record.fields.values():
-            if fv.crop:
-                path = out / fv.crop
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(rt.store.get(fv.crop))
-        summary.anomalies += len(record.anomalies)
+        _emit(rt, record, out, summary.name, summary)
     return records
 
 

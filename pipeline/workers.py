@@ -317,7 +317,7 @@ def process_batch_msg(batch_id: str, job_id: int | None = None) -> None:
                                   f"{c.sha256[:16]}@{c.start}-{c.stop}").id, c) for c in chunks]
         for jid, c in sends:
             send(actors().pages, batch_id, c.sha256, c.start, c.stop, jid)
-        if not planned and not sends:  # nothing readable: no chunk will split the batch
+        if not sends:  # nothing readable, or every chunk done: no chunk will split the batch
             _after_pages(rt, batch_id)
     if _job_status(job_id) != "quarantined":
         _set_job(job_id, "done")
@@ -466,6 +466,36 @@ def enqueue_batch(rt, batch_id: str) -> int:
         job_id = job.id
     send(actors().batch, batch_id, job_id)
     return job_id
+
+
+def resubmit(rt, batch_id: str) -> str:
+    """`plico submit` of inputs a batch already has: nothing when it is done or in hand (the
+    workers', or a live `plico process` run's); a failed batch, or one a dead `plico process`
+    run left, goes to the workers (its failed jobs queued again, the steps done skipped).
+    What was done, in words."""
+    from pipeline.process import owner_alive
+
+    with rt.session() as s:
+        batch = s.get(db.Batch, batch_id)
+        if batch.status == "done":
+            return f"already read: {batch.kits} kits"
+        if batch.status != "failed" and owner_alive(batch.owner, batch.heartbeat_at):
+            return (f"already {batch.status} (" + (f"run {batch.owner}" if batch.owner
+                                                   else "the workers") + ")")
+        was = batch.status
+        batch.status, batch.owner = "queued", None
+        job = None
+        for old in s.scalars(select(db.Job).where(db.Job.batch_id == batch_id,
+                                                  db.Job.status == "failed")):
+            old.status, old.error = "queued", f"submitted again after: {old.error}"
+            if old.kind == "batch":
+                job = old
+        job_id = job.id if job is not None else None
+    if job_id is None:
+        enqueue_batch(rt, batch_id)
+    else:
+        send(actors().batch, batch_id, job_id)
+    return f"resubmitted (was {was})"
 
 
 def enqueue_kits(rt, kit_ids: list[str]) -> list[int]:

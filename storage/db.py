@@ -86,6 +86,13 @@ class Batch(Base):
     pages: Mapped[int] = mapped_column(Integer, default=0)
     kits: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # what was read: the one input's SHA-256, or that of the inputs' hashes in order; one
+    # batch per content (a second `plico process` of the same files finds this one)
+    source_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    # the in-process run reading the batch (`<host>:<pid>`; None: the workers) and its last
+    # sign of life: a batch left running by a dead owner is resumed
+    owner: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None]
 
 
 class Input(Base):
@@ -111,6 +118,9 @@ class Kit(Base):
     number: Mapped[int] = mapped_column(Integer)
     assicurata: Mapped[str | None] = mapped_column(String(32), index=True)
     codice_istanza: Mapped[str | None] = mapped_column(String(32))
+    # the envelope: SHA-256 of its Codice Assicurata and its pages (input hash, page index);
+    # the same envelope in another batch is this kit, not a new one
+    envelope: Mapped[str | None] = mapped_column(String(64), index=True)
     questura: Mapped[str | None] = mapped_column(String(2), index=True)
     status: Mapped[str] = mapped_column(String(24), default="da_verificare", index=True)
     max_severity: Mapped[str | None] = mapped_column(String(16))

@@ -24,6 +24,7 @@ verificata kit whose new version raises a live anomaly goes back to the queue.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from typing import Any
@@ -61,6 +62,23 @@ def record_key(kit_id: str, pipeline_version: str) -> str:
 def kit_id_for(batch_id: str, number: int) -> str:
     """`<batch_id>-<number:04d>`, the id of a batch's kit."""
     return f"{batch_id}-{number:04d}"
+
+
+def envelope_key(assicurata: str | None, pages) -> str:
+    """An envelope's identity (`kits.envelope`): the SHA-256 of its Codice Assicurata and its
+    pages as (input SHA-256, page index) in scan order. The same envelope read again, alone
+    or within another batch, has the same key."""
+    text = (assicurata or "") + "|" + ",".join(f"{sha}:{int(index)}" for sha, index in pages)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def source_key(shas) -> str | None:
+    """What a batch read (`batches.source_sha256`): the one input's SHA-256, or the SHA-256
+    of the inputs' hashes in order; None for a batch of no stored input."""
+    shas = list(shas)
+    if len(shas) <= 1:
+        return shas[0] if shas else None
+    return hashlib.sha256("\n".join(shas).encode()).hexdigest()
 
 
 def record_bytes(record: dict) -> bytes:

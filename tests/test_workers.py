@@ -144,6 +144,28 @@ class Deployment:
 
 
 @pytest.fixture
+def own_pg(pg_url):
+    """A database of the test's own on the session's PostgreSQL server: a deployment is its
+    index and its store together (the same file submitted by two tests must not find the
+    other test's batch, whose objects are in the other test's store)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from storage.db import engine_for
+
+    name = f"plico_w{secrets.token_hex(4)}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def deploy(tmp_path):
     made = []
 
@@ -157,14 +179,14 @@ def deploy(tmp_path):
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
-def test_kill9_mid_kit_completes_on_another_worker(broker, deploy, one_kit, pg_url):
+def test_kill9_mid_kit_completes_on_another_worker(broker, own_pg, deploy, one_kit):
     """The kit's worker is killed (SIGKILL) while reading it: the message was not acknowledged,
     the broker gives it to the other worker (RabbitMQ when the dead connection closes, Redis
     when the dead worker's heartbeat is older than worker_heartbeat_s), and the kit is stored
     once."""
     url = REDIS if broker == "redis" else RABBIT
     (_redis_up if broker == "redis" else _rabbit_up)(url)
-    d = deploy(url, pg_url)
+    d = deploy(url, own_pg)
     d.procs.start(1)
     batch_id = d.submit(one_kit)
     job = d.wait_job(batch_id, "kit", "running")
@@ -176,7 +198,7 @@ def test_kill9_mid_kit_completes_on_another_worker(broker, deploy, one_kit, pg_u
         assert s.get(db.Job, job.id).attempts >= 2  # read on the second worker
 
 
-def test_redis_restart_mid_batch(deploy, one_kit, pg_url, tmp_path):
+def test_redis_restart_mid_batch(own_pg, deploy, one_kit, tmp_path):
     """A Redis of our own (append-only file, fsync always) is shut down while pages are being
     prepared and started again 2 s later on the same port and data: the workers reconnect,
     messages sent while it was down are sent again, nothing is lost."""
@@ -209,7 +231,7 @@ def test_redis_restart_mid_batch(deploy, one_kit, pg_url, tmp_path):
                 time.sleep(0.1)
 
     proc = start()
-    d = deploy(f"redis://127.0.0.1:{port}/0", pg_url)
+    d = deploy(f"redis://127.0.0.1:{port}/0", own_pg)
     try:
         d.procs.start(2)
         batch_id = d.submit(one_kit)
@@ -227,7 +249,7 @@ def test_redis_restart_mid_batch(deploy, one_kit, pg_url, tmp_path):
         proc.wait(timeout=20)
 
 
-def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
+def test_rabbitmq_connections_dropped_mid_batch(own_pg, deploy, one_kit):
     """The system RabbitMQ cannot be restarted from a test (other users share it); the
     workers (`plico worker --processes 2`, the batch sent by `plico submit`) reach it through
     a TCP proxy that drops every connection and refuses new ones for
@@ -237,7 +259,7 @@ def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
     proxy = TcpProxy(("127.0.0.1", 5672))
     proxy.start()
     try:
-        d = deploy(f"amqp://guest:guest@{proxy.address}/%2F", pg_url)
+        d = deploy(f"amqp://guest:guest@{proxy.address}/%2F", own_pg)
         d.procs.start_cli(2)  # `plico worker --processes 2`
         res = subprocess.run([PLICO, "submit", str(one_kit)], env=d.env(), capture_output=True,
                              text=True, timeout=120, check=False)
@@ -249,11 +271,14 @@ def test_rabbitmq_connections_dropped_mid_batch(deploy, one_kit, pg_url):
         proxy.start()
         d.finish(batch_id)
         d.check(batch_id, kits=1)
+        again = subprocess.run([PLICO, "submit", str(one_kit)], env=d.env(), capture_output=True,
+                               text=True, timeout=120, check=False)  # the same file again
+        assert again.stdout == f"{batch_id}\t{one_kit.stem}\talready read: 1 kits\n", again.stderr
     finally:
         proxy.stop()
 
 
-def test_s3_restart_and_database_outage(deploy, one_kit, pg_url, s3_server):
+def test_s3_restart_and_database_outage(own_pg, deploy, one_kit, s3_server):
     """The S3 server is stopped while pages are being prepared and started again 3 s later;
     then PostgreSQL becomes unreachable (a TCP proxy refusing connections) while the kit is
     read, until its worker has failed to store the record: transient faults, retried with
@@ -265,7 +290,7 @@ def test_s3_restart_and_database_outage(deploy, one_kit, pg_url, s3_server):
 
     bucket = f"plico-t{secrets.token_hex(4)}"
     store_from_url(s3_server.url(bucket), Path()).ensure_bucket()
-    pg = make_url(pg_url)
+    pg = make_url(own_pg)
     proxy = TcpProxy((pg.host, pg.port or 5432))
     proxy.start()
     try:
