@@ -1,4 +1,4 @@
-"""`plico bench web` for a few seconds: a real server process on loopback, a few simulated
+"""`plico bench web` for a few seconds: a real server process on loopback, two simulated
 reviewers, SQLite (through the command) and PostgreSQL; no request may fail."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_web_on_sqlite_through_the_command(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLICO_")}
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "web", "--reviewers", "3",
-                        "--seconds", "5", "--think", "0.2", "--kits", "4"],
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "web", "--reviewers", "2",
+                        "--seconds", "6", "--think", "0.2", "--kits", "4"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "bench web: sqlite, 3 reviewers" in r.stdout
+    assert "bench web: sqlite, 2 reviewers" in r.stdout
     assert "errors 0" in r.stdout and "decisions 0" not in r.stdout, r.stdout
 
 
@@ -37,7 +37,7 @@ def test_bench_web_on_postgresql() -> None:
     finally:
         probe.dispose()
     lines: list[str] = []
-    result = run_bench(database_url=PG_ADMIN_URL, reviewers=3, seconds=5, think=0.2, kits=4,
+    result = run_bench(database_url=PG_ADMIN_URL, reviewers=2, seconds=6, think=0.2, kits=4,
                        echo=lines.append)
     assert result.error_count == 0, (result.errors, lines)
     assert result.requests > 20 and result.decisions > 0 and result.istanze > 0
