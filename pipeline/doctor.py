@@ -33,7 +33,8 @@ class Check:
 
     def line(self) -> str:
         mark = "ok     " if self.ok else "MISSING"
-        return f"{mark} {self.name}: {self.found}" + ("" if self.ok else f"\n        fix: {self.fix}")
+        fix = "" if self.ok else f"\n        fix: {self.fix}"
+        return f"{mark} {self.name}: {self.found}{fix}"
 
 
 def _where(url: str) -> str:

@@ -167,7 +167,8 @@ def export(
     questura: Annotated[Optional[list[str]], typer.Option(
         "--questura", help="Province code (e.g. RM); repeat for several.")] = None,
     status: Annotated[Optional[list[str]], typer.Option(
-        "--status", help="da_verificare, in_lavorazione or verificata; repeat for several.")] = None,
+        "--status", help="da_verificare, in_lavorazione or verificata; repeat for several.",
+    )] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
 ) -> None:
     """The current version of each istanza received in [--since, --until], with its

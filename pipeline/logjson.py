@@ -4,8 +4,9 @@ Keys: `ts` (UTC, ISO 8601), `level`, `logger`, `msg` (the message as Plico write
 codes, counts and error classes, never a field's value), `pid`, and the ids the line is
 about: `batch_id`, `kit_id`, `job_id`, taken from, in order, the record's `extra=`, the
 context set by `log_context(...)`, and the message's own arguments where the template names
-them (`kit %s`, `batch %s`, `job %s`; a kit id names its batch). An exception adds `exc_type` and where it was raised
-(`exc_at`: file and line), never its message, which may quote input.
+them (`kit %s`, `batch %s`, `job %s`; a kit id names its batch). An exception adds
+`exc_type` and where it was raised (`exc_at`: file and line), never its message, which may
+quote input.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the main `plico` command."""
-    from pipeline import doctor, export, schema
+    from pipeline import doctor, export, schema, watch
 
     schema.register(app)
     export.register(app)
     doctor.register(app)
+    watch.register(app)
