@@ -51,13 +51,16 @@ class Settings(BaseSettings):
         default=1000, ge=10, le=60_000, description="An idle worker looks for messages this often."
     )
     worker_heartbeat_s: float = Field(
-        default=60.0, gt=0,
+        default=5.0, gt=0,
         description="Redis broker: a worker silent this long is dead and its unfinished messages "
-        "go back on the queue (RabbitMQ does this when the connection drops).",
+        "go back on the queue (RabbitMQ does this when the connection drops). A live worker "
+        "beats at least every PLICO_WORKER_POLL_MS, busy or not (its delay queue's consumer "
+        "polls).",
     )
     redis_maintenance_chance: int = Field(
-        default=10_000, ge=1, le=1_000_000,
-        description="Redis broker: broker commands per million that look for dead workers.",
+        default=1_000_000, ge=1, le=1_000_000,
+        description="Redis broker: broker commands per million that look for dead workers "
+        "(every one by default: a sorted-set range when no worker is dead).",
     )
     max_retries: int = Field(
         default=20, ge=0, description="Retries of a message after a transient fault (storage or "

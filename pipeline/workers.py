@@ -19,9 +19,12 @@ the quarantine table with the reason). For a chunk of pages, `jobs.kit_id` holds
 Delivery is at least once: dramatiq acknowledges a message after the actor returns, so a
 worker killed mid-message leaves it unacknowledged and it is delivered again (RabbitMQ at
 once, when the dead worker's connection closes; Redis once another worker's queue
-maintenance finds the dead worker's heartbeat older than `worker_heartbeat_s`; maintenance
-runs on `redis_maintenance_chance` broker commands per million, and an idle worker sends about
-two a second, so with the defaults a dead worker's message is back within about 60 s + 50 s).
+maintenance finds the dead worker's heartbeat older than `worker_heartbeat_s`, 5 s). A live
+worker beats on every broker command, and it sends one at least every `worker_poll_ms`
+even while busy: the consumer of its delay queue (`<queue>.DQ`) keeps polling. Maintenance
+runs on `redis_maintenance_chance` commands per million, by default every one (a sorted-set
+range when nobody is dead), so an idle worker's next poll of the queue gives the message back:
+about 6 s after the kill.
 Messages that fail for good are dead-lettered (`<queue>.XQ`), kept 7 days. Every step is
 idempotent (pipeline/process.py), and a kit is keyed by (kit_id, pipeline_version) in the
 index, so a second delivery stores nothing twice.
@@ -411,6 +414,7 @@ def process_kit_msg(kit_id: str, pipeline_version: str | None = None,
     def permanent(exc: BaseException) -> None:
         quarantine_kit(rt, kit_id, _describe(exc), type(exc).__name__)
 
+    log.info("kit %s: reading (job %s)", kit_id, job_id)
     with _guard(job_id, permanent):
         _, created = process_kit(rt, kit_id)
         log.info("kit %s: %s", kit_id, "stored" if created else "already stored")
