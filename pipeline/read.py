@@ -72,34 +72,40 @@ def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
     return out
 
 
-#: The applicant's fields a passport MRZ also spells, and the MRZ's name for each.
-PASSPORT_FIELDS = {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number"}
+#: The applicant's fields a photocopied document's MRZ also spells, and the MRZ's name for
+#: each: the passport's names and number, the permit card's number (section 2).
+DOCUMENT_FIELDS = {"passport": {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number"},
+                   "permit": {"m1.18": "number"}}
 
 
-def _decode_with_passport(readings: dict[str, FieldReading],
-                          attachments: list[Attachment]) -> dict[str, FieldReading]:
-    """The applicant's surname, given names and passport number decoded with the kit's one
-    check-valid passport MRZ (machine print, check digits) as a hypothesis beside the cells'
-    own reading (`decode.with_document`): a misread letter the MRZ spells otherwise is
-    mended, the cells' reading kept (read_as); a name the cells clearly spell otherwise
-    stays as written, for mrz_mismatch to weigh."""
-    mrzs = [a.mrz["fields"] for a in attachments
-            if a.kind == "passport" and a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
-    if len(mrzs) != 1:
-        return readings
+def _decode_with_documents(readings: dict[str, FieldReading],
+                           attachments: list[Attachment]) -> dict[str, FieldReading]:
+    """The applicant's surname, given names, passport and permit numbers decoded with the
+    kit's one check-valid MRZ of that document (machine print, check digits) as a
+    hypothesis beside the cells' own reading (`decode.with_document`): a misread character
+    the MRZ spells otherwise is mended, the cells' reading kept (read_as); a value the
+    cells clearly spell otherwise stays as written, for mrz_mismatch to weigh."""
     out = dict(readings)
+    for kind, parts in DOCUMENT_FIELDS.items():
+        mrzs = [a.mrz["fields"] for a in attachments
+                if a.kind == kind and a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
+        if len(mrzs) == 1:
+            _with_document(out, parts, mrzs[0])
+    return out
+
+
+def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrz: dict) -> None:
     model = load_form_model()
-    for key, part in PASSPORT_FIELDS.items():
+    for key, part in parts.items():
         r = out.get(key)
         if r is None or r.dist is None or r.decoded is None or not r.filled:
             continue
-        value = " ".join(str(mrzs[0].get(part) or "").replace("<", " ").split())
+        value = " ".join(str(mrz.get(part) or "").replace("<", " ").split())
         f = model.field(key)
         mask = tuple(on for on, _ in r.filled)
         got = decode.with_document(decode.KitField(f, mask, r.dist, r.decoded), value)
         if got is not None and got != r.decoded:
             out[key] = redecode(r, (f, r.filled), got)
-    return out
 
 
 def _threshold(ctx: ReadContext, r: FieldReading) -> float:
@@ -222,8 +228,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 fields_not_read=[f"{owner}.{f.id}" for f in form_page.fields]))
         elif page.kind == "unknown":
             anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
-    decoded = _decode_with_passport(_decode_kit({key: r for key, r, _, _ in pending}),
-                                    attachments)
+    decoded = _decode_with_documents(_decode_kit({key: r for key, r, _, _ in pending}),
+                                     attachments)
     for key, _, i, crop in pending:
         r = decoded[key]
         f = model.field(key)
