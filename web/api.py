@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session as DbSession
 from storage.db import User
 from validators.report import istanza_summary
 from web.accounts import AccountError, create_user
-from web.app import (
+from web.deps import (
     ApiUser,
     Db,
     TooManyLogins,

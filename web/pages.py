@@ -23,7 +23,7 @@ from validators.coded_tables import edition_on
 from validators.report import istanza_summary
 from web import images
 from web.accounts import AccountError, create_user
-from web.app import (
+from web.deps import (
     WEB_BUSY_TIMEOUT,
     Db,
     PageUser,
