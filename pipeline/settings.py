@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         default=8.0, gt=0, le=24 * 7, description="A web session lasts this long after login."
     )
+    claim_minutes: float = Field(
+        default=30.0, gt=0, le=24 * 60,
+        description="A reviewer's claim on an istanza (prendi in carico) lapses this long after "
+        "it was taken or after the reviewer's last decision on it.",
+    )
     web_lockout_attempts: int = Field(
         default=5, ge=1, le=100, description="Failed logins in a row that lock an account."
     )

@@ -130,6 +130,11 @@ class Kit(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # the reviewer who took the istanza and since when (web/claims.py: it lapses)
+    claimed_by: Mapped[str | None] = mapped_column(String(120), index=True)
+    claimed_at: Mapped[datetime | None]
+    # bumped by every reviewer's decision: a decision sent with an older one is refused
+    review_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RecordVersion(Base):

@@ -25,7 +25,7 @@ def test_db_upgrade_migrates_and_creates_the_bucket(s3_server, tmp_path, monkeyp
 
         done = runner.invoke(app, ["db", "upgrade"])
         assert done.exit_code == 0, done.output
-        assert "at revision 0003" in done.output
+        assert "at revision 0004" in done.output
         assert s3_server.secret_key not in done.output  # credentials never printed
 
         after = runner.invoke(app, ["db", "status"])

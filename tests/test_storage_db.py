@@ -21,7 +21,7 @@ from storage.db import (
 
 
 def test_upgrade_from_empty_reaches_head_with_every_table(db_url):
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
     assert current_revision(db_url) == head_revision()
     tables = set(inspect(engine_for(db_url)).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
@@ -32,7 +32,7 @@ def test_fresh_sqlite_file_is_migrated_in_wal_mode_with_foreign_keys(tmp_path):
     url = database_url(Settings(data_dir=tmp_path / "data"))
     assert url == f"sqlite:///{(tmp_path / 'data' / 'plico.db').resolve()}"
     assert current_revision(url) is None
-    assert upgrade(url) == "0003"
+    assert upgrade(url) == "0004"
     with engine_for(url).connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -115,4 +115,4 @@ def test_workers_starting_together_on_one_sqlite_file_migrate_once(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert results == ["0003"] * 3
+    assert results == ["0004"] * 3

@@ -35,6 +35,7 @@ from web.deps import (
     session_of,
 )
 from web.auth import csrf_ok
+from web.claims import decision_kit
 from web.pages import audit_query, filters_of, rate_limited
 from web.queue import queue
 from web.review import (
@@ -55,6 +56,11 @@ def api_csrf(request: Request, x_csrf_token: str | None = Header(default=None)) 
         raise HTTPException(403, "CSRF token missing or wrong (X-CSRF-Token header)")
 
 
+VERSION_HELP = ("The istanza's review_version the decision was taken on (GET answers it); a "
+                "stale one is refused with 409, as is a decision on an istanza another reviewer "
+                "holds")
+
+
 class LoginIn(BaseModel):
     name: str = Field(max_length=120)
     password: str = Field(max_length=1024)
@@ -68,11 +74,13 @@ class FieldDecisionIn(BaseModel):
     transfer: bool = Field(default=False, description="Correcting the header's province "
                            "(m1.questore_sigla) to another Questura transfers the istanza: "
                            "only with transfer=true")
+    version: int | None = Field(default=None, description=VERSION_HELP)
 
 
 class ResolutionIn(BaseModel):
     resolution: Literal["accettata", "integrazione_richiesta", "respinta"]
     note: str = Field(default="", max_length=2000)
+    version: int | None = Field(default=None, description=VERSION_HELP)
 
 
 class UserIn(BaseModel):
@@ -143,6 +151,7 @@ def _istanza(request: Request, db: DbSession, user: User, kit_id: str) -> dict[s
     first, _, _ = ordered_fields(view)
     return {
         "kit": kit.id, "status": kit.status, "questura": kit.questura,
+        "review_version": kit.review_version or 0, "claimed_by": kit.claimed_by,
         "pipeline_version": view.version.pipeline_version,
         "summary": istanza_summary(view.record, lang_of(request)),
         "to_check": first,
@@ -171,7 +180,7 @@ def api_istanza(kit_id: str, request: Request, user: ApiUser,
              summary="Confirm or correct a field; validation runs again")
 def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
               user: ApiUser, db: WriteDb):
-    kit = kit_for(db, user, kit_id, lock=True)
+    kit = decision_kit(request, db, user, kit_id, body.version)
     view = build_view(db, kit)
     try:
         detail = decide_field(db, view, user.name, body.field, body.action, body.value,
@@ -189,7 +198,7 @@ def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
              summary="Resolve an anomaly: accettata, integrazione_richiesta or respinta")
 def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Request,
                 user: ApiUser, db: WriteDb):
-    kit = kit_for(db, user, kit_id, lock=True)
+    kit = decision_kit(request, db, user, kit_id, body.version)
     view = build_view(db, kit)
     try:
         detail = resolve_anomaly(db, view, user.name, anomaly_id, body.resolution, body.note)
@@ -202,8 +211,9 @@ def api_resolve(kit_id: str, anomaly_id: int, body: ResolutionIn, request: Reque
 
 @router.post("/istanze/{kit_id}/verify", dependencies=[Depends(api_csrf)],
              summary="Mark an istanza with no open anomaly as verificata")
-def api_verify(kit_id: str, request: Request, user: ApiUser, db: WriteDb):
-    kit = kit_for(db, user, kit_id, lock=True)
+def api_verify(kit_id: str, request: Request, user: ApiUser, db: WriteDb,
+               version: Annotated[int | None, Query(description=VERSION_HELP)] = None):
+    kit = decision_kit(request, db, user, kit_id, version)
     try:
         detail = verify(db, build_view(db, kit))
     except DecisionError as exc:

@@ -2,8 +2,9 @@
 
 `create_app(settings)` wires the index database (migrated to head at start), the object store,
 the session key and the status-lookup limiter; the shared dependencies live in web/deps.py,
-the pages in web/pages.py, the JSON API in web/api.py. Server-rendered pages with no
-JavaScript of their own: forms post, links get.
+the pages in web/pages.py, the JSON API in web/api.py, claims in web/claims.py, the keyboard
+verify loop's endpoints in web/verify.py. Server-rendered pages: forms post, links get; the
+istanza page's keyboard loop is one static script (web/static/verify.js, no inline script).
 
 Concurrency: every handler that touches the database is a plain `def` (FastAPI runs it in its
 thread pool), never blocking the event loop; a form body is read asynchronously by the
@@ -24,7 +25,7 @@ from starlette.datastructures import MutableHeaders
 from pipeline import __version__
 from pipeline.settings import Settings
 from storage.db import database_url, engine_for, upgrade
-from web import api, health, images, metrics, pages
+from web import api, claims, health, images, metrics, pages, verify
 from web.auth import COOKIE, Session, SessionCodec, as_rome, load_or_create_secret, rome_time
 from web.deps import WEB_BUSY_TIMEOUT, WEB_CONNECTIONS, LoginRequired, is_https
 from web.i18n import LANGS
@@ -70,6 +71,8 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(api.router)
+    app.include_router(verify.router)
+    claims.install(app)
     app.include_router(pages.router)
     pages.install_error_pages(app)
     return app

@@ -43,6 +43,7 @@ from web.deps import (
     session_of,
 )
 from web.auth import ROLES, csrf_ok
+from web.claims import decision_kit
 from web.i18n import translator
 from web.queue import STATUSES, Filters, queue, to_csv
 from web.review import (
@@ -235,7 +236,7 @@ def istanza_page(kit_id: str, request: Request, user: PageUser,
 
 @router.post("/istanze/{kit_id}/campi")
 def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db: WriteDb):
-    kit = kit_for(db, user, kit_id, lock=True)
+    kit = decision_kit(request, db, user, kit_id, form.get("version"))
     key, action = str(form.get("field", "")), str(form.get("action", ""))
     view = build_view(db, kit)
     try:
@@ -265,7 +266,7 @@ def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db
 @router.post("/istanze/{kit_id}/anomalie/{anomaly_id}")
 def anomaly_decision(kit_id: str, anomaly_id: int, request: Request, form: Form,
                      user: PageUser, db: WriteDb):
-    kit = kit_for(db, user, kit_id, lock=True)
+    kit = decision_kit(request, db, user, kit_id, form.get("version"))
     view = build_view(db, kit)
     try:
         detail = resolve_anomaly(db, view, user.name, anomaly_id, str(form.get("resolution", "")),
@@ -280,9 +281,9 @@ def anomaly_decision(kit_id: str, anomaly_id: int, request: Request, form: Form,
                             status_code=303)
 
 
-@router.post("/istanze/{kit_id}/verifica", dependencies=[Depends(form_csrf)])
-def verify_istanza(kit_id: str, request: Request, user: PageUser, db: WriteDb):
-    kit = kit_for(db, user, kit_id, lock=True)
+@router.post("/istanze/{kit_id}/verifica")
+def verify_istanza(kit_id: str, request: Request, form: Form, user: PageUser, db: WriteDb):
+    kit = decision_kit(request, db, user, kit_id, form.get("version"))
     try:
         detail = verify(db, build_view(db, kit))
     except DecisionError as exc:

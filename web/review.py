@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,21 +127,32 @@ def _applied(version: RecordVersion, decisions: list[FieldDecision]) -> list[Fie
 
 
 _RECORDS_KEPT = 64
-_records: OrderedDict[int, Record] = OrderedDict()  # record version id -> its parsed record
+# (engine, record version id) -> its parsed record: one process may serve several indexes
+# one after the other (the tests do), whose version ids overlap
+_records: OrderedDict[tuple[str, int], Record] = OrderedDict()
 _records_lock = threading.Lock()
 
 
-def _parsed(version: RecordVersion) -> Record:
+def _cache_key(db: Session, version_id: int | None) -> tuple[str, int]:
+    engine = db.get_bind()
+    token = getattr(engine, "_plico_records", None)
+    if token is None:
+        token = engine._plico_records = uuid.uuid4().hex
+    return token, version_id or 0
+
+
+def _parsed(db: Session, version: RecordVersion) -> Record:
     """The version's record, parsed once per process (a record version is never changed: a
     new reading is a new version; decisions are rows of their own)."""
+    key = _cache_key(db, version.id)
     with _records_lock:
-        record = _records.get(version.id)
+        record = _records.get(key)
         if record is not None:
-            _records.move_to_end(version.id)
+            _records.move_to_end(key)
             return record
     record = Record.model_validate(version.record)
     with _records_lock:
-        _records[version.id] = record
+        _records[key] = record
         while len(_records) > _RECORDS_KEPT:
             _records.popitem(last=False)
     return record
@@ -152,14 +164,14 @@ def stored_record(db: Session, kit: Kit) -> tuple[RecordVersion, Record]:
     version = db.get(RecordVersion, kit.current_version_id)
     if version is None:
         raise LookupError(kit.id)
-    return version, _parsed(version)
+    return version, _parsed(db, version)
 
 
 def current_record(db: Session, kit: Kit) -> Record:
     """The record of the kit's current version, from the parsed ones kept when there (an image
     request then reads no record JSON from the database)."""
     with _records_lock:
-        record = _records.get(kit.current_version_id)
+        record = _records.get(_cache_key(db, kit.current_version_id))
     return record if record is not None else stored_record(db, kit)[1]
 
 
@@ -288,6 +300,8 @@ def decide_field(db: Session, view: IstanzaView, user: str, key: str, action: st
                                     questura=after)
             moved = {"before": view.kit.questura, "after": after}
             view.kit.questura = after
+            # the new Questura's reviewers take it from here: no claim from the old one
+            view.kit.claimed_by, view.kit.claimed_at = None, None
     db.add(FieldDecision(kit_id=view.kit.id, field_key=key, action=action, value_before=before,
                          value_after=after, user_name=user, record_version_id=view.version.id))
     db.flush()
