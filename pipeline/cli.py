@@ -125,15 +125,12 @@ app.add_typer(bench_app, name="bench")
 
 
 def _recogniser(naive: bool = False, kind: str = "auto"):
-    from extractors.auto import RECOGNISERS, make_recogniser
-    from extractors.recognise import NaiveTesseractRecogniser
+    from pipeline.runtime import build_recogniser
 
-    if naive:
-        return NaiveTesseractRecogniser()
-    if kind not in RECOGNISERS:
-        raise typer.BadParameter(f"must be one of {', '.join(RECOGNISERS)}, not {kind!r}",
-                                 param_hint="--recogniser")
-    return make_recogniser(kind)
+    try:
+        return build_recogniser(kind, naive)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--recogniser") from None
 
 
 _RECOGNISER_HELP = ("Cell recogniser: auto (per page: Tesseract for machine print, the "
@@ -151,9 +148,10 @@ def process(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from pipeline.errors import ExitCode, InputError
-    from pipeline.process import count_pages, open_runtime, private_temp, process_batch, \
-        resume_orphans
-    from pipeline.workers import is_transient
+    from pipeline.faults import is_transient
+    from pipeline.intake import count_pages
+    from pipeline.process import process_batch, resume_orphans
+    from pipeline.runtime import open_runtime, private_temp
     from pipeline.settings import get_settings
 
     settings = get_settings()

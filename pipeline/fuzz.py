@@ -219,7 +219,7 @@ def run_fuzz(count: int, seed: int, workdir, per_run: int = 50, timeout_s: int =
     import time
     from pathlib import Path
 
-    from pipeline.process import open_runtime
+    from pipeline.runtime import open_runtime
     from pipeline.settings import Settings
     from sample_scans.synth.batch import SynthOptions, write_batch
 

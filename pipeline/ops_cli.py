@@ -55,7 +55,8 @@ def submit(
 ) -> None:
     """Keep the inputs raw, register one batch per input and enqueue it; prints batch ids."""
     from pipeline.errors import ExitCode
-    from pipeline.process import open_runtime, submit_batch
+    from pipeline.intake import submit_batch
+    from pipeline.runtime import open_runtime
     from pipeline.workers import enqueue_batch, resubmit, setup
 
     settings = _settings()
@@ -86,8 +87,10 @@ def status(
                                          "or running.")] = False,
 ) -> None:
     """Batches, jobs (queued, running, done, failed, quarantined) and quarantine reasons."""
-    from pipeline.process import open_runtime, orphaned_batches, private_temp, resume_orphans
-    from pipeline.workers import status_report
+    from pipeline.owners import orphaned_batches
+    from pipeline.process import resume_orphans
+    from pipeline.runtime import open_runtime, private_temp
+    from pipeline.jobstatus import status_report
 
     settings = _settings()
     if repair:
@@ -130,8 +133,8 @@ def reprocess(
     """Read a slice of past kits again under the current pipeline version (PLICO_PIPELINE_VERSION):
     a new record version beside the old ones; reviewers' decisions are re-applied where the new
     reading agrees and flagged for review where it does not."""
-    from pipeline.process import open_runtime, private_temp
-    from pipeline.workers import reprocess_kits, select_kits
+    from pipeline.runtime import open_runtime, private_temp
+    from pipeline.reprocess import reprocess_kits, select_kits
 
     if not any((batch, since, until, anomaly, version, kit)):
         raise typer.BadParameter("say which kits: --batch, --since/--until, --anomaly, "

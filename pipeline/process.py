@@ -33,19 +33,12 @@ in path order, are the pages of one scan.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import hashlib
 import json
 import logging
-import os
-import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -53,406 +46,23 @@ from sqlalchemy import select
 from extractors import orient
 from extractors.raster import PageFailure, library_fault, read_pages
 from extractors.raster import count_pages as raster_count_pages
-from pipeline import __version__, pagestore
-from pipeline.errors import InputError, InputNotFoundError, UnsupportedInputError
+from pipeline import pagestore
+from pipeline.errors import InputError
+from pipeline.faults import is_transient
+from pipeline.intake import Submitted, batch_inputs, kits_key, raw_bytes, submit_batch
+from pipeline.owners import claim_batch, heartbeat, orphaned_batches, owner_alive, owner_id
 from pipeline.pages import prepare_page
 from pipeline.read import ReadContext, read_kit
 from pipeline.record import Record
+from pipeline.runtime import Runtime, open_runtime
 from pipeline.settings import Settings
 from pipeline.split import KitPages, KitSplitter
 from storage import db
-from storage.objects import raw_key
 from validators.rules import validate
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (what, how many more pages)
-
-
-# --- the runtime a step needs ---------------------------------------------------------------
-
-
-@dataclass
-class Runtime:
-    """Settings, object store, index and recogniser: opened once per process (a worker keeps
-    its runtime for every message it handles)."""
-
-    settings: Settings
-    store: object  # storage.objects.ObjectStore
-    db_url: str
-    version: str
-    recogniser_factory: Callable[[], object]
-    _recogniser: object | None = None
-
-    @property
-    def engine(self):
-        return db.engine_for(self.db_url)
-
-    def session(self):
-        return db.session_scope(self.engine)
-
-    @property
-    def recogniser(self):
-        if self._recogniser is None:
-            self._recogniser = self.recogniser_factory()
-        return self._recogniser
-
-
-def pipeline_version(settings: Settings) -> str:
-    """The version records are read under: `PLICO_PIPELINE_VERSION`, else the package's."""
-    return settings.pipeline_version or __version__
-
-
-def default_recogniser():
-    """The CLI's cell recogniser (one definition, in pipeline/cli.py)."""
-    from pipeline.cli import _recogniser
-
-    return _recogniser()
-
-
-def open_runtime(settings: Settings, recogniser: object | None = None) -> Runtime:
-    """Migrate the index to head and open the object store of `settings`; partial copies
-    of inputs left by a killed process are removed first (`sweep_stale_copies`)."""
-    from storage.objects import open_store
-
-    url = db.database_url(settings)
-    db.upgrade(url)
-    rt = Runtime(settings, open_store(settings), url, pipeline_version(settings),
-                 default_recogniser)
-    rt._recogniser = recogniser
-    sweep_stale_copies(rt)
-    return rt
-
-
-# A temporary file older than this is no live process's: a put of the largest input finishes
-# in seconds, and a process killed with SIGKILL has no chance to remove its own.
-STALE_COPY_S = 15 * 60
-# The system temp folder, as found before `private_temp` sends this process's elsewhere
-_SYSTEM_TEMP = tempfile.gettempdir()
-# Another host's private temp folder (a data folder shared over the network) older than this
-# is left over: its process cannot be asked whether it is alive.
-STALE_FOREIGN_TEMP_S = 24 * 3600
-
-
-def _temp_root(settings: Settings) -> Path:
-    return Path(settings.data_dir) / "tmp"
-
-
-def private_temp(settings: Settings) -> Path:
-    """Send this process's temporary files to `<data_dir>/tmp/<host>-<pid>/` (mode 0700)
-    instead of the system temp folder: pytesseract writes every image it reads (MRZ strips,
-    field crops: applicants' data) to a temp file that a killed process leaves behind. The
-    next start of any `plico` command removes the folders of dead processes
-    (`sweep_stale_copies`). Called by the commands that read pages (`process`, `worker`,
-    `reprocess`), not by library code: the setting is the whole process's."""
-    import socket
-
-    folder = _temp_root(settings) / f"{socket.gethostname()}-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # a clean exit leaves nothing
-    tempfile.tempdir = str(folder)
-    os.environ["TMPDIR"] = str(folder)  # and the programs it runs (tesseract)
-    return folder
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
-def sweep_stale_copies(rt: Runtime, older_than_s: float = STALE_COPY_S) -> list[Path]:
-    """Remove what a killed process left of applicants' documents: the private temp folders
-    (`private_temp`) of processes of this host that are gone (another host's after a day),
-    half-written objects of the local store (`.staging/.incoming-*`) and the system
-    temp folders `plico-raw-*` of earlier versions, which copied every raw input there while
-    preparing it (the raw input is now read in memory). Files without an owner to ask are
-    removed once older than `older_than_s`, so that a put in progress in another process is
-    left alone. Returns what was removed."""
-    import socket
-
-    cutoff = time.time() - older_than_s
-    removed: list[Path] = []
-    temp_root = _temp_root(rt.settings)
-    if temp_root.is_dir():
-        host = socket.gethostname()
-        for folder in temp_root.iterdir():
-            owner, _, pid = folder.name.rpartition("-")
-            try:
-                if owner == host and pid.isdigit():
-                    stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
-                else:
-                    stale = folder.lstat().st_mtime < time.time() - STALE_FOREIGN_TEMP_S
-                if stale and folder.is_dir():
-                    shutil.rmtree(folder)
-                elif stale:
-                    folder.unlink()
-                if stale:
-                    removed.append(folder)
-            except OSError:
-                continue
-    staging = getattr(rt.store, "staging_dir", None)  # the local store's; S3 stages nothing
-    for path in staging().glob(".incoming-*") if staging is not None else ():
-        try:
-            if path.is_file() and path.lstat().st_mtime < cutoff:
-                path.unlink()
-                removed.append(path)
-        except OSError:  # gone meanwhile, or not ours to remove
-            continue
-    for path in Path(_SYSTEM_TEMP).glob("plico-raw-*"):
-        try:
-            st = path.lstat()
-            if path.is_dir() and st.st_uid == os.getuid() and st.st_mtime < cutoff:
-                shutil.rmtree(path)
-                removed.append(path)
-        except OSError:
-            continue
-    if removed:
-        log.warning("removed %d stale partial copies of inputs", len(removed))
-    return removed
-
-
-# --- raw inputs ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RawInput:
-    sha256: str
-    name: str
-    size: int
-
-
-def expand_inputs(paths: Sequence[Path]) -> Iterator[Path]:
-    """The input files in order: a folder becomes its files (recursively, sorted by path,
-    hidden ones skipped; a pipe, socket or dangling link in it too, to be reported by
-    `store_raw`); anything else, existing or not, stays as given."""
-    for path in paths:
-        if path.is_dir():
-            files = sorted(
-                f
-                for f in path.rglob("*")
-                if not f.is_dir() and not any(p.startswith(".")
-                                              for p in f.relative_to(path).parts)
-            )
-            if not files:
-                log.warning("an input folder holds no files")
-            yield from files
-        else:
-            yield path
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file's content as lowercase hex, read in chunks."""
-    with path.open("rb") as fp:
-        return hashlib.file_digest(fp, "sha256").hexdigest()
-
-
-def inputs_key(batch_id: str) -> str:
-    return f"batches/{batch_id}/inputs.json"
-
-
-def kits_key(batch_id: str) -> str:
-    """The batch's kits in scan order, its own and those of envelopes recorded before."""
-    return f"batches/{batch_id}/kits.json"
-
-
-def store_raw(store, path: Path) -> RawInput:
-    """Keep an input byte for byte under its SHA-256 (once per content: write-once keys)."""
-    if path.is_symlink() and not path.exists():
-        raise InputNotFoundError(f"{path.name}: a link to a file that does not exist")
-    if not path.exists():
-        raise InputNotFoundError(f"{path.name}: no such input file")
-    if not path.is_file():  # a FIFO, socket or device (a folder is expanded before)
-        raise UnsupportedInputError(f"{path.name}: not a regular file (a pipe, socket or "
-                                    "device), not read")
-    try:
-        sha = sha256_file(path)
-    except OSError as err:  # unreadable (permissions, I/O error): this input only, not the batch
-        raise InputError(f"{path.name}: cannot be read ({err.strerror})") from None
-    key = raw_key(sha)
-    if not store.exists(key):
-        store.put_file(key, path, metadata={"original_name": path.name})
-    return RawInput(sha, path.name, path.stat().st_size)
-
-
-def raw_bytes(store, sha256: str) -> bytes:
-    """The stored raw input's bytes (the store checks its hash on reading). Pillow and pdfium
-    read them in memory: no copy of an applicant's document goes to a temp folder, where a
-    killed process would leave it."""
-    return store.get(raw_key(sha256))
-
-
-def batch_inputs(rt: Runtime, batch_id: str) -> list[RawInput]:
-    """The inputs of a batch in submission order."""
-    return [RawInput(**i) for i in json.loads(rt.store.get(inputs_key(batch_id)))]
-
-
-def new_batch_id() -> str:
-    """Sortable by submission time, unique without coordination."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-@dataclass
-class Submitted:
-    batch_id: str
-    name: str
-    inputs: list[RawInput]
-    errors: list[str] = field(default_factory=list)  # inputs that could not even be stored
-    # the status of the batch that had already read these inputs (None: a new batch)
-    earlier: str | None = None
-
-
-def submit_batch(rt: Runtime, source: Path, *, name: str | None = None,
-                 batch_id: str | None = None, owner: str | None = None,
-                 reuse: bool = True) -> Submitted:
-    """Store a batch's raw inputs and register the batch (status queued, `owner` the
-    in-process run reading it, None for the workers).
-
-    One batch per content: when a batch has already read the same inputs (the same SHA-256,
-    in the same order: `batches.source_sha256`), that batch is returned with `earlier` set to
-    its status and nothing new is registered; the caller skips it or resumes it. reuse=False
-    registers a new batch all the same (benches reading one file again on purpose); such a
-    batch is not found by a later submit."""
-    from sqlalchemy.exc import IntegrityError
-
-    from storage.index import source_key
-
-    name = name or (source.stem if source.is_file() else source.name)
-    kept: list[RawInput] = []
-    errors: list[str] = []
-    for path in expand_inputs([source]):
-        try:
-            raw = store_raw(rt.store, path)
-        except InputError as err:
-            log.warning("input not stored: %s", type(err).__name__)
-            errors.append(f"{err} ({type(err).__name__})")  # the message names the file
-            continue
-        if any(k.sha256 == raw.sha256 for k in kept):
-            log.info("input %s given twice in one batch: read once", raw.sha256[:12])
-            continue
-        kept.append(raw)
-    key = source_key(r.sha256 for r in kept) if reuse else None
-    earlier = find_batch(rt, key)
-    if earlier is not None:
-        return Submitted(earlier[0], name, kept, errors, earlier=earlier[1])
-    batch_id = batch_id or new_batch_id()
-    rt.store.put(inputs_key(batch_id),
-                 json.dumps([{"sha256": r.sha256, "name": r.name, "size": r.size}
-                             for r in kept]).encode(), content_type="application/json")
-    try:
-        with rt.session() as s:
-            s.add(db.Batch(id=batch_id, name=name, status="queued", source_sha256=key,
-                           owner=owner, heartbeat_at=db.utcnow() if owner else None,
-                           error="; ".join(errors) or None))
-            s.flush()
-            for r in kept:
-                s.add(db.Input(sha256=r.sha256, batch_id=batch_id, original_name=r.name,
-                               size=r.size))
-    except IntegrityError:  # another run registered the same inputs a moment ago
-        earlier = find_batch(rt, key)
-        if earlier is None:
-            raise
-        return Submitted(earlier[0], name, kept, errors, earlier=earlier[1])
-    return Submitted(batch_id, name, kept, errors)
-
-
-def find_batch(rt: Runtime, key: str | None) -> tuple[str, str] | None:
-    """(id, status) of the batch that read the inputs of `key` (`storage.index.source_key`)."""
-    if key is None:
-        return None
-    with rt.session() as s:
-        row = s.execute(select(db.Batch.id, db.Batch.status)
-                        .where(db.Batch.source_sha256 == key)).first()
-    return (row[0], row[1]) if row is not None else None
-
-
-# --- who reads a batch: owners, heartbeats, resuming ----------------------------------------
-
-# An in-process run (`plico process`, `plico status --repair`) owns the batch it reads
-# (`batches.owner` = `<host>:<pid>`) and beats every HEARTBEAT_S (`batches.heartbeat_at`). A
-# batch queued or running whose owner is gone is resumed by the next run: on the owner's
-# host when its pid is gone; elsewhere, or when the pid was taken again, when its heartbeat
-# is older than a lease.
-HEARTBEAT_S = 15.0
-FOREIGN_LEASE_S = 120.0  # another host's owner: no heartbeat for this long is dead
-LOCAL_LEASE_S = 600.0  # this host's: its pid alive but silent this long (a pid taken again)
-
-
-def owner_id() -> str:
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str | None, heartbeat_at: datetime | None,
-                now: datetime | None = None) -> bool:
-    """Whether the run that owns a batch is alive. No owner: the workers' batch (the broker
-    redelivers their work), counted alive here."""
-    import socket
-
-    if owner is None:
-        return True
-    now = now or datetime.now(UTC)
-    if heartbeat_at is not None and heartbeat_at.tzinfo is None:  # SQLite keeps no zone
-        heartbeat_at = heartbeat_at.replace(tzinfo=UTC)
-    silent = (now - heartbeat_at).total_seconds() if heartbeat_at else float("inf")
-    host, _, pid = owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return _pid_alive(int(pid)) and silent < LOCAL_LEASE_S
-    return silent < FOREIGN_LEASE_S
-
-
-def claim_batch(rt: Runtime, batch_id: str, owner: str, *, expect_owner: str | None,
-                expect_status: str) -> bool:
-    """Take a batch over (running, owned by `owner`) if it is still as it was seen:
-    two runs finding the same dead run's batch, one takes it."""
-    from sqlalchemy import update
-
-    with rt.session() as s:
-        found = s.execute(update(db.Batch).where(
-            db.Batch.id == batch_id, db.Batch.status == expect_status,
-            db.Batch.owner.is_(None) if expect_owner is None else db.Batch.owner == expect_owner,
-        ).values(owner=owner, status="running", heartbeat_at=db.utcnow()))
-        return found.rowcount == 1
-
-
-@contextlib.contextmanager
-def heartbeat(rt: Runtime, batch_id: str, owner: str, every_s: float = HEARTBEAT_S):
-    """Beat `batches.heartbeat_at` from a thread while the block runs."""
-    import threading
-
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every_s):
-            try:
-                with rt.session() as s:
-                    batch = s.get(db.Batch, batch_id)
-                    if batch is not None and batch.owner == owner:
-                        batch.heartbeat_at = db.utcnow()
-            except Exception as exc:  # noqa: BLE001 - a missed beat is not the run's fault
-                log.warning("heartbeat of batch %s missed: %s", batch_id, type(exc).__name__)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{batch_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-def orphaned_batches(rt: Runtime) -> list[db.Batch]:
-    """Batches queued or running whose in-process owner is dead, oldest first."""
-    with rt.session() as s:
-        rows = s.scalars(select(db.Batch).where(
-            db.Batch.status.in_(("queued", "running")), db.Batch.owner.is_not(None))
-            .order_by(db.Batch.created_at)).all()
-    return [b for b in rows if not owner_alive(b.owner, b.heartbeat_at)]
 
 
 # --- quarantine -----------------------------------------------------------------------------
@@ -517,8 +127,6 @@ def input_fault(name: str, exc: Exception, page: int | None = None,
                 what: str = "is corrupt or truncated") -> InputError:
     """A non-transient fault of a step on one input (or page) as the InputError it is
     quarantined with; a transient one (a service down) is raised again, to be retried."""
-    from pipeline.workers import is_transient
-
     if is_transient(exc):
         raise exc
     return library_fault(name, exc, page, what)
@@ -876,8 +484,6 @@ def resume_orphans(settings: Settings, recogniser, out: Path | None,
             summaries.append(_own_batch(rt, batch.id, summary, out, progress,
                                         time.perf_counter(), me)[0])
         except Exception as exc:
-            from pipeline.workers import is_transient
-
             if is_transient(exc):
                 raise
             # marked failed, with the error (`plico status`); the next batch goes on
@@ -966,8 +572,6 @@ def _run_batch(rt: Runtime, batch_id: str, summary: BatchSummary, out: Path | No
         prepare_pages(rt, batch_id, chunk, progress)
         summary.pages += chunk.stop - chunk.start
     records: list[Record] = []
-    from pipeline.workers import is_transient
-
     for kit_id in split_batch(rt, batch_id):
         try:
             record, _ = process_kit(rt, kit_id)
@@ -980,25 +584,3 @@ def _run_batch(rt: Runtime, batch_id: str, summary: BatchSummary, out: Path | No
         records.append(record)
         _emit(rt, record, out, summary.name, summary)
     return records
-
-
-def count_pages(inputs: Sequence[Path]) -> int | None:
-    """A cheap page count for the progress bar (None when unknown)."""
-    import pypdfium2 as pdfium
-    from PIL import Image
-
-    total = 0
-    for src in inputs:
-        files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
-        for f in files:
-            if not f.is_file():  # missing, or a pipe: opening one would wait for a writer
-                continue
-            try:
-                if f.suffix.lower() == ".pdf":
-                    total += len(pdfium.PdfDocument(f))
-                else:
-                    with Image.open(f) as im:
-                        total += getattr(im, "n_frames", 1)
-            except Exception:  # noqa: BLE001 - the pipeline reports bad inputs; the bar guesses
-                total += 1
-    return total

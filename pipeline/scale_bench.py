@@ -128,7 +128,7 @@ def wait_batch(rt, batch_id: str, timeout: float, poll_s: float = 0.2) -> str:
             with rt.session() as s:
                 state = s.get(db.Batch, batch_id).status
         except Exception as exc:
-            from pipeline.workers import is_transient
+            from pipeline.faults import is_transient
 
             if not is_transient(exc):
                 raise
@@ -144,7 +144,8 @@ def run_scale_bench(*, seed: int, kits: int, dpi: int, counts: list[int], broker
                     echo: Callable[[str], None], repeat: int = 1) -> dict[int, float]:
     """pages/s per worker count, the best of `repeat` rounds (the counts alternate within a
     round, so a burst of other load on a shared machine hurts one round, not one count)."""
-    from pipeline.process import open_runtime, submit_batch
+    from pipeline.intake import submit_batch
+    from pipeline.runtime import open_runtime
     from pipeline.workers import enqueue_batch, purge_queues, setup
     from sample_scans.synth.batch import SynthOptions, write_batch
 

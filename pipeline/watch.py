@@ -92,7 +92,7 @@ class Watcher:
     handed: int = 0
 
     def __post_init__(self) -> None:
-        from pipeline.process import open_runtime
+        from pipeline.runtime import open_runtime
         from pipeline.settings import get_settings
 
         self.settings = get_settings()
@@ -158,7 +158,7 @@ class Watcher:
                 return
             reason = self.hand_over(entry)
         except Exception as exc:  # noqa: BLE001 - the entry fails, the watch goes on
-            from pipeline.workers import is_transient
+            from pipeline.faults import is_transient
 
             if is_transient(exc):
                 log.warning("watch: service unavailable (%s): retried later", type(exc).__name__)
@@ -171,7 +171,7 @@ class Watcher:
         """Submit or process the entry as one batch; the reason it failed, or None."""
         name = entry.stem if entry.is_file() else entry.name
         if self.settings.broker_url:
-            from pipeline.process import submit_batch
+            from pipeline.intake import submit_batch
             from pipeline.workers import enqueue_batch
 
             submitted = submit_batch(self.rt, entry, name=name)
@@ -181,11 +181,11 @@ class Watcher:
                 enqueue_batch(self.rt, submitted.batch_id)
             log.info("watch: batch %s submitted", submitted.batch_id)
         else:
-            from pipeline.cli import _recogniser
-            from pipeline.process import private_temp, process_batch
+            from pipeline.process import process_batch
+            from pipeline.runtime import build_recogniser, private_temp
 
             private_temp(self.settings)
-            summary, _ = process_batch(entry, self.out, self.settings, _recogniser())
+            summary, _ = process_batch(entry, self.out, self.settings, build_recogniser())
             if not summary.kits and (summary.quarantined or summary.not_stored):
                 return "; ".join(summary.not_stored + summary.quarantined)
             log.info("watch: batch %s read: %d pages, %d kits", summary.batch_id, summary.pages,

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -57,83 +56,11 @@ import dramatiq
 from sqlalchemy import func, select
 
 from pipeline.errors import ConfigError
+from pipeline.faults import describe, is_transient, sanitised
 from pipeline.settings import Settings, get_settings
 from storage import db
 
 log = logging.getLogger(__name__)
-
-# --- faults ---------------------------------------------------------------------------------
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A fault that goes away by itself: a service (database, object store, broker) that could
-    not be reached or dropped the connection. Looks through the chain of causes."""
-    import sqlalchemy.exc as sa_exc
-
-    from storage.objects import StorageUnavailableError
-
-    transient: tuple[type[BaseException], ...] = (
-        ConnectionError, TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError,
-        sa_exc.DisconnectionError, StorageUnavailableError,
-    )
-    try:
-        import urllib3.exceptions as u3
-
-        transient += (u3.HTTPError,)
-    except ImportError:  # minio brings urllib3; without it there is no S3 backend
-        pass
-    from dramatiq.errors import BrokerConnectionError
-
-    transient += (BrokerConnectionError,)
-    try:
-        import redis.exceptions
-
-        transient += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                      redis.exceptions.BusyLoadingError)
-    except ImportError:  # the Redis broker's client: absent, no Redis broker
-        pass
-    try:
-        import pika.exceptions
-
-        transient += (pika.exceptions.AMQPConnectionError, pika.exceptions.StreamLostError)
-    except ImportError:
-        pass
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, transient) or getattr(exc, "transient", False):
-            return True
-        if type(exc).__name__ in ("ServerError",):  # minio: the S3 server answered 5xx
-            return True
-        if isinstance(exc, OSError) and exc.errno is not None and exc.errno in _NET_ERRNOS:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-_NET_ERRNOS = {104, 110, 111, 112, 113, 32}  # reset, timed out, refused, host down/unreachable, pipe
-
-
-class Fault(Exception):
-    """What leaves an actor in place of its error: the error's class only. dramatiq logs an
-    actor's exception with its text, and a database error's text quotes the SQL parameters
-    (a record, a file name): personal data never goes to the log."""
-
-    def __init__(self, name: str, transient: bool) -> None:
-        super().__init__(name)
-        self.transient = transient
-
-
-def _sanitised(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def actor_body(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - every error leaves as a Fault
-            raise Fault(type(exc).__name__, is_transient(exc)) from None
-
-    return actor_body
-
 
 # --- broker ---------------------------------------------------------------------------------
 
@@ -173,7 +100,7 @@ _state_lock = threading.Lock()
 
 
 def _runtime():
-    from pipeline.process import open_runtime
+    from pipeline.runtime import open_runtime
 
     with _state_lock:
         rt = _state.get("runtime")
@@ -198,9 +125,9 @@ def setup(settings: Settings | None = None) -> Actors:
             "time_limit": 30 * 60 * 1000}
     actors = Actors(
         broker, settings,
-        batch=dramatiq.actor(_sanitised(process_batch_msg), actor_name="process_batch_msg", **opts),
-        pages=dramatiq.actor(_sanitised(prepare_pages_msg), actor_name="prepare_pages_msg", **opts),
-        kit=dramatiq.actor(_sanitised(process_kit_msg), actor_name="process_kit_msg", **opts),
+        batch=dramatiq.actor(sanitised(process_batch_msg), actor_name="process_batch_msg", **opts),
+        pages=dramatiq.actor(sanitised(prepare_pages_msg), actor_name="prepare_pages_msg", **opts),
+        kit=dramatiq.actor(sanitised(process_kit_msg), actor_name="process_kit_msg", **opts),
         failed=dramatiq.actor(job_failed_msg, actor_name="job_failed_msg", broker=broker,
                               queue_name=settings.queue_name, max_retries=settings.max_retries,
                               min_backoff=low, max_backoff=high),
@@ -280,15 +207,10 @@ def _guard(job_id: int | None, on_permanent: Callable[[BaseException], None]):
                 return False
             log.error("job %s: permanent %s", job_id, type(exc).__name__)
             on_permanent(exc)
-            _set_job(job_id, "quarantined", _describe(exc))
+            _set_job(job_id, "quarantined", describe(exc))
             return True
 
     return _Guard()
-
-
-def _describe(exc: BaseException) -> str:
-    # stored in the index (not logged): an error text may quote a file name
-    return f"{type(exc).__name__}: {exc}"[:1000]
 
 
 # --- actors ---------------------------------------------------------------------------------
@@ -304,7 +226,7 @@ def process_batch_msg(batch_id: str, job_id: int | None = None) -> None:
         with rt.session() as s:
             batch = s.get(db.Batch, batch_id)
             if batch is not None:
-                batch.status, batch.error = "failed", _describe(exc)
+                batch.status, batch.error = "failed", describe(exc)
 
     with _guard(job_id, permanent):
         with rt.session() as s:
@@ -329,7 +251,8 @@ def process_batch_msg(batch_id: str, job_id: int | None = None) -> None:
 
 def _chunk_of(job: db.Job):
     """The chunk a pages job names (`<sha256[:16]>@<start>-<stop>`)."""
-    from pipeline.process import Chunk, batch_inputs
+    from pipeline.intake import batch_inputs
+    from pipeline.process import Chunk
 
     prefix, pages = job.kit_id.split("@")
     start, stop = (int(v) for v in pages.split("-"))
@@ -341,7 +264,8 @@ def _chunk_of(job: db.Job):
 def prepare_pages_msg(batch_id: str, sha256: str, start: int, stop: int,
                       job_id: int | None = None) -> None:
     """Prepare one chunk; the last chunk of a batch splits it."""
-    from pipeline.process import Chunk, batch_inputs, prepare_pages, quarantine
+    from pipeline.intake import batch_inputs
+    from pipeline.process import Chunk, prepare_pages, quarantine
 
     rt = _runtime()
     chunk = Chunk(sha256, start, stop)
@@ -352,7 +276,7 @@ def prepare_pages_msg(batch_id: str, sha256: str, start: int, stop: int,
 
         missing = [i for i in range(start, stop) if not rt.store.exists(page_meta_key(sha256, i))]
         if missing:
-            quarantine(rt, batch_id, sha256, name, f"preparing the pages failed: {_describe(exc)}",
+            quarantine(rt, batch_id, sha256, name, f"preparing the pages failed: {describe(exc)}",
                        type(exc).__name__, missing)
 
     with _guard(job_id, permanent):
@@ -412,7 +336,7 @@ def process_kit_msg(kit_id: str, pipeline_version: str | None = None,
         return
 
     def permanent(exc: BaseException) -> None:
-        quarantine_kit(rt, kit_id, _describe(exc), type(exc).__name__)
+        quarantine_kit(rt, kit_id, describe(exc), type(exc).__name__)
 
     log.info("kit %s: reading (job %s)", kit_id, job_id)
     with _guard(job_id, permanent):
@@ -477,7 +401,7 @@ def resubmit(rt, batch_id: str) -> str:
     workers', or a live `plico process` run's); a failed batch, or one a dead `plico process`
     run left, goes to the workers (its failed jobs queued again, the steps done skipped).
     What was done, in words."""
-    from pipeline.process import owner_alive
+    from pipeline.owners import owner_alive
 
     with rt.session() as s:
         batch = s.get(db.Batch, batch_id)
@@ -516,154 +440,7 @@ def enqueue_kits(rt, kit_ids: list[str]) -> list[int]:
     return ids
 
 
-# --- status and reprocessing ------------------------------------------------------------------
-
-FINISHED = ("done", "failed", "quarantined")
-
-
-def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
-    """`plico status`: batches, job counts by kind and status, quarantine reasons."""
-    from pipeline.process import account_pages, page_ranges
-
-    lines = []
-    # before the session below: SQLite lets one transaction at a time write, and every
-    # session here begins as a writer
-    problems = account_pages(rt, batch_id) if batch_id else []
-    with rt.session() as s:
-        batches = select(db.Batch).order_by(db.Batch.created_at.desc()).limit(limit)
-        if batch_id:
-            batches = select(db.Batch).where(db.Batch.id == batch_id)
-        rows = s.scalars(batches).all()
-        if batch_id and not rows:
-            from pipeline.errors import InputNotFoundError
-
-            raise InputNotFoundError(f"no batch {batch_id}")
-        lines.append(f"{'batch':28} {'status':8} {'pages':>5} {'kits':>4}  name")
-        for b in rows:
-            lines.append(f"{b.id:28} {b.status:8} {b.pages:5d} {b.kits:4d}  {b.name}")
-            if b.error:  # inputs never stored (missing, a pipe...), or why the batch failed
-                lines.append(f"{'':28} {b.error}")
-        counts = select(db.Job.kind, db.Job.status, func.count()).group_by(db.Job.kind,
-                                                                          db.Job.status)
-        if batch_id:
-            counts = counts.where(db.Job.batch_id == batch_id)
-        table: dict[str, dict[str, int]] = {}
-        for kind, state, n in s.execute(counts):
-            table.setdefault(kind, {})[state] = n
-        states = ("queued", "running", "done", "failed", "quarantined")
-        lines.append("")
-        lines.append(f"{'jobs':8}" + "".join(f"{st:>12}" for st in states))
-        for kind in ("batch", "pages", "kit"):
-            if kind in table:
-                lines.append(f"{kind:8}" + "".join(f"{table[kind].get(st, 0):12d}" for st in states))
-        failed = select(db.Job).where(db.Job.status.in_(("failed", "quarantined")))
-        if batch_id:
-            failed = failed.where(db.Job.batch_id == batch_id)
-        for job in s.scalars(failed.order_by(db.Job.id.desc()).limit(limit)):
-            lines.append(f"  {job.status} {job.kind} {job.kit_id or job.batch_id}: {job.error}")
-        if batch_id:
-            lines.append("")
-            lines.append("every page in one kit record or in quarantine" if not problems else
-                         f"{len(problems)} pages not accounted for (yet): " + "; ".join(problems[:5]))
-        q = select(db.QuarantineItem).order_by(db.QuarantineItem.id.desc()).limit(limit)
-        if batch_id:
-            q = q.where(db.QuarantineItem.batch_id == batch_id)
-        items = s.scalars(q).all()
-        lines.append("")
-        lines.append(f"quarantine ({len(items)} shown):")
-        for item in items:
-            pages = "all pages" if item.pages is None else "pages " + page_ranges(item.pages)
-            reason = item.reason.removeprefix(f"{item.original_name}: ")  # named once
-            lines.append(f"  {item.batch_id or '-'} {item.original_name} ({pages}) "
-                         f"{item.code}: {reason}")
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class KitRow:
-    kit_id: str
-    assicurata: str | None
-    version: str | None  # of the current record
-    anomalies: int
-
-    def __str__(self) -> str:
-        return (f"{self.kit_id}  assicurata {self.assicurata or '-'}  current version "
-                f"{self.version or '-'}  {self.anomalies} anomalies")
-
-
-def select_kits(rt, **filters) -> tuple[list[KitRow], list[KitRow]]:
-    """The kits `storage.index.kits_query` selects: those without a record of this pipeline
-    version (to read), and those with one (left alone: reading them again would give the
-    record already stored)."""
-    from storage.index import kits_query
-
-    todo, current = [], []
-    with rt.session() as s:
-        for kit in s.scalars(kits_query(s, **filters)):
-            version = s.get(db.RecordVersion, kit.current_version_id) \
-                if kit.current_version_id else None
-            has = s.scalar(select(func.count()).select_from(db.RecordVersion).where(
-                db.RecordVersion.kit_id == kit.id,
-                db.RecordVersion.pipeline_version == rt.version))
-            row = KitRow(kit.id, kit.assicurata, version.pipeline_version if version else None,
-                         kit.anomaly_count)
-            (current if has else todo).append(row)
-    return todo, current
-
-
-def _has_version(rt, kit_id: str) -> bool:
-    with rt.session() as s:
-        return s.scalar(select(func.count()).select_from(db.RecordVersion).where(
-            db.RecordVersion.kit_id == kit_id, db.RecordVersion.pipeline_version == rt.version)) > 0
-
-
-def reprocess_kits(rt, kit_ids: list[str], *, wait: bool = True,
-                   echo: Callable[[str], None] = print, poll_s: float = 1.0) -> dict[str, int]:
-    """Read the kits again: on the broker when there is one (following the jobs while `wait`),
-    else here, one after the other. Returns the count of jobs per final status."""
-    from pipeline.process import process_kit, quarantine_kit
-
-    if not rt.settings.broker_url:
-        outcome: dict[str, int] = {}
-        for n, kit_id in enumerate(kit_ids, 1):
-            with rt.session() as s:
-                job = new_job(s, "kit", s.get(db.Kit, kit_id).batch_id, rt.version, kit_id)
-                job_id = job.id
-            state = "done"
-            try:
-                process_kit(rt, kit_id)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                state = "quarantined"
-                log.error("kit %s: %s", kit_id, type(exc).__name__)
-                quarantine_kit(rt, kit_id, _describe(exc), type(exc).__name__)
-            with rt.session() as s:
-                job = s.get(db.Job, job_id)
-                job.status, job.attempts = state, 1
-            outcome[state] = outcome.get(state, 0) + 1
-            echo(f"[{n}/{len(kit_ids)}] {kit_id}: {state}")
-        return outcome
-    setup(rt.settings)
-    job_ids = enqueue_kits(rt, kit_ids)
-    echo(f"enqueued {len(job_ids)} kits on {rt.settings.queue_name}")
-    if not wait:
-        return {"queued": len(job_ids)}
-    last = None
-    while True:
-        with rt.session() as s:
-            counts = dict(s.execute(select(db.Job.status, func.count()).where(
-                db.Job.id.in_(job_ids)).group_by(db.Job.status)).all())
-        if counts != last:
-            echo("progress: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-            last = counts
-        if sum(counts.get(k, 0) for k in FINISHED) == len(job_ids):
-            missing = [k for k in kit_ids if not _has_version(rt, k)]
-            if missing:
-                echo(f"{len(missing)} kits have no record of version {rt.version}: do the "
-                     "workers run it (their PLICO_PIPELINE_VERSION)? First: " + missing[0])
-            return counts
-        time.sleep(poll_s)
+# --- queues -------------------------------------------------------------------------------
 
 
 def purge_queues(settings: Settings) -> None:
@@ -700,7 +477,7 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     acts = setup(settings)
     import cv2
 
-    from pipeline.process import private_temp
+    from pipeline.runtime import private_temp
 
     private_temp(acts.settings)
     from threadpoolctl import threadpool_limits

@@ -188,7 +188,7 @@ class LocalObjectStore:
         """A new temporary file for an object on its way in. All of them are in the staging
         folder (the same file system as their keys, for the atomic rename), never beside
         their key: what a killed process leaves is found there and nowhere else
-        (`pipeline.process.sweep_stale_copies`)."""
+        (`pipeline.runtime.sweep_stale_copies`)."""
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.staging_dir(), prefix=".incoming-", suffix=suffix)
         return fd, Path(name)

@@ -441,7 +441,7 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     assert f"kit {kit_id} could not be read: ObjectNotFoundError" in res.stdout
 
     # the page is back: read again (in this process, no broker), the kit leaves quarantine
-    from pipeline.workers import reprocess_kits
+    from pipeline.reprocess import reprocess_kits
 
     rt.store.put(page_image_key(sha, 0), image, content_type="image/png")
     assert reprocess_kits(rt, [kit_id], echo=lambda line: None) == {"done": 1}
@@ -456,7 +456,8 @@ def test_transient_fault_outlasting_retries_fails_the_job(tmp_path, s3_server):
     are failed, and `plico status` shows it."""
     import dramatiq
 
-    from pipeline.workers import enqueue_batch, setup, status_report
+    from pipeline.jobstatus import status_report
+    from pipeline.workers import enqueue_batch, setup
     from storage.objects import store_from_url
 
     bucket = f"plico-t{secrets.token_hex(4)}"
