@@ -1,4 +1,4 @@
-"""The ground-truth format of a generated batch (BATCH.truth.json), documented in README.md.
+"""The ground-truth format of a generated batch (BATCH.truth.json), in docs/benchmarks.md.
 
 Field values are normalised as pipeline/normalise.py says, the same way the pipeline's records
 are, so that scoring a reading is a plain comparison.
