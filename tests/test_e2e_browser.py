@@ -123,7 +123,7 @@ def test_review_flow_in_chromium(served, tmp_path) -> None:
         page.get_by_label("Valore corretto per Codice fiscale (m1.31)").fill(right_cf)
         page.locator("#campo-m1-31 form.correct button").click()
         expect(page.locator(".flash")).to_contain_text("Campo corretto")
-        cf_anomaly = page.locator("article.anomaly", has_text="invalid_codice_fiscale")
+        cf_anomaly = page.locator("article.anomaly", has_text="Codice fiscale non valido")
         expect(cf_anomaly).to_contain_text("Superata da correzione")
 
         # resolve the remaining (reading) anomaly with a note

@@ -127,7 +127,7 @@ def test_queue_sorts_filters_counts_pages_and_exports(web_db) -> None:
     mi, rm = web.mi.record.kit.codice_istanza, web.rm.record.kit.codice_istanza
     assert page.index(rm) < page.index(mi)  # blocking (missing signature) before a warning
     assert "Istanze trovate: 2" in page and web.clean.record.kit.codice_istanza not in page
-    assert ">missing_signature</code></a> <span class=\"count\">1</span>" in page
+    assert 'title="missing_signature">Istanza non firmata (campo 29 vuoto)</a> <span class="count">1</span>' in page
     only = ops.get("/coda?code=invalid_codice_fiscale").text
     assert mi in only and rm not in only
     assert web.clean.record.kit.codice_istanza in ops.get("/coda?status=tutte").text

@@ -25,7 +25,7 @@ from starlette.datastructures import MutableHeaders
 from pipeline import __version__
 from pipeline.settings import Settings
 from storage.db import database_url, engine_for, upgrade
-from web import api, claims, health, images, metrics, pages, search, verify
+from web import api, claims, health, images, labels, metrics, pages, search, verify
 from web.auth import COOKIE, Session, SessionCodec, as_rome, load_or_create_secret, rome_time
 from web.deps import WEB_BUSY_TIMEOUT, WEB_CONNECTIONS, LoginRequired, is_https
 from web.i18n import LANGS
@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(search.router)
     claims.install(app)
+    labels.install(app)
     app.include_router(pages.router)
     pages.install_error_pages(app)
     return app
