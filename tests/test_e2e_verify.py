@@ -64,6 +64,13 @@ def test_keyboard_loop_clears_13_fields(served, tmp_path) -> None:  # noqa: F811
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(screens / "verify-loop.png"))
         loop.screenshot(path=str(screens / "field-viewer.png"))
+        page.set_viewport_size({"width": 960, "height": 900})  # the actions stay in view
+        assert page.evaluate("document.documentElement.scrollWidth") <= 960
+        for sel in ("#vl-confirm-all", "#campo-m1-3 form.correct button"):
+            box = page.locator(sel).bounding_box()
+            assert box and box["x"] + box["width"] <= 960, sel
+        page.screenshot(path=str(screens / "verify-loop-960.png"))
+        page.locator("#verifica-valore").focus()
 
         def press(key: str) -> None:
             nonlocal presses
