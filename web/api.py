@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session as DbSession
 from storage.db import User
 from validators.report import istanza_summary
 from web.accounts import AccountError, create_user
+from web.auth import csrf_ok
+from web.claims import decision_kit
 from web.deps import (
     ApiUser,
     Db,
@@ -34,8 +36,6 @@ from web.deps import (
     require_staff,
     session_of,
 )
-from web.auth import csrf_ok
-from web.claims import decision_kit
 from web.pages import audit_query, filters_of, rate_limited
 from web.queue import queue
 from web.review import (

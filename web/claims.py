@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from starlette.concurrency import run_in_threadpool
@@ -32,13 +32,11 @@ from web.deps import (
     audit,
     current_user,
     kit_for,
-    lang_of,
     questure_of,
     render,
     session_of,
 )
 from web.i18n import translator
-from web.review import build_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -152,31 +150,8 @@ def mine(request: Request, user: PageUser, db: Db):
 
 
 def install(app: FastAPI) -> None:
-    """The claim routes, the templates' `claim_of(kit)` and the 409 answer of a conflict."""
+    """The claim routes and the templates' `claim_of(kit)` (the 409 answer of a conflict is
+    web/pages.py's, with the other error pages)."""
     app.include_router(router)
     minutes = app.state.settings.claim_minutes
     app.state.templates.env.globals["claim_of"] = lambda kit: claim_of(kit, minutes)
-
-    def page(request: Request, exc: ReviewConflict):
-        from web.pages import istanza_context  # the pages import this module
-
-        with session_scope(request.app.state.engine) as db:
-            user = current_user(request, db)
-            if user is None:
-                return RedirectResponse(f"/istanze/{exc.kit_id}", status_code=303)
-            kit = kit_for(db, user, exc.kit_id)
-            view = build_view(db, kit)
-            event = audit(db, request, user.name, "view", kit.id, what="istanza")
-            ctx = istanza_context(request, db, user, kit, view, event.id)
-            db.commit()
-            return render(request, "istanza.html", {**ctx, "message": None,
-                                                    "error": exc.text(lang_of(request))},
-                          status_code=409, user=user)
-
-    @app.exception_handler(ReviewConflict)
-    async def conflict(request: Request, exc: ReviewConflict):
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": exc.text(lang_of(request)), "conflict": exc.key},
-                                status_code=409)
-        return await run_in_threadpool(page, request, exc)
-

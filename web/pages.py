@@ -23,6 +23,8 @@ from validators.coded_tables import edition_on
 from validators.report import istanza_summary
 from web import images
 from web.accounts import AccountError, create_user
+from web.auth import ROLES, csrf_ok
+from web.claims import ReviewConflict, decision_kit
 from web.deps import (
     WEB_BUSY_TIMEOUT,
     Db,
@@ -42,8 +44,6 @@ from web.deps import (
     require_staff,
     session_of,
 )
-from web.auth import ROLES, csrf_ok
-from web.claims import decision_kit
 from web.i18n import translator
 from web.queue import STATUSES, Filters, queue, to_csv
 from web.review import (
@@ -51,9 +51,9 @@ from web.review import (
     DecisionError,
     IstanzaView,
     build_view,
+    current_record,
     decide_field,
     form_field,
-    current_record,
     ordered_fields,
     resolve_anomaly,
     verify,
@@ -500,3 +500,26 @@ def install_error_pages(app: FastAPI) -> None:
             return JSONResponse({"detail": "database busy, retry"}, status_code=503,
                                 headers=headers)
         return await run_in_threadpool(page, request, 503, headers)
+
+    def conflict_page(request: Request, exc: ReviewConflict):
+        # another reviewer holds the istanza, or the page's version is stale: the istanza
+        # again, as it is now, with the reason
+        with session_scope(request.app.state.engine) as db:
+            user = current_user(request, db)
+            if user is None:
+                return RedirectResponse(f"/istanze/{exc.kit_id}", status_code=303)
+            kit = kit_for(db, user, exc.kit_id)
+            view = build_view(db, kit)
+            event = audit(db, request, user.name, "view", kit.id, what="istanza")
+            ctx = istanza_context(request, db, user, kit, view, event.id)
+            db.commit()
+            return render(request, "istanza.html", {**ctx, "message": None,
+                                                    "error": exc.text(lang_of(request))},
+                          status_code=409, user=user)
+
+    @app.exception_handler(ReviewConflict)
+    async def conflict(request: Request, exc: ReviewConflict):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.text(lang_of(request)), "conflict": exc.key},
+                                status_code=409)
+        return await run_in_threadpool(conflict_page, request, exc)
