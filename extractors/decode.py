@@ -771,16 +771,25 @@ def with_document(kf: KitField, spelled: str) -> Decoded | None:
 
 
 def _set(fields: dict[str, KitField], key: str, text: str, share: float) -> None:
+    """A kit-level decoding's value for one field, within the never-invent margin of the
+    cells' own reading (even where the field alone was a conflict: a name whose cells said a
+    digit may still be a comune of the list). Beyond it, the field keeps its own decoding
+    and the kit-level value is one more hypothesis, for the reviewer and the rules."""
     kf = fields[key]
-    if kf.decoded.conflict:
+    ll = kf.dist.ll(text)
+    if ll < kf.dist.ll(kf.decoded.free) - DISAGREE:
+        if text and text not in {t for t, _ in kf.decoded.hyps}:
+            fields[key] = replace(kf, decoded=replace(
+                kf.decoded, hyps=kf.decoded.hyps + ((text, ll),),
+                text=kf.decoded.free if not kf.decoded.conflict else kf.decoded.text,
+                changed=False, conflict=True))
+        elif not kf.decoded.conflict:
+            fields[key] = replace(kf, decoded=replace(
+                kf.decoded, text=kf.decoded.free, changed=False, conflict=True))
         return
-    free_ll = kf.dist.ll(kf.decoded.free)
-    conflict = kf.dist.ll(text) < free_ll - DISAGREE
-    if conflict:
-        text = kf.decoded.free
     fields[key] = replace(kf, decoded=replace(
         kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,
-        conflict=conflict))
+        conflict=False))
 
 
 def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
