@@ -11,11 +11,16 @@ from storage import db
 def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
     """`plico status`: batches, job counts by kind and status, quarantine reasons."""
     from pipeline.process import account_pages, page_ranges
+    from storage.objects import StorageUnavailableError
 
     lines = []
     # before the session below: SQLite lets one transaction at a time write, and every
     # session here begins as a writer
-    problems = account_pages(rt, batch_id) if batch_id else []
+    try:
+        problems = account_pages(rt, batch_id) if batch_id else []
+    except StorageUnavailableError as exc:
+        # the status of a batch that failed because the store is down must still be shown
+        problems = [f"pages not accounted: {exc}"]
     with rt.session() as s:
         batches = select(db.Batch).order_by(db.Batch.created_at.desc()).limit(limit)
         if batch_id:
