@@ -629,6 +629,8 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
             return "impossible_date"
     if f.id in _COMUNE_FIELDS.get(f.form, ()) and not _is_comune(value, n_cells or len(f.cells)):
         return "comune_not_in_istat"
+    if is_cf_field(f) and not cfm.check(value).check_ok:
+        return "codice_fiscale_check_fails"
     return None
 
 
@@ -776,6 +778,8 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float) -> None
     digit may still be a comune of the list). Beyond it, the field keeps its own decoding
     and the kit-level value is one more hypothesis, for the reviewer and the rules."""
     kf = fields[key]
+    if kf.decoded.conflict and text == kf.decoded.free:
+        return  # the cells' own reading, already found to break the field's constraints
     ll = kf.dist.ll(text)
     if ll < kf.dist.ll(kf.decoded.free) - DISAGREE:
         if text and text not in {t for t, _ in kf.decoded.hyps}:

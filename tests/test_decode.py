@@ -344,3 +344,22 @@ def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one(
     assert D.with_document(kf, "BEN AMORE") is None
     same = kit_field("m1.3", "BEN AMOR", TEXT, p=0.97)
     assert D.with_document(same, "BEN AMOR") == same.decoded
+
+
+def test_a_cf_whose_cells_break_its_structure_stays_a_conflict_through_the_kit():
+    """Seed 8300 kit 3 (NIST writers): the Z of Z222 read 3 clearly. The joint decoding's
+    'CF disagrees with the fields' hypothesis is the cells' own reading: it must not clear
+    the field's conflict, and the value contradicts the form (check fails)."""
+    cf = encode("ROSSI", "MARIO", dt.date(1991, 4, 3), "M", "Z222")
+    fields = {
+        "m1.31": kit_field("m1.31", cf[:11] + "3" + cf[12:], TEXT, p=0.99),
+        "m1.3": kit_field("m1.3", "ROSSI", TEXT, p=0.99),
+        "m1.4": kit_field("m1.4", "MARIO", TEXT, p=0.99),
+        "m1.34": kit_field("m1.34", "03041991", DIGITS, p=0.99),
+        "m1.33": kit_field("m1.33", "M", LETTERS, p=0.99),
+    }
+    assert fields["m1.31"].decoded.conflict
+    got = D.decode_kit(fields)["m1.31"].decoded
+    assert got.conflict and got.text[11] == "3"
+    assert D.contradiction(MODEL.field("m1.31"), got.text) == "codice_fiscale_check_fails"
+    assert D.contradiction(MODEL.field("m1.31"), cf) is None
