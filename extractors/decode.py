@@ -772,14 +772,20 @@ def with_document(kf: KitField, spelled: str) -> Decoded | None:
                    conflict=False)
 
 
-def _set(fields: dict[str, KitField], key: str, text: str, share: float) -> None:
+def _set(fields: dict[str, KitField], key: str, text: str, share: float,
+         over_conflict: bool = False) -> None:
     """A kit-level decoding's value for one field, within the never-invent margin of the
-    cells' own reading (even where the field alone was a conflict: a name whose cells said a
-    digit may still be a comune of the list). Beyond it, the field keeps its own decoding
-    and the kit-level value is one more hypothesis, for the reviewer and the rules."""
+    cells' own reading. A field that alone was a conflict keeps its reading unless
+    `over_conflict` (a comune whose cells said a digit may still be a comune of the list; a
+    codice fiscale clearly written with a wrong check character stays as written). Beyond
+    the margin, the field keeps its own decoding and the kit-level value is one more
+    hypothesis, for the reviewer and the rules."""
     kf = fields[key]
-    if kf.decoded.conflict and text == kf.decoded.free:
-        return  # the cells' own reading, already found to break the field's constraints
+    if kf.decoded.conflict and (text == kf.decoded.free or not over_conflict):
+        if text and text not in {t for t, _ in kf.decoded.hyps}:
+            fields[key] = replace(kf, decoded=replace(
+                kf.decoded, hyps=kf.decoded.hyps + ((text, kf.dist.ll(text)),)))
+        return
     ll = kf.dist.ll(text)
     if ll < kf.dist.ll(kf.decoded.free) - DISAGREE:
         if text and text not in {t for t, _ in kf.decoded.hyps}:
@@ -812,7 +818,7 @@ def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
             got = _comune_joint(out[ck], out.get(pk) if pk else None, out.get(zk) if zk else None)
             for part, key in (("comune", ck), ("province", pk), ("cap", zk)):
                 if part in got and key in out:
-                    _set(out, key, *got[part])
+                    _set(out, key, *got[part], over_conflict=part == "comune")
         for g in CF_GROUPS.get(form, ()):
             keys = {part: f"{prefix}.{fid}" for part, fid in
                     (("cf", g.cf), ("surname", g.surname), ("name", g.name),
