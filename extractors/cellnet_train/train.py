@@ -43,17 +43,17 @@ CLASSES = TEXT
 @dataclass(frozen=True)
 class Config:
     seed: int = 4242
-    n_train: int = 180_000
+    n_train: int = 150_000
     n_val: int = 8_000
     n_bench: int = 8_000
-    epochs: int = 10
+    epochs: int = 6
     batch: int = 256
     lr: float = 4e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
     widths: tuple[int, ...] = (32, 64, 96, 128)
     hidden: int = 128
-    threads: int = 2
+    threads: int = 1
     #: source weights of the rendered cells (data.samples)
     mix: tuple[tuple[str, float], ...] = (("hand", 0.3), ("mnist", 0.25), ("nist", 0.3),
                                           ("typed", 0.15))
