@@ -438,10 +438,12 @@ def bench_cells(
 from pipeline import ops_cli  # worker, submit, status, reprocess, bench scale
 from web.cli import register_bench as register_web_bench  # bench web
 from pipeline.opsextra import register as register_ops_extra  # noqa: E402
+from pipeline.killsoak import register as register_kills  # noqa: E402  # bench kills
 
 ops_cli.register(app, bench_app)
 register_web_bench(bench_app)
 register_ops_extra(app)  # schema, export, doctor, watch
+register_kills(bench_app)
 
 
 def main() -> None:
