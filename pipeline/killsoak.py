@@ -133,8 +133,11 @@ def run_kills(count: int, seed: int, workdir: Path, inputs: list[Path] | None = 
             raise RuntimeError(f"the unkilled run failed: {res.stderr[-2000:]}")
         echo(f"unkilled run: {baseline_s:.1f} s; {res.stdout.strip()}")
     rng = random.Random(seed)
-    rounds = []
-    for n in range(1, count + 1):
+    rounds: list[Round] = []
+    n = 0
+    # a run that ends before its moment is no kill: drawn again, until COUNT kills
+    while sum(r.killed for r in rounds) < count and n < 3 * count:
+        n += 1
         base = workdir / f"round-{n:03d}"
         data, tmp, out = base / "data", base / "tmp", base / "out"
         tmp.mkdir(parents=True, exist_ok=True)
