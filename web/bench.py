@@ -226,6 +226,7 @@ class Result:
     errors: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     decisions: int = 0
+    claimed: int = 0  # decisions refused because another reviewer holds the istanza (409)
     istanze: int = 0
     server_cpu: float = 0.0  # seconds of CPU the server process used during the load
     client_cpu: float = 0.0  # and the simulated reviewers (this process)
@@ -264,8 +265,11 @@ class Reviewer:
         self._lock = threading.Lock()
 
     def request(self, kind: str, method: str, path: str, expect: int,
-                form: dict[str, str] | None = None) -> tuple[dict[str, str], str] | None:
-        """(headers, body text) when the answer is `expect`; else None, counted an error."""
+                form: dict[str, str] | None = None, claimed_ok: bool = False,
+                ) -> tuple[dict[str, str], str] | None:
+        """(headers, body text) when the answer is `expect`; else None, counted an error
+        (with `claimed_ok`, a 409 is no error: another reviewer holds the istanza, and the
+        app said so instead of letting two reviewers overwrite each other)."""
         conn = None
         while conn is None:
             try:
@@ -290,8 +294,12 @@ class Reviewer:
             conn.close()
             self._record(kind, time.perf_counter() - t, f"{kind} {type(exc).__name__}")
             return None
+        claimed = claimed_ok and r.status == 409
         self._record(kind, time.perf_counter() - t,
-                     None if r.status == expect else f"{kind} {r.status}")
+                     None if r.status == expect or claimed else f"{kind} {r.status}")
+        if claimed:
+            with self.result.lock:
+                self.result.claimed += 1
         self._idle.put((conn, time.monotonic()))
         cookie = r.getheader("set-cookie")
         if cookie:
@@ -343,7 +351,7 @@ class Reviewer:
             form = {"field": self.rng.choice(fields), "action": "confirm", "csrf": token}
         else:
             return
-        answer = self.request("decision", "POST", path, 303, form=form)
+        answer = self.request("decision", "POST", path, 303, form=form, claimed_ok=True)
         if answer is not None:
             with self.result.lock:
                 self.result.decisions += 1
@@ -454,7 +462,8 @@ def format_result(result: Result, *, database: str, reviewers: int, seconds: flo
              f"p50 {percentile(lat, 50) * 1000:.0f} ms  p95 {percentile(lat, 95) * 1000:.0f} ms  "
              f"p99 {percentile(lat, 99) * 1000:.0f} ms  max {max(lat, default=0) * 1000:.0f} ms"
              f"  errors {result.error_count}",
-             f"istanze opened {result.istanze}, decisions {result.decisions}; CPU: server "
+             f"istanze opened {result.istanze}, decisions {result.decisions} (refused, held by "
+             f"another reviewer: {result.claimed}); CPU: server "
              f"{result.server_cpu:.1f} s ({result.server_cpu / max(result.requests, 1) * 1000:.1f}"
              f" ms a request), simulated reviewers {result.client_cpu:.1f} s; load average "
              f"{result.load[0]:.1f} before, {result.load[1]:.1f} after"]
