@@ -1,8 +1,8 @@
 """Scoring istanza records against a generated batch's ground truth (`plico bench accuracy`).
 
 Everything here compares plain values: records and truth share one normalisation
-(pipeline/normalise.py). The numbers are printed by the CLI and written into README.md with
-the command that produced them.
+(pipeline/normalise.py). The numbers are printed by the CLI and written into README.md and
+docs/benchmarks.md with the command that produced them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The istanza record: what Plico emits per envelope (schema `plico-record/1`).
 
-Documented in README.md. Field values use the truth format's normalisation
-(pipeline/normalise.py), so a record can be scored against a generated batch's truth.
+Documented in docs/record.md, its JSON Schema in docs/record.schema.json (`plico schema
+record`). Field values use the truth format's normalisation (pipeline/normalise.py), so a
+record can be scored against a generated batch's truth.
 """
 
 from __future__ import annotations
