@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,15 @@ def _unavailable(what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is unavailable in CI")
     pytest.skip(f"{what} is unavailable")
+
+
+def require_port(what: str, port: int) -> None:
+    """A local service a test needs (Redis 6379, RabbitMQ 5672): `_unavailable` when nothing
+    listens on its port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        _unavailable(what)
 
 
 @pytest.fixture(scope="session")

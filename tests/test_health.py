@@ -5,9 +5,8 @@ one does not answer)."""
 from __future__ import annotations
 
 import os
-import socket
 
-import pytest
+from conftest import require_port
 from fastapi.testclient import TestClient
 from ops_testdata import plico
 
@@ -18,12 +17,7 @@ RABBIT = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def _reachable(port: int) -> None:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except OSError:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"service on port {port} is unavailable in CI")
-        pytest.skip(f"service on port {port} is unavailable")
+    require_port(f"the service on port {port}", port)
 
 
 def test_doctor_on_the_real_setup_exits_0(tmp_path) -> None:

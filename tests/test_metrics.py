@@ -17,7 +17,7 @@ import time
 import json
 
 import httpx
-import pytest
+from conftest import require_port
 from fastapi.testclient import TestClient
 from ops_testdata import ROOT, SMALLEST_SCAN, plico, plico_env
 
@@ -38,12 +38,7 @@ def _value(text: str, series: str) -> float:
 
 
 def test_worker_metrics_after_a_small_job(tmp_path) -> None:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-    except OSError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is unavailable in CI")
-        pytest.skip("Redis is unavailable")
+    require_port("Redis", 6379)
     data, port = tmp_path / "data", _free_port()
     extra = {"PLICO_BROKER_URL": REDIS, "PLICO_QUEUE_NAME": f"metrics-{secrets.token_hex(4)}",
              "PLICO_WORKER_POLL_MS": "100", "PLICO_LOG_FORMAT": "json", "PLICO_LOG_LEVEL": "INFO"}

@@ -10,13 +10,12 @@ import hashlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
+from conftest import require_port
 from ops_testdata import ROOT, plico, plico_env
 from sqlalchemy import func, select
 
@@ -43,12 +42,7 @@ def _start(inbox: Path, data: Path, extra: dict) -> subprocess.Popen:
 
 
 def test_watch_takes_each_complete_batch_once_across_a_restart(tmp_path) -> None:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-    except OSError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is unavailable in CI")
-        pytest.skip("Redis is unavailable")
+    require_port("Redis", 6379)
     data, inbox = tmp_path / "data", tmp_path / "inbox"
     inbox.mkdir()
     extra = {"PLICO_BROKER_URL": REDIS, "PLICO_QUEUE_NAME": f"watch-{secrets.token_hex(4)}"}

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import _unavailable
 from sqlalchemy import func, select
 from tcp_proxy import TcpProxy
 
@@ -33,12 +34,6 @@ pytestmark = pytest.mark.slow
 REDIS = os.environ.get("PLICO_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RABBIT = os.environ.get("PLICO_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PLICO = str(Path(sys.executable).with_name("plico"))
-
-
-def _unavailable(what: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is unavailable in CI")
-    pytest.skip(f"{what} is unavailable")
 
 
 def _redis_up(url: str) -> None:
