@@ -781,21 +781,15 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float,
     the margin, the field keeps its own decoding and the kit-level value is one more
     hypothesis, for the reviewer and the rules."""
     kf = fields[key]
-    if kf.decoded.conflict and (text == kf.decoded.free or not over_conflict):
-        if text and text not in {t for t, _ in kf.decoded.hyps}:
-            fields[key] = replace(kf, decoded=replace(
-                kf.decoded, hyps=kf.decoded.hyps + ((text, kf.dist.ll(text)),)))
-        return
+    d = kf.decoded
     ll = kf.dist.ll(text)
-    if ll < kf.dist.ll(kf.decoded.free) - DISAGREE:
-        if text and text not in {t for t, _ in kf.decoded.hyps}:
-            fields[key] = replace(kf, decoded=replace(
-                kf.decoded, hyps=kf.decoded.hyps + ((text, ll),),
-                text=kf.decoded.free if not kf.decoded.conflict else kf.decoded.text,
-                changed=False, conflict=True))
-        elif not kf.decoded.conflict:
-            fields[key] = replace(kf, decoded=replace(
-                kf.decoded, text=kf.decoded.free, changed=False, conflict=True))
+    keeps_own = d.conflict and (text == d.free or not over_conflict)
+    if keeps_own or ll < kf.dist.ll(d.free) - DISAGREE:
+        if not d.conflict:
+            d = replace(d, text=d.free, changed=False, conflict=True)
+        if text and text not in {t for t, _ in d.hyps}:
+            d = replace(d, hyps=d.hyps + ((text, ll),))
+        fields[key] = replace(kf, decoded=d)
         return
     fields[key] = replace(kf, decoded=replace(
         kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,

@@ -126,10 +126,11 @@ def _confusable(f, r: FieldReading, value: object) -> bool:
     return CONFUSABLE.search(value) is not None
 
 
-def _status(ctx: ReadContext, f, r: FieldReading) -> str:
+def _status(ctx: ReadContext, f, r: FieldReading, why: str | None) -> str:
+    """`why`: what the value contradicts in the form (`decode.contradiction`), or None."""
     confident = r.confidence >= _threshold(ctx, r)
     return "accepted" if confident and not r.doubtful and not _confusable(f, r, r.value) \
-        and decode.contradiction(f, r.value) is None else "review"
+        and why is None else "review"
 
 
 def _page_ref(p: PreparedPage, owner: str) -> PageRef:
@@ -195,7 +196,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 readings.update(read_text_fields(page.source.text_words, form_page,
                                                  page.registration.as_array(), page.dpi, prefix))
             for key, r in readings.items():
-                status = _status(ctx, model.field(key), r)
+                f = model.field(key)
+                status = _status(ctx, f, r, decode.contradiction(f, r.value))
                 has_value = r.value not in ("", False)
                 crop = _save_crop(ctx, name, key, registered, r.bbox) if has_value or status == "review" else None
                 pending.append((key, r, i, crop))
@@ -233,7 +235,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     for key, _, i, crop in pending:
         r = decoded[key]
         f = model.field(key)
-        status = _status(ctx, f, r)
+        why = decode.contradiction(f, r.value)
+        status = _status(ctx, f, r, why)
         changed = r.decoded is not None and r.decoded.changed
         read_as = " ".join(r.raw.split()) if changed else None
         alts = alternatives(r, f.kind) if status == "review" else []
@@ -241,7 +244,6 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                                  status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as,
                                  alternatives=alts or None)
         if status == "review":
-            why = decode.contradiction(f, r.value)
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
                                           value=r.value, confidence=round(r.confidence, 3),
                                           read_as=read_as or r.value, repaired=changed,
