@@ -16,6 +16,7 @@ from barcode import ITF, Code128
 from barcode.writer import ImageWriter
 
 from extractors.barcode_bench import METHODS, bench_barcodes, format_bench
+from extractors import barcodes
 from extractors.barcodes import Barcode, _tidy, find_code, read_barcodes
 from sample_scans.synth.scanner import a4_shape
 
@@ -79,8 +80,8 @@ def test_zbar_drops_code128_fnc4_and_auto_keeps_zxings_text(shared):
 
 
 def test_realdata_falsepositives_yield_nothing(shared):
-    """auto keeps every read of both engines (zbar's whole preprocessing ladder included)
-    but one it replaces, so nothing from auto means nothing from either engine."""
+    """These images are small, so where zxing-cpp reads nothing zbar reads each whole
+    (its preprocessing ladder included): nothing from auto means nothing from either engine."""
     reads = {n: read_barcodes(img) for n, img, _ in _samples(shared, "falsepositives")}
     assert {n: r for n, r in reads.items() if r} == {}
 
@@ -180,12 +181,13 @@ def test_each_engine_alone_reads_a_generated_page(engine):
 
 
 @pytest.mark.parametrize("dpi", [300, 600])
-def test_bbox_is_in_page_pixels(dpi):
+@pytest.mark.parametrize("engine", ["auto", "pyzbar"])
+def test_bbox_is_in_page_pixels(dpi, engine):
     """600-dpi pages are halved for zbar: the box must still be in the caller's pixels."""
     symbol = _symbol("code128", ASSICURATA, dpi)
     img = _feed(_page(dpi, (symbol, 120, 30)), 0, 0.0, seed=1)
-    (b,) = read_barcodes(img)
-    assert b.engine == "pyzbar"
+    (b,) = read_barcodes(img, engine=engine)
+    assert b.engine == ("zxing" if engine == "auto" else "pyzbar")
     s = dpi / 25.4
     x0, y0 = 120 * s, 30 * s
     x, y, w, h = b.bbox
@@ -193,6 +195,33 @@ def test_bbox_is_in_page_pixels(dpi):
     assert x0 - 2 <= x and x + w <= x0 + symbol.shape[1] + 2
     assert y0 - 2 <= y and y + h <= y0 + symbol.shape[0] + 2
     assert w > 0.6 * symbol.shape[1]
+
+
+@pytest.mark.parametrize(("rotation", "skew"), [(0, -3.0), (90, 1.5)])
+def test_zbar_fallback_reads_the_regions_of_a_page(monkeypatch, rotation, skew):
+    """Where zxing-cpp reads nothing, zbar reads the page's bar-textured regions (not the
+    whole page), and the box comes back in page pixels."""
+    monkeypatch.setattr(barcodes, "read_zxing", lambda image, symbologies: ())
+    page = _page(300, (_symbol("code128", ASSICURATA, 300), 120, 30),
+                 (_symbol("itf", ISTANZA, 300), 30, 200))  # fmt: skip
+    img = _feed(page, rotation, skew, seed=11)
+    regions = barcodes._regions(img)
+    assert 2 <= len(regions) <= barcodes._MAX_REGIONS
+    assert sum(w * h for _, _, w, h in regions) < 0.25 * img.size
+    seen: list[tuple[int, ...]] = []
+    real = barcodes.read_pyzbar
+    monkeypatch.setattr(barcodes, "read_pyzbar",
+                        lambda image, symbologies: seen.append(image.shape) or real(image, symbologies))
+    reads = read_barcodes(img)
+    assert {(b.symbology, b.text, b.engine) for b in reads} == {
+        ("code128", ASSICURATA, "pyzbar"), ("itf", ISTANZA, "pyzbar")}
+    assert all(h * w < 0.25 * img.size for h, w in seen)
+    for b in reads:
+        x, y, w, h = b.bbox
+        assert 0 <= x and x + w <= img.shape[1] and 0 <= y and y + h <= img.shape[0]
+        found = read_barcodes(np.ascontiguousarray(img[y - 5 : y + h + 5, x - 5 : x + w + 5]),
+                              engine="pyzbar")
+        assert b.text in {f.text for f in found}
 
 
 def test_a_page_of_print_yields_no_code_and_zbar_prints_nothing(capfd):
@@ -213,13 +242,14 @@ def test_find_code_picks_the_codice_assicurata():
     assert find_code(img, re.compile(r"^\d{13}$")) is None
 
 
-def test_datamatrix_goes_to_zxing_beside_a_code_zbar_reads():
+def test_datamatrix_and_code128_on_one_page_both_come_from_zxing():
+    """zxing-cpp read something, so zbar is not asked (it has no DataMatrix decoder)."""
     symbol = zxingcpp.create_barcode("PLICO DM", zxingcpp.BarcodeFormat.DataMatrix)
     dm = np.asarray(zxingcpp.write_barcode_to_image(symbol, scale=8))  # 8 px modules
     page = _page(300, (_symbol("code128", ASSICURATA, 300), 120, 30), (dm, 30, 30))
     reads = read_barcodes(_feed(page, 0, 0.5, seed=5), symbologies=("code128", "datamatrix"))
     assert {(b.symbology, b.text, b.engine) for b in reads} == {
-        ("code128", ASSICURATA, "pyzbar"),
+        ("code128", ASSICURATA, "zxing"),
         ("datamatrix", "PLICO DM", "zxing"),
     }
 
