@@ -460,10 +460,48 @@ class _Evidence:
     pokes: tuple[int, int]  # ascenders, descenders along the chosen axis
 
 
-def _evidence(ink: _Ink, labels: np.ndarray, stats: np.ndarray) -> _Evidence:
-    """Everything the decision needs; `labels`, `stats`: the components of `ink.mask`."""
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """The first look at a page: its ink, components, ink share and, for a page with ink,
+    the printed lines' directions. `level` and `orientation` decide from it."""
+
+    ink: _Ink
+    labels: np.ndarray
+    stats: np.ndarray
+    ink_ratio: float
+    lined: np.ndarray | None = None  # the ink without specks and pictures
+    lines: _Lines | None = None
+
+    @property
+    def blank(self) -> bool:
+        return self.ink_ratio < BLANK_INK_RATIO
+
+
+def survey(image: np.ndarray, dpi: float) -> Survey:
+    """Ink, components and ink share of a page; the coarse line directions unless blank."""
+    ink = _ink(image, dpi)
+    labels, stats = _components(ink.mask)
+    ratio = _ink_ratio(ink.mask.shape, stats, ink.dpi)
+    if ratio < BLANK_INK_RATIO:
+        return Survey(ink, labels, stats, ratio)
     lined = _line_ink(ink.mask, labels, stats, ink.dpi)
-    lines = _coarse_lines(lined)
+    return Survey(ink, labels, stats, ratio, lined, _coarse_lines(lined))
+
+
+def level(s: Survey) -> Orientation:
+    """The page taken as upright (rotation 0, confidence 0): only its skew, measured along
+    the lines that run across it, as `orientation` measures it when it finds rotation 0 or
+    180. The pipeline tries this first: a page that then registers to the form model is
+    upright, and the glyph and poke votes (the rest of the cost) are not needed."""
+    if s.blank:
+        return Orientation(0, 0.0, 1.0, True, s.ink_ratio)
+    skew = _fine_skew(s.lined, False, s.lines.h_skew)
+    return Orientation(0, round(float(skew), 3), 0.0, False, s.ink_ratio)
+
+
+def _evidence(s: Survey) -> _Evidence:
+    """Everything the decision needs, from a page's survey (not blank)."""
+    ink, lined, lines = s.ink, s.lined, s.lines
     # the coarse skew (within a few tenths of a degree) is plenty for shapes and pokes
     level = _deskewed(ink.mask, lines.v_skew if lines.sideways else lines.h_skew)
     labels, stats = _components(level)
@@ -499,19 +537,21 @@ def _decide(ev: _Evidence, ink_ratio: float) -> Orientation:
     )
 
 
+def orientation(s: Survey) -> Orientation:
+    """The page's quarter turn and skew from its survey (see the module docstring)."""
+    if s.blank:
+        return Orientation(0, 0.0, 1.0, True, s.ink_ratio)
+    ev = _evidence(s)
+    log.debug("orientation evidence: %s", ev)
+    return _decide(ev, s.ink_ratio)
+
+
 def detect_orientation(image: np.ndarray, dpi: float) -> Orientation:
     """The page's quarter turn, skew, blankness and ink share (see the module docstring).
 
     A blank page comes back with rotation 0, skew 0 and `blank` set: it has nothing to orient.
     """
-    ink = _ink(image, dpi)
-    labels, stats = _components(ink.mask)
-    ratio = _ink_ratio(ink.mask.shape, stats, ink.dpi)
-    if ratio < BLANK_INK_RATIO:
-        return Orientation(0, 0.0, 1.0, True, ratio)
-    ev = _evidence(ink, labels, stats)
-    log.debug("orientation evidence: %s", ev)
-    return _decide(ev, ratio)
+    return orientation(survey(image, dpi))
 
 
 # --- the upright page -----------------------------------------------------------------------
@@ -524,8 +564,7 @@ _UNDO_TURN = {
 
 
 def _is_bitonal(grey: np.ndarray) -> bool:
-    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
-    return bool(hist[1:255].sum() == 0)
+    return cv2.countNonZero(cv2.inRange(grey, 1, 254)) == 0
 
 
 def normalise_page(image: np.ndarray, orientation: Orientation) -> np.ndarray:

@@ -51,8 +51,8 @@ class SourceRef:
 class PreparedPage:
     """A page made upright, with what the cheap steps found on it.
 
-    `image` is the upright page for form pages (the fields are read from it later) and a
-    quarter-resolution thumbnail for the others.
+    `image` is the page upright and deskewed (a blank page: as scanned): the fields are read
+    from it, and it is what the object store keeps of the page for the review app.
     """
 
     source: SourceRef
@@ -75,35 +75,51 @@ class PreparedPage:
 
 
 def prepare_page(page: PageImage) -> PreparedPage:
-    """Orient, deskew and classify one page."""
+    """Orient, deskew and classify one page.
+
+    The page is first taken as upright (`orient.level`: only its skew is measured) and
+    registered to the form model; only a page that does not register pays for the search of
+    its quarter turn (`orient.orientation`), and registers again if that search turned it."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
     dpi = page.dpi
-    found = orient.detect_orientation(page.image, dpi)  # says blank for a duplex back
+    surveyed = orient.survey(page.image, dpi)  # says blank for a duplex back
     ref = SourceRef.of(page)
-    if found.blank:
+    if surveyed.blank:
         timings["orient"] = time.perf_counter() - t
-        return PreparedPage(ref, _thumbnail(page.image), 0, 0.0, True, "blank", timings=timings)
+        return PreparedPage(ref, page.image, 0, 0.0, True, "blank", timings=timings)
+    found = orient.level(surveyed)
     upright = orient.normalise_page(page.image, found)
     timings["orient"] = time.perf_counter() - t
 
     t = time.perf_counter()
     reg = register.register(upright, dpi)
     timings["register"] = time.perf_counter() - t
-    common = dict(source=ref, rotation=found.rotation, skew_deg=found.skew_deg, blank=False)
+    if reg is None:
+        t = time.perf_counter()
+        searched = orient.orientation(surveyed)
+        turned = (searched.rotation, searched.skew_deg) != (found.rotation, found.skew_deg)
+        if turned:
+            found, upright = searched, orient.normalise_page(page.image, searched)
+        timings["orient"] += time.perf_counter() - t
+        if turned:
+            t = time.perf_counter()
+            reg = register.register(upright, dpi)
+            timings["register"] += time.perf_counter() - t
+    common = dict(source=ref, rotation=found.rotation, skew_deg=found.skew_deg, blank=False,
+                  image=upright)
     if reg is not None:
         codes: tuple[str, ...] = ()
         if reg.page == "m1p1":  # Poste's Codice Istanza sticker sits in its box
             t = time.perf_counter()
             codes = _codes(_box_crop(upright, reg, "codice_istanza", dpi))
             timings["barcodes"] = time.perf_counter() - t
-        return PreparedPage(kind=reg.page, image=upright, registration=reg, codes=codes,
-                            timings=timings, **common)
+        return PreparedPage(kind=reg.page, registration=reg, codes=codes, timings=timings,
+                            **common)
 
     t = time.perf_counter()
     codes = _codes(upright)
     timings["barcodes"] = time.perf_counter() - t
-    common["image"] = _thumbnail(upright)
     if codes:
         return PreparedPage(kind="label", codes=codes, timings=timings, **common)
     t = time.perf_counter()
@@ -128,7 +144,6 @@ def prepare_page(page: PageImage) -> PreparedPage:
         t = time.perf_counter()
         reg = register.register(upright, dpi, candidates=(printed,), min_score=FOOTER_MIN_SCORE)
         timings["register"] += time.perf_counter() - t
-        common["image"] = upright
         if reg is not None:
             return PreparedPage(kind=reg.page, registration=reg, timings=timings, **common)
         return PreparedPage(kind="unknown", printed_page=printed, timings=timings, **common)
@@ -160,10 +175,6 @@ def footer_page(upright: np.ndarray, dpi: int) -> str | None:
     if _PAGES[form] != int(total) or not 1 <= int(number) <= int(total):
         return None
     return f"m{form}p{number}"
-
-
-def _thumbnail(image: np.ndarray) -> np.ndarray:
-    return cv2.resize(image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
 
 
 def _codes(image: np.ndarray) -> tuple[str, ...]:
