@@ -343,16 +343,17 @@ def decode_code(dist: CellDist, table: str, on=None) -> Decoded:
 
 @cache
 def _dates() -> tuple[list[str], np.ndarray]:
-    """Every real day 1900-2099 as DDMMYYYY and as an (n, 8) digit array."""
-    import datetime as dt
-
-    day, end = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
-    texts = []
-    while day <= end:
-        texts.append(day.strftime("%d%m%Y"))
-        day += dt.timedelta(days=1)
-    digits = np.frombuffer("".join(texts).encode(), dtype=np.uint8).reshape(-1, 8) - ord("0")
-    return texts, digits.astype(np.intp)
+    """Every real day 1900-2099 as DDMMYYYY and as an (n, 8) digit array (built with numpy's
+    calendar, not 73,000 strftime calls)."""
+    days = np.arange(np.datetime64("1900-01-01"), np.datetime64("2100-01-01"))
+    months = days.astype("datetime64[M]")
+    year = months.astype("datetime64[Y]").astype(np.intp) + 1970
+    month = months.astype(np.intp) % 12 + 1
+    day = (days - months).astype(np.intp) + 1
+    digits = np.stack([day // 10, day % 10, month // 10, month % 10, year // 1000,
+                       year // 100 % 10, year // 10 % 10, year % 10], axis=1)
+    texts = (digits + ord("0")).astype(np.uint8).view("S8").ravel().astype("U8").tolist()
+    return texts, digits
 
 
 #: A date outside its field's plausible years (`date_years`) is this much less likely.
