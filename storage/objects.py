@@ -153,6 +153,21 @@ def _same_or_conflict(key: str, existing: str, new: str) -> None:
 # --- local directory ----------------------------------------------------------------------
 
 
+#: Objects of the local store: readable by their owner only, and never written again.
+_READ_ONLY = 0o400
+
+
+def private_dirs(folder: Path) -> None:
+    """`folder` and its missing parents, created 0700: the store holds personal data (a
+    plain `mkdir(parents=True, mode=...)` gives the parents the default mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+
+
 class LocalObjectStore:
     """Objects as files under `root/<key>`, each with a JSON sidecar `root/<key>.json`
     (sha256, size, content_type and the user metadata, flat). Files are read-only (0444) and
@@ -167,7 +182,7 @@ class LocalObjectStore:
 
     def ensure_bucket(self) -> None:
         """Create the root folder (the local store's "bucket")."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root)
 
     def bucket_exists(self) -> bool:
         return self.root.is_dir()
@@ -181,7 +196,7 @@ class LocalObjectStore:
 
     def staging_dir(self) -> Path:
         """A folder on the store's file system for files that `put_file(move=True)` renames in."""
-        self._staging.mkdir(parents=True, exist_ok=True)
+        private_dirs(self._staging)
         return self._staging
 
     def _tmp(self, folder: Path, suffix: str = "") -> tuple[int, Path]:
@@ -189,7 +204,7 @@ class LocalObjectStore:
         folder (the same file system as their keys, for the atomic rename), never beside
         their key: what a killed process leaves is found there and nowhere else
         (`pipeline.runtime.sweep_stale_copies`)."""
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dirs(folder)
         fd, name = tempfile.mkstemp(dir=self.staging_dir(), prefix=".incoming-", suffix=suffix)
         return fd, Path(name)
 
@@ -204,7 +219,7 @@ class LocalObjectStore:
         try:
             target = self.path_of(key)
             self._check_not_sidecar(key)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dirs(target.parent)
             meta = {k: str(v) for k, v in (metadata or {}).items() if k not in _RESERVED}
             sidecar = {"sha256": sha256, "size": size, "content_type": content_type, **meta}
             if _write_once(key) and target.exists():
@@ -215,7 +230,7 @@ class LocalObjectStore:
                     self._write_sidecar(key, sidecar, once=True)
                 log.debug("object %s already stored", key[:20])
                 return sha256
-            tmp.chmod(0o444)
+            tmp.chmod(_READ_ONLY)
             if _write_once(key):
                 # two puts of the same bytes race to identical content; the first sidecar
                 # (the first receipt) stays
@@ -237,7 +252,7 @@ class LocalObjectStore:
                 if once:
                     fp.flush()
                     os.fsync(fp.fileno())
-            side_tmp.chmod(0o444)
+            side_tmp.chmod(_READ_ONLY)
             if once:
                 try:
                     os.link(side_tmp, self._sidecar(key))  # link() never replaces

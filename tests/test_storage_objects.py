@@ -89,6 +89,22 @@ def test_put_get_list_and_hash_check(store, tmp_path):
             store.put(bad, b"x")
 
 
+def test_local_store_is_private_to_its_owner(tmp_path):
+    """Folders 0700 (parents included), objects and their metadata 0400: personal data."""
+    root = tmp_path / "data" / "objects"
+    store = LocalObjectStore(root)
+    store.ensure_bucket()
+    store.put("pages/ab/0.png", b"page", content_type="image/png")
+    store.put(raw_key("a" * 64), b"raw", content_type="application/pdf")
+    store.put("records/k1/v1.json", b"{}", content_type="application/json")
+    folders = [root.parent, root, *(p for p in root.rglob("*") if p.is_dir())]
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert len(files) == 6
+    assert {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in folders} \
+        == {str(p.relative_to(tmp_path)): 0o700 for p in folders}
+    assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: 0o400 for p in files}
+
+
 def test_raw_keys_are_write_once_and_never_deleted(store):
     data = b"scanned batch"
     key = raw_key(hashlib.sha256(data).hexdigest())
