@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import sys
 from pathlib import Path
@@ -142,42 +144,59 @@ def process(
     inputs: Annotated[list[Path], typer.Argument(help="PDF, TIFF, image files or folders.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the istanza records.")],
     recogniser_kind: Annotated[str, typer.Option("--recogniser", help=_RECOGNISER_HELP)] = "auto",
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", min=1, help="Processes that prepare pages and read kits (default: one per "
+        "core); batches are read side by side. 1: everything in this process.")] = None,
 ) -> None:
     """Read scanned batches into istanza records (embedded default: local store, in-process)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from pipeline.errors import ExitCode, InputError
     from pipeline.faults import is_transient
     from pipeline.intake import count_pages
+    from pipeline.jobs import JobPool
     from pipeline.process import process_batch, resume_orphans
     from pipeline.runtime import open_runtime, private_temp
     from pipeline.settings import get_settings
 
     settings = get_settings()
     private_temp(settings)
+    jobs = jobs or len(os.sched_getaffinity(0))
     recogniser = _recogniser(kind=recogniser_kind)
-    summaries = []
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+    rt = open_runtime(settings, recogniser)
+    # forked before this process starts a thread (the progress bar's, the batches')
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            rt.pool = stack.enter_context(
+                JobPool(settings, lambda: _recogniser(kind=recogniser_kind), jobs))
+        summaries, failed = [], []
+        bar = stack.enter_context(Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=True))
         task = bar.add_task("pages", total=count_pages(inputs))
 
         def advance(name: str, n: int) -> None:
             bar.update(task, advance=n, description=name)
 
-        failed = []
-        rt = open_runtime(settings, recogniser)
-        for src in inputs:
+        def one(src: Path):
+            return process_batch(src, out, settings, recogniser, advance, runtime=rt)[0]
+
+        threads = stack.enter_context(ThreadPoolExecutor(jobs if jobs > 1 else 1))
+        for number, (src, future) in enumerate(
+                zip(inputs, [threads.submit(one, src) for src in inputs]), 1):
             try:
-                summary, _ = process_batch(src, out, settings, recogniser, advance, runtime=rt)
+                summary = future.result()
             except Exception as exc:
                 # a fault of Plico on one batch (marked failed in the index) does not stop
                 # the batches after it; a service that is down, or bad settings, stop the run
                 if isinstance(exc, PlicoError) and not isinstance(exc, InputError) \
                         or is_transient(exc):
                     raise
-                log.error("batch of input %d failed: %s", len(summaries) + len(failed) + 1,
-                          type(exc).__name__)
+                log.error("batch of input %d failed: %s", number, type(exc).__name__)
                 failed.append(f"{src.name}: {type(exc).__name__} (the batch is marked "
                               "failed: plico status)")
                 continue
@@ -272,10 +291,18 @@ def _bench_realdata(root: Path) -> None:
 def bench_speed(
     seed: Annotated[int, typer.Option("--seed")] = 2000,
     kits: Annotated[int, typer.Option("--kits", min=1)] = 2,
-    filled_by: Annotated[str, typer.Option("--filled-by")] = "typed",
+    filled_by: Annotated[Optional[str], typer.Option(
+        "--filled-by", help="typed or hand: one batch of that kind (with --dpi and --mode) "
+        "instead of the two standard batches.")] = None,
     dpi: Annotated[int, typer.Option("--dpi")] = 300,
+    mode: Annotated[str, typer.Option("--mode", help="grey or bitonal.")] = "grey",
+    naive: Annotated[bool, typer.Option("--naive", help="Also the naive reader (one "
+                                        "Tesseract call per field), as a baseline.")] = False,
 ) -> None:
-    """Pages per second per core end to end and per step, peak RSS; naive reader as baseline."""
+    """Pages per second on one core end to end, per step and outside the steps, peak RSS.
+
+    By default two batches of `--kits` kits: typed at 300 dpi grey (seed `--seed`) and
+    hand-filled at 200 dpi bitonal (seed `--seed` + 1)."""
     import resource
     import subprocess
     import tempfile
@@ -287,26 +314,36 @@ def bench_speed(
     from pipeline.process import process_batch
     from pipeline.settings import Settings
 
+    batches = ([(filled_by, dpi, mode, seed)] if filled_by else
+               [("typed", 300, "grey", seed), ("hand", 200, "bitonal", seed + 1)])
     with tempfile.TemporaryDirectory(prefix="plico-speed-") as tmp:
         root = Path(tmp)
-        # generated in another process, so that peak RSS below is the pipeline's alone
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "synth", "--seed", str(seed),
-                        "--kits", str(kits), "--dpi", str(dpi), "--filled-by", filled_by,
-                        "--mode", "grey", "--name", "speed", "--out", str(root / "batch")],
-                       check=True, capture_output=True)
-        batch = root / "batch" / "speed.pdf"
-        typer.echo(f"batch: {kits} kits, {dpi} dpi, filled by {filled_by}")
-        for label, naive in (("stacked (default)", False), ("naive: one call per field", True)):
-            settings = Settings(data_dir=root / f"data-{naive}")
-            summary, records = process_batch(batch, root / f"out-{naive}", settings,
-                                             _recogniser(naive))
-            steps: dict[str, float] = {}
-            for rec in records:
-                for step, sec in rec.timings.items():
-                    steps[step] = steps.get(step, 0.0) + sec
-            per_step = ", ".join(f"{k} {1000 * v / summary.pages:.0f} ms" for k, v in sorted(steps.items()))
-            typer.echo(f"{label}: {summary.pages / summary.seconds:.2f} pages/s on one core "
-                       f"({1000 * summary.seconds / summary.pages:.0f} ms/page; per page: {per_step})")
+        for kind, kdpi, kmode, kseed in batches:
+            name = f"{kind}-{kdpi}-{kmode}"
+            # generated in another process, so that peak RSS below is the pipeline's alone
+            subprocess.run([sys.executable, "-m", "pipeline.cli", "synth", "--seed", str(kseed),
+                            "--kits", str(kits), "--dpi", str(kdpi), "--filled-by", kind,
+                            "--mode", kmode, "--name", name, "--out", str(root / "batch")],
+                           check=True, capture_output=True)
+            batch = root / "batch" / f"{name}.pdf"
+            typer.echo(f"batch: {kits} kits filled by {kind}, {kdpi} dpi {kmode}, seed {kseed}")
+            for label, is_naive in (("stacked (default)", False),
+                                    ("naive: one call per field", True))[:2 if naive else 1]:
+                settings = Settings(data_dir=root / f"data-{name}-{is_naive}")
+                summary, records = process_batch(batch, root / f"out-{name}-{is_naive}",
+                                                 settings, _recogniser(is_naive))
+                steps: dict[str, float] = {}
+                for rec in records:
+                    for step, sec in rec.timings.items():
+                        steps[step] = steps.get(step, 0.0) + sec
+                outside = summary.seconds - sum(steps.values())
+                per_step = ", ".join(f"{k} {1000 * v / summary.pages:.0f} ms"
+                                     for k, v in sorted(steps.items()))
+                typer.echo(f"  {label}: {summary.pages / summary.seconds:.2f} pages/s on one "
+                           f"core ({1000 * summary.seconds / summary.pages:.0f} ms/page; per "
+                           f"page: {per_step}; outside the steps "
+                           f"{1000 * outside / summary.pages:.0f} ms, "
+                           f"{100 * outside / summary.seconds:.0f}%)")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     typer.echo(f"peak RSS {rss_mb:.0f} MB")
 

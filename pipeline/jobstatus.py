@@ -10,7 +10,8 @@ from storage import db
 
 def status_report(rt, batch_id: str | None = None, limit: int = 20) -> str:
     """`plico status`: batches, job counts by kind and status, quarantine reasons."""
-    from pipeline.process import account_pages, page_ranges
+    from pipeline.process import account_pages
+    from pipeline.quarantine import page_ranges
     from storage.objects import StorageUnavailableError
 
     lines = []

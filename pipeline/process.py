@@ -1,5 +1,7 @@
-"""The pipeline's steps as plain functions: `plico process` runs them in order in one process,
-the dramatiq workers (pipeline/workers.py) run each as a message on any worker.
+"""The pipeline's steps as plain functions: `plico process` runs them in order on this machine
+(in one process, pages handed to the reader in memory; or, with `--jobs N`, preparing chunks
+and reading kits on N forked processes, pipeline/jobs.py), the dramatiq workers
+(pipeline/workers.py) run each as a message on any worker.
 
 1. submit   `submit_batch`   raw inputs kept by content hash (`raw/<sha[:2]>/<sha>`), a
                              batch row and its inputs in the index, the input order in
@@ -37,13 +39,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 
-from extractors import orient
 from extractors.raster import PageFailure, library_fault, read_pages
 from extractors.raster import count_pages as raster_count_pages
 from pipeline import pagestore
@@ -52,6 +53,12 @@ from pipeline.faults import is_transient
 from pipeline.intake import Submitted, batch_inputs, kits_key, raw_bytes, submit_batch
 from pipeline.owners import claim_batch, heartbeat, orphaned_batches, owner_alive, owner_id
 from pipeline.pages import prepare_page
+from pipeline.quarantine import (
+    page_ranges,
+    quarantine,
+    quarantine_kit,
+    release_kit,
+)
 from pipeline.read import ReadContext, read_kit
 from pipeline.record import Record
 from pipeline.runtime import Runtime, open_runtime
@@ -63,48 +70,6 @@ from validators.rules import validate
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (what, how many more pages)
-
-
-# --- quarantine -----------------------------------------------------------------------------
-
-
-def quarantine(rt: Runtime, batch_id: str, sha256: str, name: str, reason: str, code: str,
-               pages: list[int] | None) -> None:
-    """Record that an input (pages None) or some of its pages could not be read; once."""
-    from storage.index import add_quarantine
-
-    with rt.session() as s:
-        add_quarantine(s, sha256=sha256, original_name=name, reason=reason, code=code,
-                       pages=pages, batch_id=batch_id)
-    log.warning("quarantined %s of raw %s: %s",
-                "all" if pages is None else f"pages {page_ranges(pages)}", sha256[:12], code)
-
-
-def kit_fault_prefix(kit_id: str) -> str:
-    """How the quarantine reason of a kit that could not be read begins."""
-    return f"kit {kit_id} could not be read: "
-
-
-def quarantine_kit(rt: Runtime, kit_id: str, reason: str, code: str) -> None:
-    """Put a kit's pages in quarantine (its reading failed for good)."""
-    manifest = kit_manifest(rt, kit_id)
-    with rt.session() as s:
-        names = {i.sha256: i.original_name for i in s.scalars(
-            select(db.Input).where(db.Input.batch_id == manifest["batch_id"]))}
-    by_input: dict[str, list[int]] = {}
-    for p in manifest["pages"]:
-        by_input.setdefault(p["sha256"], []).append(p["index"])
-    for sha, pages in by_input.items():
-        quarantine(rt, manifest["batch_id"], sha, names.get(sha, sha),
-                   kit_fault_prefix(kit_id) + reason, code, pages)
-
-
-def _release_kit(session, kit_id: str, batch_id: str) -> None:
-    """A kit read at last leaves the quarantine it was put in when its reading failed."""
-    for q in session.scalars(select(db.QuarantineItem).where(
-            db.QuarantineItem.batch_id == batch_id,
-            db.QuarantineItem.reason.startswith(kit_fault_prefix(kit_id)))):
-        session.delete(q)
 
 
 # --- plan, prepare, split -------------------------------------------------------------------
@@ -171,6 +136,7 @@ def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
                        pages=range(chunk.start, chunk.stop))
     expected = chunk.start
     while True:
+        t = time.perf_counter()
         try:
             item = next(pages)
         except StopIteration:
@@ -190,13 +156,12 @@ def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
         meta_key = pagestore.page_meta_key(chunk.sha256, item.index)
         if not rt.store.exists(meta_key):
             try:
+                rendered = time.perf_counter() - t
                 page = prepare_page(item)
-                if page.registration is not None:
-                    upright = page.image
-                else:  # prepare_page keeps a thumbnail of these; the review app shows them
-                    upright = orient.normalise_page(item.image, orient.Orientation(
-                        page.rotation, page.skew_deg, 1.0, page.blank, 0.0))
-                png, meta = pagestore.encode_png(upright), pagestore.page_meta(page)
+                t = time.perf_counter()
+                png = pagestore.encode_png(page.image)
+                page.timings.update(render=rendered, store=time.perf_counter() - t)
+                meta = pagestore.page_meta(page)
             except Exception as exc:  # noqa: BLE001 - a page's pixels no step can handle
                 err = input_fault(name, exc, item.index, "could not be prepared")
                 log.warning("%s page %d not prepared: %s", chunk.sha256[:12], item.index,
@@ -206,6 +171,8 @@ def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
                 continue
             rt.store.put(pagestore.page_image_key(chunk.sha256, item.index), png,
                          content_type="image/png")
+            if rt.pages is not None:
+                rt.pages.put(chunk.sha256, item.index, page.image)
             # the metadata last: its presence says the page is done
             rt.store.put(meta_key, meta, content_type="application/json")
             done += 1
@@ -221,17 +188,6 @@ def orphan_reason(pages: list) -> str:
     blank = "blank " if all(p.blank for p in pages) else ""
     return (f"{len(pages)} {blank}pages belong to no kit (they come before any label page "
             "or Modulo 1)")
-
-
-def page_ranges(pages: Sequence[int]) -> str:
-    """0-based page indices as 1-based ranges: [0, 1, 2, 4] -> '1-3,5'."""
-    runs: list[list[int]] = []
-    for p in sorted(pages):
-        if runs and p == runs[-1][1] + 1:
-            runs[-1][1] = p
-        else:
-            runs.append([p, p])
-    return ",".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
 
 
 def split_batch(rt: Runtime, batch_id: str) -> list[str]:
@@ -331,7 +287,10 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
         batch_name = s.get(db.Batch, manifest["batch_id"]).name
     kit = KitPages(assicurata=manifest["assicurata"], codice_istanza=manifest["codice_istanza"])
     for p in manifest["pages"]:
-        image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(p["sha256"], p["index"])))
+        image = rt.pages.take(p["sha256"], p["index"]) if rt.pages is not None else None
+        if image is None:
+            image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(p["sha256"],
+                                                                              p["index"])))
         meta = rt.store.get(pagestore.page_meta_key(p["sha256"], p["index"]))
         kit.add(pagestore.load_page(meta, image), p["owner"])
     ctx = ReadContext(batch=batch_name, recogniser=rt.recogniser,
@@ -347,7 +306,7 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
 
     with rt.session() as s:
         save_record(s, record, batch_id=manifest["batch_id"], kit_id=kit_id, store=rt.store)
-        _release_kit(s, kit_id, manifest["batch_id"])
+        release_kit(s, kit_id, manifest["batch_id"])
     return record, True
 
 
@@ -567,19 +526,51 @@ def _emit(rt: Runtime, record: Record, out: Path | None, batch_name: str,
 
 def _run_batch(rt: Runtime, batch_id: str, summary: BatchSummary, out: Path | None,
                progress: Progress | None) -> list[Record]:
-    """Every step of a batch, each skipping what is already done (a batch taken over)."""
-    for chunk in plan_batch(rt, batch_id):
-        prepare_pages(rt, batch_id, chunk, progress)
-        summary.pages += chunk.stop - chunk.start
+    """Every step of a batch, each skipping what is already done (a batch taken over).
+    In this process, prepared pages pass to the kit reader in memory (`PageCache`,
+    PLICO_PAGE_CACHE_MB); with a job pool (`plico process --jobs N`, pipeline.jobs) the
+    pages are prepared and the kits read in its processes."""
+    if rt.pool is not None:
+        return _steps(rt, batch_id, summary, out, progress)
+    rt.pages = pagestore.PageCache(rt.settings.page_cache_mb * 2**20)
+    try:
+        return _steps(rt, batch_id, summary, out, progress)
+    finally:
+        rt.pages = None
+
+
+def _steps(rt: Runtime, batch_id: str, summary: BatchSummary, out: Path | None,
+           progress: Progress | None) -> list[Record]:
+    chunks = plan_batch(rt, batch_id)
+    if rt.pool is None:
+        for chunk in chunks:
+            prepare_pages(rt, batch_id, chunk, progress)
+            summary.pages += chunk.stop - chunk.start
+    else:
+        names = {r.sha256: r.name for r in batch_inputs(rt, batch_id)}
+        for chunk, done in zip(chunks, rt.pool.prepare(batch_id, chunks)):
+            done.result()
+            summary.pages += chunk.stop - chunk.start
+            if progress:
+                progress(names[chunk.sha256], chunk.stop - chunk.start)
+    kit_ids = split_batch(rt, batch_id)
+    outcomes = rt.pool.read_kits(kit_ids) if rt.pool is not None else [None] * len(kit_ids)
     records: list[Record] = []
-    for kit_id in split_batch(rt, batch_id):
+    for kit_id, outcome in zip(kit_ids, outcomes):
         try:
-            record, _ = process_kit(rt, kit_id)
+            if outcome is None:
+                record, _ = process_kit(rt, kit_id)
+            else:
+                record = rt.pool.outcome(outcome.result())
+                if isinstance(record, Exception):
+                    raise record
         except Exception as exc:
             if is_transient(exc):
                 raise
-            log.error("kit %s could not be read: %s", kit_id, type(exc).__name__)
-            quarantine_kit(rt, kit_id, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+            kind = getattr(exc, "kind", type(exc).__name__)
+            log.error("kit %s could not be read: %s", kit_id, kind)
+            message = str(exc) if hasattr(exc, "kind") else f"{kind}: {exc}"
+            quarantine_kit(rt, kit_id, message, kind)
             continue  # one bad kit never stops the others
         records.append(record)
         _emit(rt, record, out, summary.name, summary)

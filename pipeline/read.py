@@ -19,7 +19,7 @@ from extractors import decode, register
 from extractors.fields import FieldReading, alternatives, read_page_fields, redecode
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
-from pipeline import __version__
+from pipeline import __version__, pagestore
 from pipeline.form import FieldKind, load_form_model
 from pipeline.normalise import parse_date
 from pipeline.pages import PreparedPage
@@ -153,11 +153,8 @@ def _save_crop(ctx: ReadContext, kit_name: str, key: str, image: np.ndarray,
     if crop.size == 0:
         return None
     if ctx.store is not None and ctx.kit_id is not None:
-        ok, png = cv2.imencode(".png", crop)
-        if not ok:
-            return None
         object_key = f"crops/{ctx.kit_id}/{ctx.pipeline_version}/{key.replace('#', '_')}.png"
-        ctx.store.put(object_key, png.tobytes(), content_type="image/png")
+        ctx.store.put(object_key, pagestore.encode_png(crop), content_type="image/png")
         return object_key
     rel = Path("crops") / kit_name / f"{key.replace('#', '_')}.png"
     path = ctx.crops_dir / rel

@@ -47,6 +47,10 @@ class Runtime:
     version: str
     recogniser_factory: Callable[[], object]
     _recogniser: object | None = None
+    #: pipeline.pagestore.PageCache while `plico process` runs a batch in this process
+    pages: object | None = None
+    #: pipeline.jobs.JobPool: `plico process --jobs N` prepares pages and reads kits there
+    pool: object | None = None
 
     @property
     def engine(self):

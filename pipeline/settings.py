@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default=8, ge=1, le=500,
         description="Pages one worker message prepares: small enough that workers share a batch.",
     )
+    page_cache_mb: int = Field(
+        default=128, ge=0, le=16_384,
+        description="plico process: prepared pages held in memory for the kit reader, up to "
+        "this many MiB (a 300 dpi grey A4 page is 8.7 MiB, a 200 dpi one 3.9); pages beyond it "
+        "are read back from the object store. 0: none held.",
+    )
     worker_poll_ms: int = Field(
         default=1000, ge=10, le=60_000, description="An idle worker looks for messages this often."
     )

@@ -281,6 +281,15 @@ _engines: dict[tuple[str, float | None, int | None], Engine] = {}
 _engines_lock = threading.Lock()
 
 
+def forget_engines() -> None:
+    """In a forked child: drop the engines inherited from the parent without closing the
+    parent's connections (SQLAlchemy's advice for fork); the child opens its own."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+
+
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for the write lock (the pipeline's workers)
 READ_ONLY = "plico_read_only"  # execution option of the connections of read-only sessions
 
