@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     status_burst: int = Field(
         default=6, ge=1, description="Status lookups a client may make at once before the rate applies."
     )
+    web_workers: int = Field(
+        default=1, ge=1, le=64,
+        description="Processes `plico serve` runs (uvicorn workers). The per-address limits "
+        "above are kept in each process, so each takes its share of them.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,14 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 
 
+def app_from_environment() -> FastAPI:
+    """The app on the settings of the environment: what each `plico serve --workers N`
+    process builds (uvicorn's factory)."""
+    from pipeline.settings import get_settings
+
+    return create_app(get_settings())
+
+
 def create_app(settings: Settings, *, store=None) -> FastAPI:
     from storage.objects import open_store
 
@@ -50,9 +58,13 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
     app.state.store = store if store is not None else open_store(settings)
     secret = settings.web_secret.get_secret_value() if settings.web_secret else None
     app.state.codec = SessionCodec(load_or_create_secret(secret, Path(settings.data_dir)))
-    app.state.limiter = TokenBucket(settings.status_rate_per_minute, settings.status_burst)
-    app.state.login_limiter = TokenBucket(settings.login_rate_per_minute,
-                                          max(1, round(settings.login_rate_per_minute)))
+    # each of `web_workers` processes keeps its own buckets, so each takes its share: the
+    # kernel spreads a client's connections over them, and the limits hold for the server
+    share = settings.web_workers
+    app.state.limiter = TokenBucket(settings.status_rate_per_minute / share,
+                                    max(1, round(settings.status_burst / share)))
+    login_rate = settings.login_rate_per_minute / share
+    app.state.login_limiter = TokenBucket(login_rate, max(1, round(login_rate)))
     app.state.rendered = images.RenderCache()
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["urlq"] = lambda s: quote(str(s), safe="")

@@ -159,25 +159,33 @@ def _free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; 0 elsewhere)."""
+    """User + system CPU time of a process and of its children still running (uvicorn's
+    worker processes); Linux /proc, 0 elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(cpu_seconds(int(c)) for c in children)
+    return total
 
 
 @contextmanager
-def server(data_dir: Path, url: str, log: Path) -> Iterator[tuple[int, int]]:
-    """The app in its own process under uvicorn on a free loopback port; yields the port and
-    the process id."""
+def server(data_dir: Path, url: str, log: Path, workers: int = 1) -> Iterator[tuple[int, int]]:
+    """The app in its own process (`workers` processes) under uvicorn on a free loopback
+    port; yields the port and the process id."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLICO_")}
     env.update(PLICO_DATA_DIR=str(data_dir), PLICO_DATABASE_URL=url, PLICO_LOG_LEVEL="WARNING",
                PLICO_WEB_SECRET=secrets.token_urlsafe(32),
                # every simulated reviewer comes from 127.0.0.1: no per-address login limit
                PLICO_LOGIN_RATE_PER_MINUTE="1000000")
-    code = f"from web.cli import serve; serve(host='127.0.0.1', port={port})"
+    code = f"from web.cli import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=data_dir)
@@ -428,7 +436,7 @@ def _database(database_url: str | None, data_dir: Path) -> Iterator[str]:
 
 
 def run_bench(*, database_url: str | None = None, reviewers: int = 20, seconds: float = 60.0,
-              kits: int = 24, think: float = 5.0, seed: int = 1,
+              kits: int = 24, think: float = 5.0, seed: int = 1, workers: int = 1,
               echo: Callable[[str], None] = print) -> Result:
     """Seed, serve, load; the server's log is kept when something failed."""
     with tempfile.TemporaryDirectory(prefix="plico-bench-web-") as tmp:
@@ -441,7 +449,7 @@ def run_bench(*, database_url: str | None = None, reviewers: int = 20, seconds: 
                  f"{time.perf_counter() - t:.1f} s ({url.split(':')[0]})")
             log = Path(tmp) / "server.log"
             result = Result()
-            with server(data_dir, url, log) as (port, pid):
+            with server(data_dir, url, log, workers) as (port, pid):
                 cpu0, own0, load0 = cpu_seconds(pid), time.process_time(), os.getloadavg()[0]
                 _load(port, names, seconds, think, seed, result)
                 result.server_cpu = cpu_seconds(pid) - cpu0
@@ -454,9 +462,10 @@ def run_bench(*, database_url: str | None = None, reviewers: int = 20, seconds: 
 
 
 def format_result(result: Result, *, database: str, reviewers: int, seconds: float,
-                  think: float) -> str:
+                  think: float, workers: int = 1) -> str:
     lat = [s for _, s in result.samples]
-    lines = [f"bench web: {database}, {reviewers} reviewers, {seconds:.0f} s, think "
+    lines = [f"bench web: {database}, {workers} server process(es), {reviewers} reviewers, "
+             f"{seconds:.0f} s, think "
              f"{think:.1f} s (x0.5-1.5), {os.cpu_count()} CPUs; ran {result.seconds:.1f} s",
              f"requests {result.requests}  {result.requests / max(result.seconds, 1e-9):.1f}/s  "
              f"p50 {percentile(lat, 50) * 1000:.0f} ms  p95 {percentile(lat, 95) * 1000:.0f} ms  "

@@ -7,7 +7,7 @@ import logging
 import re
 import sys
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -30,19 +30,48 @@ class _RedactStatusCodes(logging.Filter):
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, max=64,
+        help="Server processes (default PLICO_WEB_WORKERS, 1). One process serves on one "
+        "core; more share the port.")] = None,
 ) -> None:
     """Run the reviewers' web app (pages and /api) under uvicorn."""
+    import os
+
     import uvicorn
 
     from pipeline.settings import get_settings
+    from storage.db import database_url, upgrade
     from web.app import create_app
 
     settings = get_settings()
-    app = create_app(settings)
+    workers = workers or settings.web_workers
     logging.getLogger("uvicorn.access").addFilter(_RedactStatusCodes())
-    uvicorn.run(app, host=host, port=port, proxy_headers=settings.web_trusted_proxy,
-                forwarded_allow_ips="*" if settings.web_trusted_proxy else None,
-                log_level=settings.log_level.lower(), server_header=False)
+    options = dict(host=host, port=port, proxy_headers=settings.web_trusted_proxy,
+                   forwarded_allow_ips="*" if settings.web_trusted_proxy else None,
+                   log_level=settings.log_level.lower(), server_header=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    upgrade(database_url(settings))  # once, before the workers start
+    os.environ["PLICO_WEB_WORKERS"] = str(workers)  # each worker's share of the rate limits
+    get_settings.cache_clear()
+    # uvicorn starts the workers with spawn: each builds the app from the environment
+    uvicorn.run("web.app:app_from_environment", factory=True, workers=workers,
+                log_config=_access_log_config(), **options)
+
+
+def _access_log_config() -> dict:
+    """uvicorn's logging configuration, with the access log's status-code redaction (the
+    workers are new processes: a filter added here would not reach them)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "web.cli._RedactStatusCodes"}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    return config
 
 
 def _password(from_stdin: bool) -> str:
@@ -156,6 +185,8 @@ def bench_web(
         "--database-url", help="A PostgreSQL server (postgresql://user@host/db): the bench "
         "creates a throwaway database there and drops it. Default: SQLite.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Server processes (plico serve --workers).")] = 1,
 ) -> None:
     """Load-test the review app on loopback: seeded istanze, the app under uvicorn in its own
     process, N reviewers logging in, opening istanze with all their images and recording
@@ -166,9 +197,9 @@ def bench_web(
         raise typer.BadParameter("a postgresql:// URL (SQLite is the default)",
                                  param_hint="--database-url")
     result = run_bench(database_url=database_url, reviewers=reviewers, seconds=seconds,
-                       kits=kits, think=think, seed=seed, echo=typer.echo)
+                       kits=kits, think=think, seed=seed, workers=workers, echo=typer.echo)
     typer.echo(format_result(result, database="postgresql" if database_url else "sqlite",
-                             reviewers=reviewers, seconds=seconds, think=think))
+                             reviewers=reviewers, seconds=seconds, think=think, workers=workers))
     if result.error_count:
         raise typer.Exit(1)
 

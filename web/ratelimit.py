@@ -1,10 +1,11 @@
 """Per-client token bucket for the public status lookup.
 
-In memory, per process: enough to stop one address from walking the code space through one
-web process (each lookup answers only green/orange/red, and a Codice Assicurata has 10^12
-values). Behind several processes each keeps its own buckets, so the effective rate is the
-configured one times the number of processes; a shared limiter (Redis) would be the next step
-if that matters. Old buckets are dropped when the table grows past `max_clients`.
+In memory, per process: enough to stop one address from walking the code space (each lookup
+answers only green/orange/red, and a Codice Assicurata has 10^12 values). Under `plico serve
+--workers N` each process keeps its own buckets at 1/N of the configured rate and burst
+(web.app.create_app), so the server as a whole allows about the configured rate: the kernel
+spreads a client's connections over the processes. Old buckets are dropped when the table
+grows past `max_clients`.
 """
 
 from __future__ import annotations
