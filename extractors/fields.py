@@ -358,6 +358,7 @@ def _comb_reading(
         decoded = decode.Decoded(text, 0.0, text, False, False, ((text, 0.0),))
     else:
         decoded = decode.decode_field(f, dist, mask=mask)
+        dist = decode.field_dist(f, dist, mask)  # what the kit-level decoding weighs it on
     return redecode(FieldReading(key, "", 0.0, (), _bbox(f, dpi), "", dist, decoded), comb, decoded)
 
 
@@ -591,7 +592,7 @@ class BenchPage:
 
 def synth_page(
     seed: int, number: int, *, filled_by: str = "typed", dpi: int = 300, mode: str = "grey",
-    form: int = 0, shift_px: tuple[float, float] = (0.0, 0.0),
+    form: int = 0, shift_px: tuple[float, float] = (0.0, 0.0), writers: str = "bench",
 ) -> BenchPage:
     """Page `number` of form copy `form` of kit `seed` as the generator plans it, filled in,
     scanned without feed geometry (noise, blur, dust, JPEG or threshold only) and shifted
@@ -607,7 +608,7 @@ def synth_page(
     plan = plan_kit(np.random.default_rng([seed, 1]), seed, filled_by, False)
     copy = plan.forms[form]
     pens = np.random.default_rng([seed, 2])
-    writer = handprint.sample_writer(pens, "bench")
+    writer = handprint.sample_writer(pens, writers)
     typed = handprint.sample_typed(pens) if filled_by == "typed" else None
     clean = _render_form_page(plan, copy, number, writer, typed,
                               np.random.default_rng([seed, 3, number]), dpi)

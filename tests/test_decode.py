@@ -212,8 +212,9 @@ def test_dates_in_their_plausible_years():
 
 
 def test_auto_tells_machine_print_from_hand_print():
-    """A typed page's glyphs have identical twins, a hand-filled page's do not."""
-    from extractors.auto import TWIN_SHARE, twin_share
+    """A typed page's glyphs have identical twins and one height, a hand-filled page's
+    (the generator's writers, real NIST writers) do not."""
+    from extractors.auto import SAME_HEIGHT, TWIN_SHARE, AutoRecogniser, height_share, twin_share
     from extractors.fields import (
         COMB_KINDS,
         _filled_cells,
@@ -222,7 +223,7 @@ def test_auto_tells_machine_print_from_hand_print():
         measure_ink,
         synth_page,
     )
-    from extractors.recognise import CellBatchItem
+    from extractors.recognise import CellBatchItem, TesseractCellRecogniser
 
     def items(bp):
         out = []
@@ -238,6 +239,11 @@ def test_auto_tells_machine_print_from_hand_print():
     typed = synth_page(7302, 1, filled_by="typed", dpi=200, mode="bitonal")
     hand = synth_page(7302, 1, filled_by="hand", dpi=200, mode="bitonal")
     assert twin_share(items(typed)) > TWIN_SHARE > twin_share(items(hand))
+    nist = [items(synth_page(8300 + k, 6, filled_by="hand", dpi=300, mode="bitonal",
+                             writers="nist-bench")) for k in range(3)]
+    assert height_share(items(typed)) >= SAME_HEIGHT > max(height_share(i) for i in nist)
+    auto = AutoRecogniser(hand=TesseractCellRecogniser())  # which reads is not the point
+    assert auto._typed(items(typed)) and not any(auto._typed(i) for i in [items(hand), *nist])
 
 
 def test_second_opinion_on_doubtful_typed_cells():
@@ -307,15 +313,54 @@ def test_a_slash_between_letters_reads_as_the_letter_it_looks_like():
 
 def test_a_name_never_takes_a_digit_and_doubts_the_letter_it_chose():
     f = MODEL.field("m1.38")  # Città di nascita
-    # the cells lean to 0 (0.55) over O (0.40): the name reads O, with a low confidence
-    got = D.decode_field(f, dist("GEN0VA", TEXT, 0.55, {3: ("O", 0.40)}))
-    assert got.text == "GENOVA" and got.changed and got.free == "GEN0VA"
-    assert got.confidence < 0.1
+    # a ring in a name is an O, however sure the cells are it is a 0 (their look-alike
+    # digits count for the letters): the cells' reading stays beside it as `free`
+    for p in (0.55, 0.999):
+        got = D.decode_field(f, dist("GEN0VA", TEXT, p, {3: ("O", (1 - p) / 2)}))
+        assert (got.text, got.free, got.changed, got.conflict) == ("GENOVA", "GEN0VA", True,
+                                                                   False)
+    assert got.confidence > 0.9  # every cell sure: the O is as sure as its 0 was
     clear = D.decode_field(f, dist("GENOVA", TEXT, 0.97))
     assert clear.text == "GENOVA" and not clear.changed and clear.confidence > 0.8
-    # a digit the cells are sure of stays as read, as a conflict (review)
-    sure = D.decode_field(f, dist("GEN0VA", TEXT, 0.999))
-    assert sure.text == "GEN0VA" and sure.conflict
+    # a digit with no letter twin: the cells lean to 4 (0.55) over A (0.40): the name reads
+    # A, with a low confidence ...
+    got = D.decode_field(f, dist("GENOV4", TEXT, 0.55, {5: ("A", 0.40)}))
+    assert got.text == "GENOVA" and got.changed and got.free == "GENOV4"
+    assert got.confidence < 0.1
+    # ... and a 4 the cells are sure of stays as read, as a conflict (review)
+    sure = D.decode_field(f, dist("GENOV4", TEXT, 0.999))
+    assert sure.text == "GENOV4" and sure.conflict
+
+
+def test_look_alike_classes_count_for_their_twin_where_the_field_admits_only_it():
+    """A classifier's O in a digit field is evidence for 0, its 1 in a name for I."""
+    classes = TEXT
+    row = np.full(len(classes), 0.001)
+    row[classes.index("O")], row[classes.index("0")] = 0.7, 0.2
+    digits = D.from_probabilities(classes, np.array([row]), DIGITS)
+    assert digits.best() == "0" and digits.probs[0, DIGITS.index("0")] > 0.95
+    stroke = np.full(len(classes), 0.001)
+    stroke[classes.index("1")], stroke[classes.index("I")], stroke[classes.index("L")] = \
+        0.9, 0.02, 0.05
+    name = D.from_probabilities(classes, np.array([stroke] * 3), TEXT)
+    folded = D.fold_twins(name, D.NAME_CHARS)
+    assert name.best() == "111" and folded.best() == "III"
+    assert np.allclose(folded.probs.sum(axis=1), 1.0)
+    assert D.decode_field(MODEL.field("m1.3"), name).text == "III"
+    assert D.fold_twins(name, TEXT) is name  # an address admits both: nothing moves
+
+
+def test_free_text_takes_look_alikes_by_the_kind_of_their_word():
+    """NIST writers, seed 8300: V1A T0R1N0 for VIA TORINO; a number stays a number and a
+    mixed word (a house number with a letter) is left to the context model."""
+    f = MODEL.field("m1.68")  # Indirizzo
+    for text, want in (("V1A T0R1N0", "VIA TORINO"), ("VIA 3O SETTEMBRE", "VIA 30 SETTEMBRE"),
+                       ("YAH00.COM", "YAHOO.COM"), ("V1A 10", "VIA 10")):
+        mask = tuple(c != " " for c in text)
+        d = dist(text.replace(" ", ""), TEXT, 0.99)
+        got = D.decode_field(f, d, mask=mask)
+        assert D.spell(mask, got.text).strip() == want, text
+        assert got.free == text.replace(" ", "") and got.changed == (want != text)
 
 
 def test_contradictions_of_what_the_form_guarantees():
