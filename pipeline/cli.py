@@ -185,7 +185,9 @@ def process(
         def one(src: Path):
             return process_batch(src, out, settings, recogniser, advance, runtime=rt)[0]
 
-        threads = stack.enter_context(ThreadPoolExecutor(jobs if jobs > 1 else 1))
+        # more batches in flight than processes: one waiting on its split or its records
+        # leaves work for the pool
+        threads = stack.enter_context(ThreadPoolExecutor(2 * jobs if jobs > 1 else 1))
         for number, (src, future) in enumerate(
                 zip(inputs, [threads.submit(one, src) for src in inputs]), 1):
             try:

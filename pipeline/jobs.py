@@ -56,6 +56,9 @@ _PR_SET_PDEATHSIG = 1
 def _open(settings: Settings, recogniser_factory: Callable[[], object], parent: int) -> None:
     global _runtime
     _die_with_parent(parent)
+    import cv2
+
+    cv2.setNumThreads(1)  # N processes on N cores: OpenCV's own threads would only contend
     from pipeline.runtime import Runtime, pipeline_version
     from storage import db
     from storage.objects import open_store
