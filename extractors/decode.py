@@ -358,22 +358,44 @@ def fold_words(dist: CellDist, mask: Sequence[bool]) -> CellDist:
             words.append(range(start, k))
             start = k
     words.append(range(start, len(where)))
-    p = dist.probs
+    kinds: list[tuple[list[int], str]] = []
     for word in words:
         read = [dist.alphabet[j] for j in dist.probs[list(word)].argmax(axis=1)]
         solid = {c for c in read if c not in _TWIN_CHARS and (c.isalpha() or c.isdigit())}
         kind = LETTERS if solid and all(c.isalpha() for c in solid) else \
             DIGITS if solid and all(c.isdigit() for c in solid) else None
-        if kind is None:
-            continue
-        if p is dist.probs:
-            p = p.copy()
-        rows = list(word)
-        for src, dst in _twin_moves(dist.alphabet, kind):
+        if kind is not None:
+            kinds.append((list(word), kind))
+    return _fold_rows(dist, kinds)
+
+
+def _fold_rows(dist: CellDist, kinds: Sequence[tuple[Sequence[int], str]]) -> CellDist:
+    """`dist` with, in the given rows, each look-alike outside the given characters moved
+    to its twin inside them (`HAND_TWINS`); rows still sum to 1."""
+    p = dist.probs
+    for rows, allowed in kinds:
+        for src, dst in _twin_moves(dist.alphabet, allowed):
+            if p is dist.probs:
+                p = p.copy()
             i, j = dist.alphabet.index(src), dist.alphabet.index(dst)
-            p[rows, j] += p[rows, i]
-            p[rows, i] = 0.0
+            p[list(rows), j] += p[list(rows), i]
+            p[list(rows), i] = 0.0
     return dist if p is dist.probs else replace(dist, probs=p)
+
+
+#: Positions of a codice fiscale that hold a letter (surname, name, month, the place code's
+#: letter, the check character); the others hold digits (or, rarely, omocodia letters).
+_CF_LETTERS = (0, 1, 2, 3, 4, 5, 8, 11, 15)
+_CF_DIGITS = (6, 7, 9, 10, 12, 13, 14)
+
+
+def fold_cf(dist: CellDist) -> CellDist:
+    """A codice fiscale's cells with look-alikes folded by position: a 5 where a letter
+    belongs counts for S, an O where a digit belongs for 0 (an omocodia letter in a digit
+    position stays possible, at `OMOCODIA_PENALTY`)."""
+    if not dist.calibrated or dist.n != 16:
+        return dist
+    return _fold_rows(dist, [(_CF_LETTERS, LETTERS), (_CF_DIGITS, DIGITS)])
 
 
 def _in_context(dist: CellDist, mask: Sequence[bool]) -> Decoded:
@@ -723,11 +745,14 @@ def _comune_keys(n: int) -> frozenset[str]:
 def field_dist(f: Field, dist: CellDist, mask: Sequence[bool]) -> CellDist:
     """The distribution a field's decoding works on, read by the classifier: a name of a
     person or place with its look-alike digits folded into their letters (`fold_twins`),
-    free text word by word (`fold_words`); any other field as it is."""
+    a codice fiscale position by position (`fold_cf`), free text word by word
+    (`fold_words`); any other field as it is."""
     if not dist.calibrated:
         return dist
     if _is_name_field(f):
         return fold_twins(dist, NAME_CHARS)
+    if is_cf_field(f):
+        return fold_cf(dist)
     if f.kind is FieldKind.TEXT and _is_wording(f):
         return fold_words(dist, mask)
     return dist
@@ -767,7 +792,9 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     if f.kind is FieldKind.DATE:
         return decode_date(dist, date_years(f))
     if is_cf_field(f):
-        return decode_cf(dist)
+        got = decode_cf(fold_cf(dist))
+        cells = dist.best()
+        return replace(got, free=cells, changed=got.text != cells)
     if _is_name_field(f) and dist.calibrated:
         # on the cells with their look-alike digits counted as letters (`fold_twins`, what
         # `field_dist` keeps for the kit-level decoding); `free` stays what the cells said

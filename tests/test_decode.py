@@ -363,6 +363,17 @@ def test_free_text_takes_look_alikes_by_the_kind_of_their_word():
         assert got.free == text.replace(" ", "") and got.changed == (want != text)
 
 
+def test_a_codice_fiscale_folds_look_alikes_by_position():
+    """NIST writers, seed 8400: MLHSSH96R08Z222S read MLH55H96R08Z2225, sure of each 5."""
+    f = MODEL.field("m1.31")
+    got = D.decode_field(f, dist("MLH55H96R08Z2225", TEXT, 0.99))
+    assert (got.text, got.free, got.changed) == ("MLHSSH96R08Z222S", "MLH55H96R08Z2225", True)
+    assert not got.conflict
+    # an O where the day's first digit belongs is a 0
+    day = D.decode_field(f, dist("MLHSSH96RO8Z222S", TEXT, 0.99))
+    assert (day.text, day.conflict) == ("MLHSSH96R08Z222S", False)
+
+
 def test_contradictions_of_what_the_form_guarantees():
     assert D.contradiction(MODEL.field("m1.3"), "H0SSAIN") == "digit_in_name"
     assert D.contradiction(MODEL.field("m1.3"), "HOSSAIN") is None
