@@ -106,3 +106,38 @@ def test_keyboard_loop_clears_13_fields(served, tmp_path) -> None:  # noqa: F811
         assert kit.status == "verificata" and kit.claimed_by == "rev_mi"
     assert set(made) == set(DOUBTFUL) and made["m1.6"] == ("correct", "VERONA")
     assert sum(1 for a, _ in made.values() if a == "confirm") == 12
+
+
+def test_an_expired_session_keeps_the_typed_value_and_gives_it_back(served) -> None:  # noqa: F811
+    """The session cookie gone while a correction is typed: Enter leads to the login, the
+    value is not decided, and after the login the field comes back with the typed value."""
+    from playwright.sync_api import expect, sync_playwright
+
+    web, base, _logs = served
+    tk = _doubtful_kit(web)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{base}/login?next=/istanze/{tk.kit_id}")
+        page.fill("#name", "rev_mi")
+        page.fill("#password", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_url(f"{base}/istanze/{tk.kit_id}")
+        loop = page.locator("#verifica")
+        expect(loop).to_have_attribute("data-active", "m1.3")
+        page.locator("#verifica-valore").fill("SHEIKH")
+        context.clear_cookies()  # the session expires while the reviewer types
+        page.locator("#verifica-valore").press("Enter")
+        page.wait_for_url(f"{base}/login?next=*")
+        page.fill("#name", "rev_mi")
+        page.fill("#password", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_url(f"{base}/istanze/{tk.kit_id}")
+        expect(loop).to_have_attribute("data-active", "m1.3")
+        expect(page.locator("#verifica-valore")).to_have_value("SHEIKH")
+        browser.close()
+    with session_scope(web.engine, write=False) as db:
+        decided = db.scalars(select(FieldDecision).where(FieldDecision.kit_id == tk.kit_id)).all()
+    assert decided == []  # nothing was decided behind the reviewer's back

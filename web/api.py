@@ -52,7 +52,14 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 def api_csrf(request: Request, x_csrf_token: str | None = Header(default=None)) -> None:
-    if not csrf_ok(session_of(request), x_csrf_token):
+    """The CSRF token of the request's session. A request with no login behind it (the
+    session expired, or was logged out) is answered 401 first: its client logs in again,
+    and the keyboard loop keeps the value being typed (web/static/verify.js), where a 403
+    would have lost it."""
+    session = session_of(request)
+    if session.user is None:
+        raise HTTPException(401, "login required")
+    if not csrf_ok(session, x_csrf_token):
         raise HTTPException(403, "CSRF token missing or wrong (X-CSRF-Token header)")
 
 
