@@ -123,10 +123,14 @@ def test_correcting_a_field_runs_validation_again(web) -> None:
     statuses = {a["code"]: a["status"] for a in after["anomalies"]}
     assert statuses == {"invalid_codice_fiscale": "superata", "low_confidence_field": "aperta"}
     assert after["status"] == "in_lavorazione"
-    # a correction that breaks the value raises the anomaly again
+    # a correction that breaks the value is refused unless confirmed (force), as in the
+    # keyboard loop and the page's form; confirmed, it raises the anomaly again
     bad = right[:15] + ("A" if right[15] != "A" else "B")
+    refused = c.post(f"/api/istanze/{kit}/fields", headers={"X-CSRF-Token": csrf},
+                     json={"field": "m1.31", "action": "correct", "value": bad})
+    assert refused.status_code == 422 and "check character" in refused.text
     c.post(f"/api/istanze/{kit}/fields", headers={"X-CSRF-Token": csrf},
-           json={"field": "m1.31", "action": "correct", "value": bad})
+           json={"field": "m1.31", "action": "correct", "value": bad, "force": True})
     again = {a["code"]: a["status"] for a in c.get(f"/api/istanze/{kit}").json()["anomalies"]}
     assert again["invalid_codice_fiscale"] == "aperta"
     c.post(f"/api/istanze/{kit}/fields", headers={"X-CSRF-Token": csrf},

@@ -214,6 +214,14 @@ def test_decisions_by_form_and_the_audit_trail(web_db) -> None:
                                                 "value": "32/13/1990", "csrf": token})
     assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
     assert "una data reale, GG/MM/AAAA" in bad.text and "32/13/1990" in bad.text
+    # a comune not in the ISTAT list: asked to be confirmed, taken with the box ticked
+    odd = {"field": "m1.6", "action": "correct", "value": "TORINX", "csrf": token}
+    asked = c.post(f"/istanze/{kit}/campi", data=odd)
+    assert asked.status_code == 422 and 'name="force"' in asked.text
+    assert "TORINX non è nella tabella (ISTAT)" in asked.text
+    taken = c.post(f"/istanze/{kit}/campi", data={**odd, "force": "1"})
+    assert taken.status_code == 200 and "Campo corretto" in taken.text
+    assert c.get(f"/api/istanze/{kit}").json()["fields"]["m1.6"]["value"] == "TORINX"
     lc = next(a for a in c.get(f"/api/istanze/{kit}").json()["anomalies"]
               if a["code"] == "low_confidence_field")
     r = c.post(f"/istanze/{kit}/anomalie/{lc['id']}", data={

@@ -20,6 +20,7 @@ from storage.db import User
 from validators.report import istanza_summary
 from web.accounts import AccountError, create_user
 from web.auth import csrf_ok
+from web.checks import check_value
 from web.claims import decision_kit
 from web.deps import (
     ApiUser,
@@ -82,6 +83,9 @@ class FieldDecisionIn(BaseModel):
                            "(m1.questore_sigla) to another Questura transfers the istanza: "
                            "only with transfer=true")
     version: int | None = Field(default=None, description=VERSION_HELP)
+    force: bool = Field(default=False, description="Take a corrected value not found in its "
+                        "table (a comune, a code) or a codice fiscale with a wrong check "
+                        "character, as typed")
 
 
 class ResolutionIn(BaseModel):
@@ -190,6 +194,8 @@ def api_field(kit_id: str, body: FieldDecisionIn, request: Request,
     kit = decision_kit(request, db, user, kit_id, body.version)
     view = build_view(db, kit)
     try:
+        if body.action == "correct" and not body.force:
+            check_value(body.field, body.value or "")  # as the keyboard loop does
         detail = decide_field(db, view, user.name, body.field, body.action, body.value,
                               transfer=body.transfer)
     except DecisionError as exc:

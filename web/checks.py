@@ -20,7 +20,11 @@ CF_FIELD_ID = "31"  # Codice fiscale on Modulo 1 (and a family member's copy)
 
 
 def check_value(key: str, raw: str) -> None:
-    """Raise DecisionError when `raw` should not be taken for field `key` as typed."""
+    """Raise DecisionError when `raw` should not be taken for field `key` as typed. The
+    header's province is not checked here: it can only be a province, with no confirmation,
+    and changing it is a transfer (`web.review.decide_field`)."""
+    if key.endswith(".questore_sigla"):
+        return
     f = form_field(key)
     value = normalise_value(key, raw)
     if f is None or not isinstance(value, str) or not value:
@@ -29,6 +33,9 @@ def check_value(key: str, raw: str) -> None:
     if reason == "comune_not_in_istat":
         raise DecisionError("not_in_table", f"{value} is not a comune of the ISTAT list",
                             value=value, table="ISTAT")
+    if reason == "codice_fiscale_check_fails":  # as typed on the form, perhaps: confirmable
+        raise DecisionError("not_in_table", "the codice fiscale's check character is wrong",
+                            value=value, table="codice fiscale")
     if reason is not None:
         raise DecisionError(f"bad_{reason}", reason, value=value)
     if f.table and not is_valid(f.table, value):

@@ -24,6 +24,7 @@ from validators.report import istanza_summary
 from web import images
 from web.accounts import AccountError, create_user
 from web.auth import ROLES, csrf_ok
+from web.checks import check_value
 from web.claims import ReviewConflict, decision_kit
 from web.deps import (
     WEB_BUSY_TIMEOUT,
@@ -240,6 +241,8 @@ def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db
     key, action = str(form.get("field", "")), str(form.get("action", ""))
     view = build_view(db, kit)
     try:
+        if action == "correct" and form.get("force") not in ("1", "true", "on"):
+            check_value(key, str(form.get("value", "")))  # as the keyboard loop does
         detail = decide_field(db, view, user.name, key, action, str(form.get("value", "")),
                               transfer=form.get("transfer") in ("1", "true", "on"))
     except DecisionError as exc:
@@ -248,9 +251,11 @@ def field_decision(kit_id: str, request: Request, form: Form, user: PageUser, db
         event = audit(db, request, user.name, "view", kit.id, what="istanza")
         ctx = istanza_context(request, db, user, kit, view, event.id)
         db.commit()
+        confirm = exc.key == "not_in_table"  # taken when sent again with the box ticked
+        message = f"err_{exc.key}_form" if confirm else f"err_{exc.key}"
         return render(request, "istanza.html", {
-            **ctx, "message": None, "error_field": key,
-            "error": translator(lang_of(request))(f"err_{exc.key}", **exc.params),
+            **ctx, "message": None, "error_field": key, "error_confirm": confirm,
+            "error": translator(lang_of(request))(message, **exc.params),
             "error_value": str(form.get("value", ""))[:500]}, status_code=422, user=user)
     audit(db, request, user.name, f"{action}_field", kit.id, **detail)
     if "questura" in detail:
