@@ -33,6 +33,16 @@ def _doubtful_kit(web):
     return tk
 
 
+def _open_as_reviewer(page, base: str, kit_id: str) -> None:
+    """Log in as rev_mi from the istanza's link and land on the istanza."""
+    page.set_default_timeout(10_000)
+    page.goto(f"{base}/login?next=/istanze/{kit_id}")
+    page.fill("#name", "rev_mi")
+    page.fill("#password", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{base}/istanze/{kit_id}")
+
+
 def test_keyboard_loop_clears_13_fields(served, tmp_path) -> None:  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
@@ -45,12 +55,7 @@ def test_keyboard_loop_clears_13_fields(served, tmp_path) -> None:  # noqa: F811
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
-        page.set_default_timeout(10_000)
-        page.goto(f"{base}/login?next=/istanze/{tk.kit_id}")
-        page.fill("#name", "rev_mi")
-        page.fill("#password", PASSWORD)
-        page.click("form button[type=submit]")
-        page.wait_for_url(f"{base}/istanze/{tk.kit_id}")
+        _open_as_reviewer(page, base, tk.kit_id)
         loop = page.locator("#verifica")
         expect(page.locator(":focus")).to_have_id("verifica-valore")
         expect(loop).to_have_attribute("data-active", "m1.3")
@@ -119,12 +124,7 @@ def test_an_expired_session_keeps_the_typed_value_and_gives_it_back(served) -> N
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(viewport={"width": 1366, "height": 900})
         page = context.new_page()
-        page.set_default_timeout(10_000)
-        page.goto(f"{base}/login?next=/istanze/{tk.kit_id}")
-        page.fill("#name", "rev_mi")
-        page.fill("#password", PASSWORD)
-        page.click("form button[type=submit]")
-        page.wait_for_url(f"{base}/istanze/{tk.kit_id}")
+        _open_as_reviewer(page, base, tk.kit_id)
         loop = page.locator("#verifica")
         expect(loop).to_have_attribute("data-active", "m1.3")
         page.locator("#verifica-valore").fill("SHEIKH")
