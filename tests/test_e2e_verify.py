@@ -40,7 +40,7 @@ def _open_as_reviewer(page, base: str, kit_id: str) -> None:
     page.fill("#name", "rev_mi")
     page.fill("#password", PASSWORD)
     page.click("form button[type=submit]")
-    page.wait_for_url(f"{base}/istanze/{kit_id}")
+    page.wait_for_url(f"{base}/istanze/{kit_id}", timeout=30_000)  # a password hash, loaded
 
 
 def test_keyboard_loop_clears_13_fields(served, tmp_path) -> None:  # noqa: F811
@@ -130,11 +130,11 @@ def test_an_expired_session_keeps_the_typed_value_and_gives_it_back(served) -> N
         page.locator("#verifica-valore").fill("SHEIKH")
         context.clear_cookies()  # the session expires while the reviewer types
         page.locator("#verifica-valore").press("Enter")
-        page.wait_for_url(f"{base}/login?next=*")
+        page.wait_for_url(f"{base}/login?next=*", timeout=30_000)
         page.fill("#name", "rev_mi")
         page.fill("#password", PASSWORD)
         page.click("form button[type=submit]")
-        page.wait_for_url(f"{base}/istanze/{tk.kit_id}")
+        page.wait_for_url(f"{base}/istanze/{tk.kit_id}", timeout=30_000)
         expect(loop).to_have_attribute("data-active", "m1.3")
         expect(page.locator("#verifica-valore")).to_have_value("SHEIKH")
         browser.close()
