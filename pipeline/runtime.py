@@ -113,8 +113,10 @@ def private_temp(settings: Settings) -> Path:
     `reprocess`), not by library code: the setting is the whole process's."""
     import socket
 
+    from storage.objects import private_dirs
+
     folder = _temp_root(settings) / f"{socket.gethostname()}-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(folder)  # the data folder and tmp/ too, when this creates them
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # a clean exit leaves nothing
     tempfile.tempdir = str(folder)
     os.environ["TMPDIR"] = str(folder)  # and the programs it runs (tesseract)

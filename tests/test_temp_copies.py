@@ -45,6 +45,10 @@ def test_a_killed_run_leaves_no_copy_of_its_input_outside_the_data_folder(tmp_pa
 
     own = data / "tmp" / f"{socket.gethostname()}-{proc.pid}"
     assert own.is_dir() and (own.stat().st_mode & 0o777) == 0o700
+    # the data folder plico created, and everything in it, its owner's only
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+             for p in [data, *data.rglob("*")] if p.is_dir()}
+    assert modes and set(modes.values()) == {0o700}, modes
     (own / "tess_leftover.png").write_bytes(b"what pytesseract had not removed yet")
     # a half-written object of the local store: removed when old, left alone while recent
     old = data / "objects" / ".staging" / ".incoming-old"
