@@ -70,7 +70,7 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 class PageCache:
-    """Prepared pages handed from preparation to the kit reader in memory, in one process
+    """Prepared form pages handed from preparation to the kit reader in memory, in one process
     (`plico process`): each page is decoded once. Up to `budget` bytes: a page that does not
     fit is not held (the reader decodes it from the store), and a page is let go when taken.
     Pages are prepared in scan order and kits read in scan order, so the first kits of a

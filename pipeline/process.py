@@ -36,6 +36,7 @@ in path order, are the pages of one scan.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -171,7 +172,7 @@ def prepare_pages(rt: Runtime, batch_id: str, chunk: Chunk,
                 continue
             rt.store.put(pagestore.page_image_key(chunk.sha256, item.index), png,
                          content_type="image/png")
-            if rt.pages is not None:
+            if rt.pages is not None and page.registration is not None:
                 rt.pages.put(chunk.sha256, item.index, page.image)
             # the metadata last: its presence says the page is done
             rt.store.put(meta_key, meta, content_type="application/json")
@@ -287,12 +288,15 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
         batch_name = s.get(db.Batch, manifest["batch_id"]).name
     kit = KitPages(assicurata=manifest["assicurata"], codice_istanza=manifest["codice_istanza"])
     for p in manifest["pages"]:
-        image = rt.pages.take(p["sha256"], p["index"]) if rt.pages is not None else None
-        if image is None:
-            image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(p["sha256"],
-                                                                              p["index"])))
-        meta = rt.store.get(pagestore.page_meta_key(p["sha256"], p["index"]))
-        kit.add(pagestore.load_page(meta, image), p["owner"])
+        page = pagestore.load_page(rt.store.get(pagestore.page_meta_key(p["sha256"], p["index"])),
+                                   None)
+        if page.registration is not None:  # only form pages are read from their pixels
+            image = rt.pages.take(p["sha256"], p["index"]) if rt.pages is not None else None
+            if image is None:
+                image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(
+                    p["sha256"], p["index"])))
+            page = dataclasses.replace(page, image=image)
+        kit.add(page, p["owner"])
     ctx = ReadContext(batch=batch_name, recogniser=rt.recogniser,
                       threshold=rt.settings.confidence_threshold, store=rt.store, kit_id=kit_id,
                       pipeline_version=version)

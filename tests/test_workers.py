@@ -358,14 +358,14 @@ def _reprocess_on_workers(d: Deployment, batch_id: str, tmp_path: Path) -> None:
 def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     """In-process workers on dramatiq's StubBroker (PLICO_BROKER_URL unset): unreadable inputs
     and a page before any kit go to quarantine with their reasons at once (no retry), and a
-    kit that cannot be read (its page image is gone from the store) is quarantined, not
-    retried; `plico status` shows all of it."""
+    kit that cannot be read (what preparing its page found is gone from the store) is
+    quarantined, not retried; `plico status` shows all of it."""
     import dramatiq
     import numpy as np
     from PIL import Image
     from plico_testdata import PASSPORT
 
-    from pipeline.pagestore import page_image_key
+    from pipeline.pagestore import page_meta_key
     from pipeline.workers import enqueue_batch, setup
     from sample_scans.synth import documents
 
@@ -404,14 +404,15 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
         assert items["c-orphan.png"].code == "OrphanPageError" and items["c-orphan.png"].pages == [0]
         assert all(j.status == "done" and j.attempts == 1 for j in jobs)
 
-        # a kit whose page image is gone: ObjectNotFoundError is permanent, quarantined at once
+        # a kit whose page's metadata is gone: ObjectNotFoundError is permanent, quarantined
+        # at once (the page is a passport copy: its pixels are not read, its metadata is)
         sha = items["c-orphan.png"].sha256
         kit_id = f"{batch_id}-0001"
         rt.store.put(f"kits/{kit_id}/pages.json", json.dumps(
             {"kit_id": kit_id, "batch_id": batch_id, "number": 1, "assicurata": None,
              "codice_istanza": None, "pages": [{"sha256": sha, "index": 0, "owner": ""}]}).encode())
-        image = rt.store.get(page_image_key(sha, 0))
-        rt.store.path_of(page_image_key(sha, 0)).unlink()
+        meta = rt.store.get(page_meta_key(sha, 0))
+        rt.store.path_of(page_meta_key(sha, 0)).unlink()
         with rt.session() as s:
             s.add(db.Kit(id=kit_id, batch_id=batch_id, number=1))
         from pipeline.workers import enqueue_kits
@@ -438,7 +439,7 @@ def test_permanent_faults_are_quarantined_and_shown(tmp_path):
     # the page is back: read again (in this process, no broker), the kit leaves quarantine
     from pipeline.reprocess import reprocess_kits
 
-    rt.store.put(page_image_key(sha, 0), image, content_type="image/png")
+    rt.store.put(page_meta_key(sha, 0), meta, content_type="application/json")
     assert reprocess_kits(rt, [kit_id], echo=lambda line: None) == {"done": 1}
     with rt.session() as s:
         reasons = [q.reason for q in s.scalars(select(db.QuarantineItem))]
