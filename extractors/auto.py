@@ -31,6 +31,7 @@ from extractors.recognise import (
     TesseractCellRecogniser,
     _clusters,
     _glyph,
+    _Glyph,
 )
 
 #: Glyphs sampled per page (evenly over its filled cells) for the twin test.
@@ -39,19 +40,36 @@ SAMPLE = 48
 TWIN_SHARE = 0.3
 
 
-def twin_share(items: Sequence[CellBatchItem], sample: int = SAMPLE) -> float:
-    """Share of a page's sampled glyphs that have an identical twin among the others: the
-    glyphs in a cluster of two or more of the Tesseract reader's vote (`recognise._clusters`)."""
+def _sample(items: Sequence[CellBatchItem], sample: int = SAMPLE) -> list[_Glyph]:
+    """The glyphs of up to `sample` of a page's filled cells, evenly spread over them."""
     crops = [c for it in items for c in it.crops]
-    if len(crops) < 2:
-        return 0.0
+    if not crops:
+        return []
     pick = np.unique(np.linspace(0, len(crops) - 1, min(sample, len(crops))).round().astype(int))
-    glyphs = [g for g in (_glyph(crops[i]) for i in pick) if g is not None]
+    return [g for g in (_glyph(crops[i]) for i in pick) if g is not None]
+
+
+def _twins(glyphs: Sequence[_Glyph]) -> float:
     if len(glyphs) < 2:
         return 0.0
     clusters = _clusters(glyphs)
     sizes = Counter(clusters)
     return sum(sizes[k] > 1 for k in clusters) / len(glyphs)
+
+
+def _heights(glyphs: Sequence[_Glyph]) -> float:
+    heights = np.array([g.mask.shape[0] for g in glyphs], float)
+    if len(heights) < 2:
+        return 0.0
+    tall = heights[heights >= 0.6 * heights.max()]
+    common = float(np.median(tall))
+    return float(np.mean(np.abs(tall - common) <= max(1.0, 0.04 * common)))
+
+
+def twin_share(items: Sequence[CellBatchItem], sample: int = SAMPLE) -> float:
+    """Share of a page's sampled glyphs that have an identical twin among the others: the
+    glyphs in a cluster of two or more of the Tesseract reader's vote (`recognise._clusters`)."""
+    return _twins(_sample(items, sample))
 
 
 #: Share of sampled glyphs standing the page's common height above which a page with twins
@@ -62,16 +80,7 @@ SAME_HEIGHT = 0.85
 def height_share(items: Sequence[CellBatchItem], sample: int = SAMPLE) -> float:
     """Share of a page's sampled glyphs (those at least 0.6 of the tallest: not . - ') whose
     height is the page's median one, within a pixel or 4%."""
-    crops = [c for it in items for c in it.crops]
-    pick = np.unique(np.linspace(0, len(crops) - 1, min(sample, len(crops))).round().astype(int)) \
-        if crops else []
-    heights = np.array([g.mask.shape[0] for g in (_glyph(crops[i]) for i in pick)
-                        if g is not None], float)
-    if len(heights) < 2:
-        return 0.0
-    tall = heights[heights >= 0.6 * heights.max()]
-    common = float(np.median(tall))
-    return float(np.mean(np.abs(tall - common) <= max(1.0, 0.04 * common)))
+    return _heights(_sample(items, sample))
 
 
 #: Tesseract cells below this confidence take the classifier's answer ...
@@ -143,7 +152,9 @@ class AutoRecogniser:
         self.last = ""
 
     def _typed(self, items: Sequence[CellBatchItem]) -> bool:
-        typed = twin_share(items) >= TWIN_SHARE and height_share(items) >= SAME_HEIGHT
+        glyphs = _sample(items)  # once for both tests
+        # the height test first: it is cheap, and most hand pages fail it
+        typed = _heights(glyphs) >= SAME_HEIGHT and _twins(glyphs) >= TWIN_SHARE
         self.last = self.typed.name if typed else self.hand.name
         return typed
 

@@ -42,12 +42,11 @@ from importlib import resources
 
 import numpy as np
 
+from extractors.recognise import DIGITS, LETTERS, TWINS
 from pipeline.form.model import Field, FieldKind
 from validators import codice_fiscale as cfm
 from validators.coded_tables import edition_on, editions
 
-DIGITS = "0123456789"
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: Probabilities are floored here before the log: a classifier's 0 is never certainty.
 FLOOR = 1e-6
 #: Natural log of how much less likely a constrained value may be than the free reading of
@@ -138,49 +137,53 @@ def _normalised(p: np.ndarray) -> np.ndarray:
     return np.where(s > 0, p / np.where(s > 0, s, 1.0), uniform)
 
 
-#: Hand-printed digits and capitals drawn alike: a plain stroke is a 1 or an I, a ring a 0 or
-#: an O. Where a field admits one of a pair only, the classifier's probability of the other is
-#: evidence for it (`fold_twins`): in a name the stroke is an I, in a number a 1. Without this
-#: the field's constraint only renormalised, and a stroke the classifier gave 0.99 to "1"
-#: stayed a doubtful I or (beyond `DISAGREE`) kept its digit: on NIST writers never trained
-#: on (bench accuracy seed 8300) MILANO came out M1LAND and PRIFTI PR1FT1, sent to review.
-HAND_TWINS = (("0", "O"), ("1", "I"), ("2", "Z"), ("5", "S"), ("6", "G"), ("8", "B"))
-
-
-def _twin_moves(alphabet: str, allowed: str) -> list[tuple[str, str]]:
-    """(from, to) for each twin pair with one side outside `allowed` and the other inside."""
-    moves = []
-    for a, b in HAND_TWINS:
-        for src, dst in ((a, b), (b, a)):
-            if src in alphabet and src not in allowed and dst in allowed:
-                moves.append((src, dst))
-    return moves
+#: Where a field admits one of a pair of look-alikes (`recognise.TWINS`: a plain stroke is a 1
+#: or an I, a ring a 0 or an O) the classifier's probability of the other is evidence for it
+#: (`fold_twins`): in a name the stroke is an I, in a number a 1. Without this the field's
+#: constraint only renormalised, and a stroke the classifier gave 0.99 to "1" stayed a
+#: doubtful I or (beyond `DISAGREE`) kept its digit: on NIST writers never trained on (bench
+#: accuracy seed 8300) MILANO came out M1LAND and PRIFTI PR1FT1, sent to review.
+@cache
+def _twin_moves(alphabet: str, allowed: str) -> tuple[tuple[int, int], ...]:
+    """(from, to) columns of `alphabet` for each look-alike outside `allowed` whose twin is
+    inside it."""
+    return tuple((alphabet.index(src), alphabet.index(dst)) for src, dst in TWINS.items()
+                 if src in alphabet and src not in allowed and dst in allowed)
 
 
 def fold_twins(dist: CellDist, allowed: str) -> CellDist:
     """`dist` with the probability of each character outside `allowed` that has a twin
-    inside it (`HAND_TWINS`) moved to that twin; rows still sum to 1."""
-    moves = _twin_moves(dist.alphabet, allowed)
-    if not moves or not dist.calibrated:
-        return dist
-    p = dist.probs.copy()
-    for src, dst in moves:
-        i, j = dist.alphabet.index(src), dist.alphabet.index(dst)
-        p[:, j] += p[:, i]
-        p[:, i] = 0.0
-    return replace(dist, probs=p)
+    inside it (`recognise.TWINS`) moved to that twin; rows still sum to 1."""
+    return _fold_rows(dist, [(range(dist.n), allowed)]) if dist.calibrated else dist
+
+
+def _fold_rows(dist: CellDist, kinds: Sequence[tuple[Sequence[int], str]]) -> CellDist:
+    """`dist` with, in the given rows, each look-alike outside the given characters moved
+    to its twin inside them (`recognise.TWINS`); rows still sum to 1."""
+    p = dist.probs
+    for rows, allowed in kinds:
+        moves = _twin_moves(dist.alphabet, allowed)
+        if not moves:
+            continue
+        if p is dist.probs:
+            p = p.copy()
+        rows = list(rows)
+        for i, j in moves:
+            p[rows, j] += p[rows, i]
+            p[rows, i] = 0.0
+    return dist if p is dist.probs else replace(dist, probs=p)
 
 
 def from_probabilities(classes: str, matrix: np.ndarray, alphabet: str) -> CellDist:
     """A classifier's softmax rows (columns `classes`) restricted to the field's alphabet
     and renormalised: the field says which characters can be there. A class outside the
-    alphabet whose twin is inside it (`HAND_TWINS`: O in a digit field) counts for the twin."""
+    alphabet whose twin is inside it (`recognise.TWINS`: O in a digit field) counts for it."""
     m = np.asarray(matrix, dtype=np.float64).reshape(len(matrix), len(classes))
-    moves = _twin_moves(classes, alphabet) if len(m) else []
+    moves = _twin_moves(classes, alphabet) if len(m) else ()
     if moves:
         m = m.copy()
-        for src, dst in moves:
-            m[:, classes.index(dst)] += m[:, classes.index(src)]
+        for i, j in moves:
+            m[:, j] += m[:, i]
     cols = [classes.find(c) for c in alphabet]
     p = np.stack([m[:, c] if c >= 0 else np.zeros(len(m)) for c in cols], axis=1) \
         if len(m) else np.zeros((0, len(alphabet)))
@@ -340,7 +343,7 @@ def context_marginals(dist: CellDist, links: Sequence[bool]) -> np.ndarray:
     return post / post.sum(axis=1, keepdims=True)
 
 
-_TWIN_CHARS = frozenset(c for pair in HAND_TWINS for c in pair)
+_TWIN_CHARS = frozenset(TWINS)
 
 
 def fold_words(dist: CellDist, mask: Sequence[bool]) -> CellDist:
@@ -369,33 +372,14 @@ def fold_words(dist: CellDist, mask: Sequence[bool]) -> CellDist:
     return _fold_rows(dist, kinds)
 
 
-def _fold_rows(dist: CellDist, kinds: Sequence[tuple[Sequence[int], str]]) -> CellDist:
-    """`dist` with, in the given rows, each look-alike outside the given characters moved
-    to its twin inside them (`HAND_TWINS`); rows still sum to 1."""
-    p = dist.probs
-    for rows, allowed in kinds:
-        for src, dst in _twin_moves(dist.alphabet, allowed):
-            if p is dist.probs:
-                p = p.copy()
-            i, j = dist.alphabet.index(src), dist.alphabet.index(dst)
-            p[list(rows), j] += p[list(rows), i]
-            p[list(rows), i] = 0.0
-    return dist if p is dist.probs else replace(dist, probs=p)
-
-
-#: Positions of a codice fiscale that hold a letter (surname, name, month, the place code's
-#: letter, the check character); the others hold digits (or, rarely, omocodia letters).
-_CF_LETTERS = (0, 1, 2, 3, 4, 5, 8, 11, 15)
-_CF_DIGITS = (6, 7, 9, 10, 12, 13, 14)
-
-
 def fold_cf(dist: CellDist) -> CellDist:
     """A codice fiscale's cells with look-alikes folded by position: a 5 where a letter
     belongs counts for S, an O where a digit belongs for 0 (an omocodia letter in a digit
     position stays possible, at `OMOCODIA_PENALTY`)."""
     if not dist.calibrated or dist.n != 16:
         return dist
-    return _fold_rows(dist, [(_CF_LETTERS, LETTERS), (_CF_DIGITS, DIGITS)])
+    letters = [i for i in range(16) if i not in _CF_DIGIT_POS]
+    return _fold_rows(dist, [(letters, LETTERS), (sorted(_CF_DIGIT_POS), DIGITS)])
 
 
 def _in_context(dist: CellDist, mask: Sequence[bool]) -> Decoded:
@@ -696,7 +680,7 @@ NAME_CHARS = LETTERS + "'-. "
 
 def _letters_only(dist: CellDist) -> Decoded:
     """A name of a person or place: letters and ' - . only, never a digit. `dist` counts
-    the look-alike digits as their letters already (`name_dist`: a ring is an O, a stroke an
+    the look-alike digits as their letters already (`field_dist`: a ring is an O, a stroke an
     I); its confidence is the product of the chosen characters' probabilities with any other
     digit or symbol only `_NAME_PRIOR` as likely a priori, so a name whose cells said 4 where
     it now says A is doubted; when the cells say such a digit beyond `DISAGREE`, their
@@ -780,33 +764,35 @@ def is_cf_field(f: Field) -> bool:
 
 
 def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None = None,
-                 ) -> Decoded:
+                 folded: CellDist | None = None) -> Decoded:
     """What one field's filled cells say under the field's own constraints (no context
     from other fields; `decode_kit` adds that). `on`: the application date, for tables;
     `mask`: which cells are filled (free text reads letters and digits by their neighbours,
-    `_in_context`, with a classifier's probabilities)."""
+    `_in_context`, with a classifier's probabilities); `folded`: `field_dist`'s answer for
+    these cells when the caller has it already."""
     if dist.n == 0:
         return Decoded("", 1.0, "", False, False, (("", 0.0),))
     if f.kind is FieldKind.CODE and f.table:
         return decode_code(dist, f.table, on)
     if f.kind is FieldKind.DATE:
         return decode_date(dist, date_years(f))
+    # names, codici fiscali and free text are decoded on the cells with their look-alikes
+    # folded (`field_dist`, which the kit-level decoding weighs them on too); `free` stays
+    # what the cells said
+    mask = mask if mask is not None else (True,) * dist.n
     if is_cf_field(f):
-        got = decode_cf(fold_cf(dist))
-        cells = dist.best()
-        return replace(got, free=cells, changed=got.text != cells)
+        return _as_read(decode_cf(folded or field_dist(f, dist, mask)), dist)
     if _is_name_field(f) and dist.calibrated:
-        # on the cells with their look-alike digits counted as letters (`fold_twins`, what
-        # `field_dist` keeps for the kit-level decoding); `free` stays what the cells said
-        got = _letters_only(fold_twins(dist, NAME_CHARS))
-        cells = dist.best()
-        return replace(got, free=cells, changed=got.text != cells)
+        return _as_read(_letters_only(folded or field_dist(f, dist, mask)), dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
-        mask = mask if mask is not None else (True,) * dist.n
-        got = _in_context(fold_words(dist, mask) if _is_wording(f) else dist, mask)
-        cells = dist.best()
-        return replace(got, free=cells, changed=got.text != cells)
+        return _as_read(_in_context(folded or field_dist(f, dist, mask), mask), dist)
     return _free(dist)
+
+
+def _as_read(got: Decoded, dist: CellDist) -> Decoded:
+    """`got` with the cells' own reading as its `free` (decoded on a folded distribution)."""
+    cells = dist.best()
+    return replace(got, free=cells, changed=got.text != cells)
 
 
 # ---------------------------------------------------------------------------- the kit
@@ -842,7 +828,7 @@ def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
                   ) -> dict[str, tuple[str, float]]:
     """A comune from the ISTAT list with its province code and one of its CAPs, against
     each field read on its own (less `DISAGREE` per field where they part)."""
-    dist = fold_twins(com.dist, NAME_CHARS)
+    dist = com.dist  # its look-alike digits already folded (`field_dist`)
     n = len(com.mask)
     mask = "".join("x" if on else "." for on in com.mask)
     cands = _comuni_by_mask(n).get(mask, [])

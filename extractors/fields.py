@@ -357,8 +357,9 @@ def _comb_reading(
         text = "".join(a or UNREAD for a in dist.answers)
         decoded = decode.Decoded(text, 0.0, text, False, False, ((text, 0.0),))
     else:
-        decoded = decode.decode_field(f, dist, mask=mask)
-        dist = decode.field_dist(f, dist, mask)  # what the kit-level decoding weighs it on
+        folded = decode.field_dist(f, dist, mask)  # what the kit-level decoding weighs it on
+        decoded = decode.decode_field(f, dist, mask=mask, folded=folded)
+        dist = folded
     return redecode(FieldReading(key, "", 0.0, (), _bbox(f, dpi), "", dist, decoded), comb, decoded)
 
 

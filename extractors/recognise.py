@@ -63,8 +63,11 @@ CellReading = tuple[tuple[str, ...], tuple[float, ...]]
 
 #: A pixel is ink when darker than this (crops are normalised: print black 0, paper 255).
 INK_LEVEL = 150
-# The characters machine print confuses pairwise, and which of the pair a field admits.
-_LOOKALIKE = {"0": "O", "O": "0", "1": "I", "I": "1", "2": "Z", "Z": "2", "5": "S", "S": "5",
+#: Letters and digits drawn alike, in machine print and hand print: each maps to its twin.
+#: The Tesseract reader's vote settles them by the field's alphabet; the decoder folds a
+#: classifier's probability of one into the other where a field admits only one
+#: (`extractors.decode.fold_twins`).
+TWINS = {"0": "O", "O": "0", "1": "I", "I": "1", "2": "Z", "Z": "2", "5": "S", "S": "5",
               "6": "G", "G": "6", "8": "B", "B": "8"}
 # Tesseract gives 0.0 to lines it could not make sense of, right length or not, and also to
 # some plain single capitals (a lone C: it hesitates between C and c). Such a reading votes
@@ -336,14 +339,14 @@ def _vote(
             label[k] = max(options, key=options.__getitem__)
     relabelled = _one_shape_per_character(label, members, allowed, cells, glyphs)
     # characters whose shape a field that excludes their look-alike has shown (a date's 0)
-    shown = {ch for k, ch in label.items() if ch in _LOOKALIKE
-             and any(_LOOKALIKE[ch] not in cells[i].alphabet for i in members[k])}
+    shown = {ch for k, ch in label.items() if ch in TWINS
+             and any(TWINS[ch] not in cells[i].alphabet for i in members[k])}
     out: list[tuple[str, float]] = []
     for i, (cell, k) in enumerate(zip(cells, clusters)):
         counts = dict(tally[k])
         if k in label:
             ch = label[k]
-            rival = _LOOKALIKE.get(ch)
+            rival = TWINS.get(ch)
             if k in relabelled:  # its votes went to the look-alike: they count for it
                 counts[ch] = counts.get(ch, 0.0) + counts.pop(rival)
             elif rival in shown:
@@ -374,7 +377,7 @@ def _one_shape_per_character(
         by_char[ch].append(k)
     changed: set[int] = set()
     for ch, ks in by_char.items():
-        other = _LOOKALIKE.get(ch)
+        other = TWINS.get(ch)
         if other is None or len(ks) < 2:
             continue
         # backed: some member's field admits `ch` but not its look-alike (a date's 0)

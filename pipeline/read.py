@@ -193,10 +193,11 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 readings.update(read_text_fields(page.source.text_words, form_page,
                                                  page.registration.as_array(), page.dpi, prefix))
             for key, r in readings.items():
-                f = model.field(key)
-                status = _status(ctx, f, r, decode.contradiction(f, r.value))
+                # an empty field gets a crop only when it goes to review (an empty value
+                # contradicts nothing)
                 has_value = r.value not in ("", False)
-                crop = _save_crop(ctx, name, key, registered, r.bbox) if has_value or status == "review" else None
+                keep = has_value or _status(ctx, model.field(key), r, None) == "review"
+                crop = _save_crop(ctx, name, key, registered, r.bbox) if keep else None
                 pending.append((key, r, i, crop))
         elif page.kind in ("passport", "permit") and page.mrz is not None:
             mrz = page.mrz

@@ -38,7 +38,8 @@ def kit_field(key: str, text: str, alphabet: str, **kw) -> D.KitField:
     f = MODEL.field(key)
     mask = tuple(c != " " for c in text.ljust(len(f.cells))[: len(f.cells)])
     d = dist(text.replace(" ", ""), alphabet, **kw)
-    return D.KitField(f, mask, d, D.decode_field(f, d))
+    # as the reader hands it over: the distribution the field's decoding worked on
+    return D.KitField(f, mask, D.field_dist(f, d, mask), D.decode_field(f, d, mask=mask))
 
 
 def test_dates_are_real_days():
