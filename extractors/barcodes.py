@@ -99,8 +99,8 @@ def read_barcodes(
 ) -> tuple[Barcode, ...]:
     """Every barcode of the given symbologies on a uint8 greyscale page, top to bottom.
 
-    ``engine="auto"``: zbar and zxing-cpp, merged (see the module docstring); ``"pyzbar"``
-    or ``"zxing"``: that engine alone. The page is not modified.
+    ``engine="auto"``: zxing-cpp, and zbar where it reads nothing (see the module
+    docstring); ``"pyzbar"`` or ``"zxing"``: that engine alone. The page is not modified.
     """
     wanted = _check(image, symbologies)
     if engine == "pyzbar":

@@ -462,12 +462,10 @@ class _Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Survey:
-    """The first look at a page: its ink, components, ink share and, for a page with ink,
-    the printed lines' directions. `level` and `orientation` decide from it."""
+    """The first look at a page: its ink and ink share and, for a page with ink, the printed
+    lines' directions. `level` and `orientation` decide from it."""
 
     ink: _Ink
-    labels: np.ndarray
-    stats: np.ndarray
     ink_ratio: float
     lined: np.ndarray | None = None  # the ink without specks and pictures
     lines: _Lines | None = None
@@ -483,24 +481,24 @@ def survey(image: np.ndarray, dpi: float) -> Survey:
     labels, stats = _components(ink.mask)
     ratio = _ink_ratio(ink.mask.shape, stats, ink.dpi)
     if ratio < BLANK_INK_RATIO:
-        return Survey(ink, labels, stats, ratio)
+        return Survey(ink, ratio)
     lined = _line_ink(ink.mask, labels, stats, ink.dpi)
-    return Survey(ink, labels, stats, ratio, lined, _coarse_lines(lined))
+    return Survey(ink, ratio, lined, _coarse_lines(lined))
 
 
 def level(s: Survey) -> Orientation:
     """The page taken as upright (rotation 0, confidence 0): only its skew, measured along
     the lines that run across it, as `orientation` measures it when it finds rotation 0 or
     180. The pipeline tries this first: a page that then registers to the form model is
-    upright, and the glyph and poke votes (the rest of the cost) are not needed."""
-    if s.blank:
-        return Orientation(0, 0.0, 1.0, True, s.ink_ratio)
+    upright, and the glyph and poke votes (the rest of the cost) are not needed. For a page
+    with ink (`Survey.blank` false)."""
     skew = _fine_skew(s.lined, False, s.lines.h_skew)
     return Orientation(0, round(float(skew), 3), 0.0, False, s.ink_ratio)
 
 
-def _evidence(s: Survey) -> _Evidence:
-    """Everything the decision needs, from a page's survey (not blank)."""
+def _evidence(s: Survey, level_skew: float | None = None) -> _Evidence:
+    """Everything the decision needs, from a page's survey (not blank); `level_skew`: what
+    `level` measured, the fine skew when the lines run across the page."""
     ink, lined, lines = s.ink, s.lined, s.lines
     # the coarse skew (within a few tenths of a degree) is plenty for shapes and pokes
     level = _deskewed(ink.mask, lines.v_skew if lines.sideways else lines.h_skew)
@@ -513,7 +511,8 @@ def _evidence(s: Survey) -> _Evidence:
         1 if lines.sideways else -1
     )
     sideways = log_odds > 0
-    skew = _fine_skew(lined, sideways, lines.v_skew if sideways else lines.h_skew)
+    skew = level_skew if level_skew is not None and not sideways else \
+        _fine_skew(lined, sideways, lines.v_skew if sideways else lines.h_skew)
     pokes = _poke_votes(labels, stats, chars, ink.dpi, sideways)
     return _Evidence(skew, sideways, log_odds, lines, glyphs, pokes)
 
@@ -537,11 +536,12 @@ def _decide(ev: _Evidence, ink_ratio: float) -> Orientation:
     )
 
 
-def orientation(s: Survey) -> Orientation:
-    """The page's quarter turn and skew from its survey (see the module docstring)."""
+def orientation(s: Survey, level_skew: float | None = None) -> Orientation:
+    """The page's quarter turn and skew from its survey (see the module docstring);
+    `level_skew`: `level`'s answer when the caller has it (not measured again)."""
     if s.blank:
         return Orientation(0, 0.0, 1.0, True, s.ink_ratio)
-    ev = _evidence(s)
+    ev = _evidence(s, level_skew)
     log.debug("orientation evidence: %s", ev)
     return _decide(ev, s.ink_ratio)
 

@@ -166,13 +166,13 @@ def process(
     settings = get_settings()
     private_temp(settings)
     jobs = jobs or len(os.sched_getaffinity(0))
-    recogniser = _recogniser(kind=recogniser_kind)
-    rt = open_runtime(settings, recogniser)
-    # forked before this process starts a thread (the progress bar's, the batches')
+    rt = open_runtime(settings)
     with contextlib.ExitStack() as stack:
-        if jobs > 1:
+        if jobs > 1:  # forked before this process loads a model or starts a thread (the
+            # progress bar's, the batches'): each job process loads its own
             rt.pool = stack.enter_context(
                 JobPool(settings, lambda: _recogniser(kind=recogniser_kind), jobs))
+        recogniser = rt._recogniser = _recogniser(kind=recogniser_kind)
         summaries, failed = [], []
         bar = stack.enter_context(Progress(
             "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

@@ -42,8 +42,6 @@ def is_transient(exc: BaseException) -> bool:
     except ImportError:
         pass
     seen = set()
-    if getattr(exc, "transient", None) is True:  # pipeline.jobs.ChildFault
-        return True
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, transient) or getattr(exc, "transient", False):

@@ -56,9 +56,9 @@ _PR_SET_PDEATHSIG = 1
 def _open(settings: Settings, recogniser_factory: Callable[[], object], parent: int) -> None:
     global _runtime
     _die_with_parent(parent)
-    import cv2
+    from pipeline.runtime import limit_threads
 
-    cv2.setNumThreads(1)  # N processes on N cores: OpenCV's own threads would only contend
+    limit_threads(1)  # N processes on N cores: the libraries' own threads would only contend
     from pipeline.runtime import Runtime, pipeline_version
     from storage import db
     from storage.objects import open_store
@@ -96,14 +96,12 @@ class JobPool:
 
     def __init__(self, settings: Settings, recogniser_factory: Callable[[], object],
                  jobs: int) -> None:
-        self.jobs = jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_open,
                                          initargs=(settings, recogniser_factory, os.getpid()))
         # with fork, the first task starts every process at once: now, while this process
-        # has no other thread
-        if not self._pool.submit(_started).result():
-            raise RuntimeError("job processes did not start")
+        # has no other thread (a failing initializer breaks the pool: this raises)
+        self._pool.submit(_started).result()
 
     def prepare(self, batch_id: str, chunks: Sequence) -> list:
         """Futures of `prepare_pages` for each chunk, in order."""

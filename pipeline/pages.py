@@ -16,7 +16,6 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from extractors import barcodes, orient, register, tesseract
@@ -97,15 +96,15 @@ def prepare_page(page: PageImage) -> PreparedPage:
     timings["register"] = time.perf_counter() - t
     if reg is None:
         t = time.perf_counter()
-        searched = orient.orientation(surveyed)
-        turned = (searched.rotation, searched.skew_deg) != (found.rotation, found.skew_deg)
-        if turned:
+        searched = orient.orientation(surveyed, level_skew=found.skew_deg)
+        if (searched.rotation, searched.skew_deg) != (found.rotation, found.skew_deg):
             found, upright = searched, orient.normalise_page(page.image, searched)
-        timings["orient"] += time.perf_counter() - t
-        if turned:
+            timings["orient"] += time.perf_counter() - t
             t = time.perf_counter()
             reg = register.register(upright, dpi)
             timings["register"] += time.perf_counter() - t
+        else:
+            timings["orient"] += time.perf_counter() - t
     common = dict(source=ref, rotation=found.rotation, skew_deg=found.skew_deg, blank=False,
                   image=upright)
     if reg is not None:

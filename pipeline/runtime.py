@@ -66,6 +66,17 @@ class Runtime:
         return self._recogniser
 
 
+def limit_threads(n: int) -> None:
+    """OpenCV's and OpenBLAS's own thread pools at `n` threads: a process per core is how
+    Plico runs in parallel (workers, `plico process --jobs`), and the libraries' pools would
+    otherwise spread each process over every core (pipeline.workers measured the cost)."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(n)
+    threadpool_limits(limits=n)
+
+
 def pipeline_version(settings: Settings) -> str:
     """The version records are read under: `PLICO_PIPELINE_VERSION`, else the package's."""
     return settings.pipeline_version or __version__

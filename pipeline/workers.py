@@ -475,14 +475,10 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     """One worker process: `threads` threads, one message each at a time (prefetch = threads,
     so a busy worker does not hold messages an idle one could take)."""
     acts = setup(settings)
-    import cv2
-
-    from pipeline.runtime import private_temp
+    from pipeline.form import load_form_model
+    from pipeline.runtime import limit_threads, private_temp
 
     private_temp(acts.settings)
-    from threadpoolctl import threadpool_limits
-
-    from pipeline.form import load_form_model
 
     # One worker process per core is the deployment (docker/compose.yaml, plico worker
     # --processes N): OpenCV's and OpenBLAS's own pools would otherwise spread each worker
@@ -490,8 +486,7 @@ def run_worker(threads: int = 1, settings: Settings | None = None,
     # worker with both default pools took 44.4 s of CPU for 89 pages in 33.7 s (499 ms/page);
     # with OpenCV's pool at one thread 42.3 s (475 ms/page); with OpenBLAS's too 33.1 s
     # (372 ms/page) in the same 34 s: OpenBLAS's idle threads were spinning.
-    cv2.setNumThreads(threads)
-    threadpool_limits(limits=threads)
+    limit_threads(threads)
 
     load_form_model()
     _ = _runtime().recogniser  # models loaded before the first message, not during it

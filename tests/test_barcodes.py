@@ -36,10 +36,6 @@ def _samples(shared: Path, name: str) -> list[tuple[str, np.ndarray, str | None]
     return out
 
 
-def _exact(reads: tuple[Barcode, ...], expected: str | None) -> bool:
-    return any(b.text == expected for b in reads)
-
-
 @pytest.mark.parametrize(
     ("name", "symbology"),
     [
@@ -53,9 +49,9 @@ def test_realdata_auto_reads_at_least_what_zxing_reads(shared, name, symbology):
     samples = [s for s in _samples(shared, name) if s[2] is not None]
     auto = [read_barcodes(img, symbologies=(symbology,)) for _, img, _ in samples]
     zxing = [read_barcodes(img, symbologies=(symbology,), engine="zxing") for _, img, _ in samples]
-    n_auto = sum(_exact(r, exp) for r, (_, _, exp) in zip(auto, samples, strict=True))
-    n_zxing = sum(_exact(r, exp) for r, (_, _, exp) in zip(zxing, samples, strict=True))
-    assert n_auto >= n_zxing
+    # where zxing-cpp reads something its reads are the answer; elsewhere zbar may add one
+    assert [[b.text for b in a] for a, z in zip(auto, zxing, strict=True) if z] \
+        == [[b.text for b in z] for z in zxing if z]
     wrong = [f"{n}: {[b.text for b in r]}" for r, (n, _, exp) in zip(auto, samples, strict=True)
              if any(b.text != exp for b in r)]  # fmt: skip
     assert not wrong
@@ -95,7 +91,8 @@ def test_bench_rows_and_table(shared):
     assert all(r.ms_per_image > 0 for r in rows)
     by = {(r.set, r.method): r for r in rows}
     for name in sets:
-        assert by[name, "auto"].exact >= by[name, "zxing"].exact
+        # measured: both linear sets read exactly, image by image (7/7 Code128, 14/14 ITF)
+        assert by[name, "auto"].exact == by[name, "auto"].images
         assert by[name, "auto"].false_positives == 0
     table = format_bench(rows)
     assert len(table.splitlines()) == 1 + len(rows)
