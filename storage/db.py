@@ -332,7 +332,9 @@ def _create_sqlite_file(path: Path) -> None:
     """The database file, created owner-only (0600) in an owner-only folder (0700) when new:
     it holds the applicants' records. An existing file or folder keeps its mode."""
     if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from storage.objects import private_dirs
+
+        private_dirs(path.parent)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:

@@ -170,8 +170,8 @@ def private_dirs(folder: Path) -> None:
 
 class LocalObjectStore:
     """Objects as files under `root/<key>`, each with a JSON sidecar `root/<key>.json`
-    (sha256, size, content_type and the user metadata, flat). Files are read-only (0444) and
-    replaced atomically; raw/ objects and their sidecars are written once and fsynced."""
+    (sha256, size, content_type and the user metadata, flat). Files are read-only, their
+    owner's only (0400; folders 0700), and replaced atomically; raw/ objects and their sidecars are written once and fsynced."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -199,12 +199,11 @@ class LocalObjectStore:
         private_dirs(self._staging)
         return self._staging
 
-    def _tmp(self, folder: Path, suffix: str = "") -> tuple[int, Path]:
+    def _tmp(self, suffix: str = "") -> tuple[int, Path]:
         """A new temporary file for an object on its way in. All of them are in the staging
         folder (the same file system as their keys, for the atomic rename), never beside
         their key: what a killed process leaves is found there and nowhere else
         (`pipeline.runtime.sweep_stale_copies`)."""
-        private_dirs(folder)
         fd, name = tempfile.mkstemp(dir=self.staging_dir(), prefix=".incoming-", suffix=suffix)
         return fd, Path(name)
 
@@ -244,7 +243,7 @@ class LocalObjectStore:
             tmp.unlink(missing_ok=True)
 
     def _write_sidecar(self, key: str, sidecar: dict, *, once: bool) -> None:
-        fd, side_tmp = self._tmp(self._sidecar(key).parent, ".json")
+        fd, side_tmp = self._tmp(".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fp:
                 json.dump(sidecar, fp, ensure_ascii=False, indent=2, sort_keys=True)
@@ -266,8 +265,8 @@ class LocalObjectStore:
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream",
             metadata: Mapping[str, str] | None = None) -> str:
         """Store `data` under `key`; returns its SHA-256."""
-        target = self.path_of(key)
-        fd, tmp = self._tmp(target.parent)
+        self.path_of(key)  # a bad key fails before anything is written
+        fd, tmp = self._tmp()
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             if _write_once(key) or key.startswith("records/"):
@@ -284,13 +283,13 @@ class LocalObjectStore:
         `move=True` renames `path` in (it must be in `staging_dir()`) instead of copying it;
         `sha256`, when the caller has just hashed these very bytes, saves reading them again.
         """
-        target = self.path_of(key)
+        self.path_of(key)  # a bad key fails before anything is written
         if move:
             size = path.stat().st_size
             if sha256 is None:
                 sha256, size = _hash_file(path)
             return self._place(key, Path(path), sha256, size, content_type, metadata)
-        fd, tmp = self._tmp(target.parent)
+        fd, tmp = self._tmp()
         digest = hashlib.sha256()
         size = 0
         try:

@@ -129,6 +129,9 @@ def test_correcting_a_field_runs_validation_again(web) -> None:
     refused = c.post(f"/api/istanze/{kit}/fields", headers={"X-CSRF-Token": csrf},
                      json={"field": "m1.31", "action": "correct", "value": bad})
     assert refused.status_code == 422 and "check character" in refused.text
+    short = c.post(f"/api/istanze/{kit}/fields", headers={"X-CSRF-Token": csrf},
+                   json={"field": "m1.31", "action": "correct", "value": "RSSMRA80"})
+    assert short.status_code == 422 and "16 characters" in short.text  # not confirmable
     c.post(f"/api/istanze/{kit}/fields", headers={"X-CSRF-Token": csrf},
            json={"field": "m1.31", "action": "correct", "value": bad, "force": True})
     again = {a["code"]: a["status"] for a in c.get(f"/api/istanze/{kit}").json()["anomalies"]}

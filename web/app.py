@@ -107,7 +107,8 @@ class SessionMiddleware:
         request = Request(scope)
         codec: SessionCodec = request.app.state.codec
         session = codec.loads(request.cookies.get(COOKIE))
-        if session is None:
+        fresh = session is None
+        if fresh:
             session = Session(dirty=True)
         lang = request.query_params.get("lang")
         if lang in LANGS and lang != session.lang:
@@ -118,7 +119,13 @@ class SessionMiddleware:
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if session.dirty:
+                # a new anonymous session is sent with a page (its forms carry the session's
+                # CSRF token), not with an image, a redirect or a JSON refusal: those, still in
+                # flight when an expired page goes to the login, would replace the login
+                # form's session and refuse its token
+                carried = not fresh or session.user is not None or \
+                    headers.get("content-type", "").startswith("text/html")
+                if session.dirty and carried:
                     cookie = Response()
                     cookie.set_cookie(COOKIE, codec.dumps(session), httponly=True,
                                       samesite="lax", secure=is_https(request), path="/")

@@ -60,7 +60,9 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
     path = data_dir / "web-secret"
     if not path.exists():
         if not data_dir.exists():
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            from storage.objects import private_dirs
+
+            private_dirs(data_dir)
         # written whole under a temporary name, then linked into place: a second process
         # starting at the same moment either wins or reads the winner's key, never half a key
         tmp = data_dir / f".web-secret.{os.getpid()}.{secrets.token_hex(4)}"

@@ -46,24 +46,22 @@ def serve(
 
     settings = get_settings()
     workers = workers or settings.web_workers
-    logging.getLogger("uvicorn.access").addFilter(_RedactStatusCodes())
     options = dict(host=host, port=port, proxy_headers=settings.web_trusted_proxy,
                    forwarded_allow_ips="*" if settings.web_trusted_proxy else None,
-                   log_level=settings.log_level.lower(), server_header=False)
-    if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+                   log_level=settings.log_level.lower(), server_header=False,
+                   log_config=_access_log_config())
+    if workers == 1:  # the whole of the rate limits in this one process
+        uvicorn.run(create_app(settings.model_copy(update={"web_workers": 1})), **options)
         return
     upgrade(database_url(settings))  # once, before the workers start
     os.environ["PLICO_WEB_WORKERS"] = str(workers)  # each worker's share of the rate limits
-    get_settings.cache_clear()
     # uvicorn starts the workers with spawn: each builds the app from the environment
-    uvicorn.run("web.app:app_from_environment", factory=True, workers=workers,
-                log_config=_access_log_config(), **options)
+    uvicorn.run("web.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 def _access_log_config() -> dict:
-    """uvicorn's logging configuration, with the access log's status-code redaction (the
-    workers are new processes: a filter added here would not reach them)."""
+    """uvicorn's logging configuration, with the access log's status-code redaction (a
+    configuration, not a filter added here: `--workers` processes are new ones)."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
