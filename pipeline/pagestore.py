@@ -55,6 +55,11 @@ def kit_manifest_key(kit_id: str) -> str:
     return f"kits/{kit_id}/pages.json"
 
 
+def load_kit_manifest(store, kit_id: str) -> dict:
+    """A kit's manifest (`kits/<kit_id>/pages.json`), as the split wrote it."""
+    return json.loads(store.get(kit_manifest_key(kit_id)))
+
+
 def encode_png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", image, _PNG)
     if not ok:

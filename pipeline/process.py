@@ -272,10 +272,6 @@ def stored_version(rt: Runtime, kit_id: str, version: str) -> Record | None:
         return Record.model_validate(row.record) if row is not None else None
 
 
-def kit_manifest(rt: Runtime, kit_id: str) -> dict:
-    return json.loads(rt.store.get(pagestore.kit_manifest_key(kit_id)))
-
-
 def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[Record, bool]:
     """Read, validate, store and index one kit; (record, False) when this version of it was
     already stored (a redelivered message)."""
@@ -283,7 +279,7 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
     existing = stored_version(rt, kit_id, version)
     if existing is not None:
         return existing, False
-    manifest = kit_manifest(rt, kit_id)
+    manifest = pagestore.load_kit_manifest(rt.store, kit_id)
     with rt.session() as s:
         batch_name = s.get(db.Batch, manifest["batch_id"]).name
     kit = KitPages(assicurata=manifest["assicurata"], codice_istanza=manifest["codice_istanza"])

@@ -3,7 +3,6 @@ in the index (`storage.index.add_quarantine`) so that nothing is lost silently."
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
@@ -35,7 +34,7 @@ def kit_fault_prefix(kit_id: str) -> str:
 
 def quarantine_kit(rt: Runtime, kit_id: str, reason: str, code: str) -> None:
     """Put a kit's pages in quarantine (its reading failed for good)."""
-    manifest = json.loads(rt.store.get(pagestore.kit_manifest_key(kit_id)))
+    manifest = pagestore.load_kit_manifest(rt.store, kit_id)
     with rt.session() as s:
         names = {i.sha256: i.original_name for i in s.scalars(
             select(db.Input).where(db.Input.batch_id == manifest["batch_id"]))}

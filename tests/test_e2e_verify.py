@@ -129,7 +129,9 @@ def test_an_expired_session_keeps_the_typed_value_and_gives_it_back(served) -> N
         expect(loop).to_have_attribute("data-active", "m1.3")
         page.locator("#verifica-valore").fill("SHEIKH")
         context.clear_cookies()  # the session expires while the reviewer types
-        page.locator("#verifica-valore").press("Enter")
+        with page.expect_response(lambda r: "/decisioni" in r.url) as answer:
+            page.locator("#verifica-valore").press("Enter")
+        assert answer.value.status == 401  # "log in again", not a CSRF refusal
         page.wait_for_url(f"{base}/login?next=*", timeout=30_000)
         page.fill("#name", "rev_mi")
         page.fill("#password", PASSWORD)

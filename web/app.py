@@ -76,6 +76,11 @@ def create_app(settings: Settings, *, store=None) -> FastAPI:
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _exc: LoginRequired):
+        if request.headers.get("sec-fetch-dest", "document") not in ("document", "iframe"):
+            # a browser's image or script request: 401, not the login page, which would give
+            # an image still loading on an expired page a new session, replacing the one
+            # whose CSRF token the login form being filled in carries
+            return Response(status_code=401)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
