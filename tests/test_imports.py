@@ -17,7 +17,6 @@ MAX_LINES = 600
 TOO_LONG = {
     "extractors/decode.py": "field-aware decoding, being changed by another piece of work",
     "extractors/fields.py": "comb cells and field crops, being changed by another piece of work",
-    "extractors/mrz.py": "not split yet: band finding, character grid, parsing",
     "extractors/orient.py": "not split yet: orientation, deskew, blank-side detection",
     "extractors/raster.py": "not split yet: opening inputs, rasterising pages, library faults",
     "storage/objects.py": "not split yet: the local store and the S3 store",

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from extractors import mrz, mrz_bench
+from extractors import mrz, mrz_band, mrz_bench, mrz_format
 from sample_scans.synth import documents as D
 from sample_scans.synth import people
 from sample_scans.synth.scanner import ScanProfile, scan
@@ -116,9 +116,9 @@ def test_an_altered_mrz_is_read_as_printed_and_not_valid(position: int, what: st
 def test_find_mrz_on_a_full_page_and_on_pages_without_one() -> None:
     rng = np.random.default_rng(3)
     page, meta = D.passport_copy(_passport_data(rng), 200, rng)
-    boxes = mrz.find_mrz(page, 200)
+    boxes = mrz_band.find_mrz(page, 200)
     assert boxes and _iou(boxes[0], meta.mrz_bbox) > 0.6
-    assert mrz.find_mrz(np.full_like(page, 255), 200) == []
+    assert mrz_band.find_mrz(np.full_like(page, 255), 200) == []
     receipt, _ = D.bollettino_receipt(8046, "ROSSI MARIO", TODAY, 200, rng)
     assert mrz.read_mrz(receipt, 200, today=TODAY) is None
 
@@ -127,16 +127,16 @@ def test_check_digits_choose_a_confusion_only_when_one_fits() -> None:
     l1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"
     good = "L898902C36UTO7408122F1204159ZE184226B<<<<<10"
     # an O read for the 0 of the number: the only swap that makes the checks hold
-    lines, data, changes = mrz._correct([l1, good.replace("902C", "9O2C")], "TD3", TODAY, None)
+    lines, data, changes = mrz_format._correct([l1, good.replace("902C", "9O2C")], "TD3", TODAY, None)
     assert lines[1] == good and data is not None and data.valid and changes == 1
     # a wrong birth date digit: no confusion explains it, the reading stays invalid
     bad = good[:15] + "9" + good[16:]
-    lines, data, changes = mrz._correct([l1, bad], "TD3", TODAY, None)
+    lines, data, changes = mrz_format._correct([l1, bad], "TD3", TODAY, None)
     assert lines[1] == bad and data is not None and not data.valid and changes == 0
 
 
 def test_parse_td2_reads_the_icao_specimen() -> None:
-    data = mrz.parse_td2(("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+    data = mrz_format.parse_td2(("I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
                           "D231458907UTO7408122F1204159<<<<<<<6"), today=TODAY)  # fmt: skip
     assert data.valid and data.format == "TD2"
     assert (data.number, data.surname, data.given_names) == ("D23145890", "ERIKSSON", "ANNA MARIA")
