@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from extractors import decode, tesseract
+from extractors import cell_dist, decode, decode_calibration, tesseract
 from extractors.recognise import (
     DIGITS,
     INK_LEVEL,
@@ -96,8 +96,8 @@ class FieldReading:
     cells: tuple[tuple[str | None, float], ...]
     bbox: tuple[float, float, float, float]
     raw: str
-    dist: decode.CellDist | None = None
-    decoded: decode.Decoded | None = None
+    dist: cell_dist.CellDist | None = None
+    decoded: cell_dist.Decoded | None = None
     filled: tuple[tuple[bool, float], ...] = ()  # per cell: (holds ink, confidence)
 
     @property
@@ -338,24 +338,24 @@ def _comb_value(kind: FieldKind, chars: Sequence[str | None]) -> str:
 
 
 def _comb_reading(
-    key: str, comb: _Comb, dist: decode.CellDist | None, dpi: float,
+    key: str, comb: _Comb, dist: cell_dist.CellDist | None, dpi: float,
 ) -> FieldReading:
     """The field's value from its cells' distribution, decoded under the field's own
     constraints (extractors/decode.py); `redecode` applies the kit-level decoding.
 
     Confidence: with a classifier's probabilities, the decoded value's posterior share,
-    calibrated (`decode.calibrate`); with Tesseract's answers, the lowest cell confidence as
-    before (its 0.60 threshold was chosen on that measure), and a value the decoder changed
-    goes to review (`FieldReading.doubtful`)."""
+    calibrated (`decode_calibration.calibrate`); with Tesseract's answers, the lowest cell
+    confidence as before (its 0.60 threshold was chosen on that measure), and a value the
+    decoder changed goes to review (`FieldReading.doubtful`)."""
     f = comb.field
     mask = tuple(on for on, _ in comb.filled)
     if dist is None:
-        dist = decode.from_reading((), (), field_alphabet(f))
+        dist = cell_dist.from_reading((), (), field_alphabet(f))
     if dist.answers and any(a not in f_alphabet(dist) for a in dist.answers):
         # a cell the recogniser read nothing in (or something the field cannot hold)
         # stays as read, and the field is not decoded
         text = "".join(a or UNREAD for a in dist.answers)
-        decoded = decode.Decoded(text, 0.0, text, False, False, ((text, 0.0),))
+        decoded = cell_dist.Decoded(text, 0.0, text, False, False, ((text, 0.0),))
     else:
         folded = decode.field_dist(f, dist, mask)  # what the kit-level decoding weighs it on
         decoded = decode.decode_field(f, dist, mask=mask, folded=folded)
@@ -363,12 +363,12 @@ def _comb_reading(
     return redecode(FieldReading(key, "", 0.0, (), _bbox(f, dpi), "", dist, decoded), comb, decoded)
 
 
-def f_alphabet(dist: decode.CellDist) -> set[str]:
+def f_alphabet(dist: cell_dist.CellDist) -> set[str]:
     return set(dist.alphabet) - {""}
 
 
 def redecode(reading: FieldReading, comb: _Comb | tuple[Field, tuple[tuple[bool, float], ...]],
-             decoded: decode.Decoded) -> FieldReading:
+             decoded: cell_dist.Decoded) -> FieldReading:
     """`reading` with the value and confidence of a (new) decoding of its cells."""
     f, filled = (comb.field, comb.filled) if isinstance(comb, _Comb) else comb
     dist = reading.dist
@@ -387,7 +387,7 @@ def redecode(reading: FieldReading, comb: _Comb | tuple[Field, tuple[tuple[bool,
         cells.append((ch, 0.0 if ch == UNREAD else float(p) * fill_conf))
     values = [c for c, _ in cells]
     if dist.calibrated:
-        confidence = decode.calibrate(decoded.confidence) if dist.n else min(
+        confidence = decode_calibration.calibrate(decoded.confidence) if dist.n else min(
             (p for _, p in cells), default=1.0)
     else:
         confidence = min((p for _, p in cells), default=1.0)
@@ -403,7 +403,7 @@ def redecode(reading: FieldReading, comb: _Comb | tuple[Field, tuple[tuple[bool,
 
 #: An alternative reading is kept when its share of the decoder's hypotheses is at least
 #: this (a field the decoder found in conflict with its constraints has its constrained
-#: candidates below 1/20 by construction, `decode.DISAGREE`).
+#: candidates below 1/20 by construction, `cell_dist.DISAGREE`).
 ALTERNATIVE_SHARE = 0.01
 
 
@@ -416,7 +416,7 @@ def alternatives(reading: FieldReading, kind: FieldKind, k: int = 4) -> list[tup
         return []
     hyps = list(d.hyps)
     if reading.dist is not None and d.free not in {t for t, _ in hyps}:
-        hyps.append((d.free, reading.dist.ll(d.free) - decode.DISAGREE))
+        hyps.append((d.free, reading.dist.ll(d.free) - cell_dist.DISAGREE))
     scores = np.array([s for _, s in hyps], float)
     if not len(scores) or not np.isfinite(scores).any():
         return []
@@ -546,10 +546,10 @@ def read_page_fields(
 
 
 def _distributions(recogniser: CellRecogniser, items: Sequence[CellBatchItem],
-                   ) -> list[decode.CellDist]:
+                   ) -> list[cell_dist.CellDist]:
     """Per item, its cells' distribution over the item's alphabet: the classifier's
     probabilities where the recogniser gives them, else made from its one answer and
-    confidence per cell (`decode.from_reading`)."""
+    confidence per cell (`cell_dist.from_reading`)."""
     if not items:
         return []
     choose = getattr(recogniser, "choose", None)  # extractors.auto: one recogniser per page
@@ -560,7 +560,7 @@ def _distributions(recogniser: CellRecogniser, items: Sequence[CellBatchItem],
         mats = probabilities(items)
         if len(mats) != len(items) or any(len(m) != len(it.crops) for m, it in zip(mats, items)):
             raise ValueError(f"recogniser {recogniser.name!r} did not answer one row per cell")
-        return [decode.from_probabilities(recogniser.classes, m, it.alphabet)
+        return [cell_dist.from_probabilities(recogniser.classes, m, it.alphabet)
                 for m, it in zip(mats, items)]
     results = recogniser.recognise(items)
     if len(results) != len(items) or any(
@@ -569,7 +569,7 @@ def _distributions(recogniser: CellRecogniser, items: Sequence[CellBatchItem],
     ):
         raise ValueError(f"recogniser {recogniser.name!r} did not answer one character and "
                          "one confidence per cell")
-    return [decode.from_reading(chars, confs, it.alphabet)
+    return [cell_dist.from_reading(chars, confs, it.alphabet)
             for (chars, confs), it in zip(results, items)]
 
 

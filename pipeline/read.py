@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from extractors import decode, register
+from extractors import decode, decode_calibration, kit_decode, register
 from extractors.fields import FieldReading, alternatives, read_page_fields, redecode
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
@@ -48,13 +48,13 @@ class ReadContext:
 
 
 def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
-    """Kit-level field-aware decoding (extractors/decode.py): code tables by the edition in
+    """Kit-level field-aware decoding (extractors/kit_decode.py): code tables by the edition in
     force on the application date (m1.28), each comune with its province and CAP, each
     codice fiscale jointly with the surname, name, birth date and sex of its form copy."""
     model = load_form_model()
     app = readings.get("m1.28")
     on = parse_date(app.value) if app is not None and isinstance(app.value, str) else None
-    kit: dict[str, decode.KitField] = {}
+    kit: dict[str, kit_decode.KitField] = {}
     for key, r in readings.items():
         d = r.dist
         if d is None or r.decoded is None or not d.n or (
@@ -64,9 +64,9 @@ def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
         decoded = r.decoded
         if on is not None and f.kind is FieldKind.CODE and f.table:
             decoded = decode.decode_field(f, d, on)
-        kit[key] = decode.KitField(f, tuple(filled for filled, _ in r.filled), d, decoded)
+        kit[key] = kit_decode.KitField(f, tuple(filled for filled, _ in r.filled), d, decoded)
     out = dict(readings)
-    for key, kf in decode.decode_kit(kit).items():
+    for key, kf in kit_decode.decode_kit(kit).items():
         if kf.decoded != readings[key].decoded:
             out[key] = redecode(readings[key], (kf.field, readings[key].filled), kf.decoded)
     return out
@@ -82,7 +82,7 @@ def _decode_with_documents(readings: dict[str, FieldReading],
                            attachments: list[Attachment]) -> dict[str, FieldReading]:
     """The applicant's surname, given names, passport and permit numbers decoded with the
     kit's one check-valid MRZ of that document (machine print, check digits) as a
-    hypothesis beside the cells' own reading (`decode.with_document`): a misread character
+    hypothesis beside the cells' own reading (`kit_decode.with_document`): a misread character
     the MRZ spells otherwise is mended, the cells' reading kept (read_as); a value the
     cells clearly spell otherwise stays as written, for mrz_mismatch to weigh."""
     out = dict(readings)
@@ -103,7 +103,7 @@ def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrz: dic
         value = " ".join(str(mrz.get(part) or "").replace("<", " ").split())
         f = model.field(key)
         mask = tuple(on for on, _ in r.filled)
-        got = decode.with_document(decode.KitField(f, mask, r.dist, r.decoded), value)
+        got = kit_decode.with_document(kit_decode.KitField(f, mask, r.dist, r.decoded), value)
         if got is not None and got != r.decoded:
             out[key] = redecode(r, (f, r.filled), got)
 
@@ -112,7 +112,7 @@ def _threshold(ctx: ReadContext, r: FieldReading) -> float:
     """Tesseract's confidences against the settings' threshold; a classifier's calibrated
     ones against the threshold chosen with their calibration (decode_calibration.json)."""
     if r.dist is not None and r.dist.calibrated:
-        return decode.threshold()
+        return decode_calibration.threshold()
     return ctx.threshold
 
 

@@ -1,5 +1,6 @@
-"""Field-aware decoding (extractors/decode.py) on made-up cell distributions, and one
-generated hand-filled page read through the cell classifier and the decoder."""
+"""Field-aware decoding (extractors/decode.py, with cell_dist.py, cf_decode.py, kit_decode.py
+and decode_calibration.py) on made-up cell distributions, and one generated hand-filled page
+read through the cell classifier and the decoder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import numpy as np
 import pytest
 
 from extractors import decode as D
+from extractors.cell_dist import CellDist, fold_twins, from_probabilities, from_reading
+from extractors.decode_calibration import isotonic
+from extractors.kit_decode import KitField, decode_kit, spell, with_document
 from extractors.recognise import DIGITS, LETTERS, TEXT
 from pipeline.form import load_form_model
 from validators.codice_fiscale import encode
@@ -17,7 +21,7 @@ MODEL = load_form_model()
 
 
 def dist(text: str, alphabet: str, p: float = 0.95,
-         doubt: dict[int, tuple[str, float]] | None = None) -> D.CellDist:
+         doubt: dict[int, tuple[str, float]] | None = None) -> CellDist:
     """Cells reading `text` with probability p each; at `doubt` positions the written
     character has probability q and another one the rest of the top share."""
     rows = []
@@ -30,16 +34,16 @@ def dist(text: str, alphabet: str, p: float = 0.95,
             row[alphabet.index(alt)] = q
         row[alphabet.index(c)] = p
         rows.append(row)
-    return D.from_probabilities(alphabet, np.array(rows), alphabet)
+    return from_probabilities(alphabet, np.array(rows), alphabet)
 
 
-def kit_field(key: str, text: str, alphabet: str, **kw) -> D.KitField:
+def kit_field(key: str, text: str, alphabet: str, **kw) -> KitField:
     """A kit field whose cells, left-aligned, hold `text` (spaces are empty cells)."""
     f = MODEL.field(key)
     mask = tuple(c != " " for c in text.ljust(len(f.cells))[: len(f.cells)])
     d = dist(text.replace(" ", ""), alphabet, **kw)
     # as the reader hands it over: the distribution the field's decoding worked on
-    return D.KitField(f, mask, D.field_dist(f, d, mask), D.decode_field(f, d, mask=mask))
+    return KitField(f, mask, D.field_dist(f, d, mask), D.decode_field(f, d, mask=mask))
 
 
 def test_dates_are_real_days():
@@ -76,12 +80,12 @@ def test_tables_by_edition():
 
 def test_digits_fields_read_digits_only():
     f = MODEL.field("m1.72")
-    d = D.from_reading(list("2O121"), [0.9] * 5, D.DIGITS)  # an O cannot be in a CAP
+    d = from_reading(list("2O121"), [0.9] * 5, DIGITS)  # an O cannot be in a CAP
     assert D.decode_field(f, d).text.isdigit()
 
 
 def test_tesseract_answer_is_a_peaked_distribution():
-    d = D.from_reading(["S", "5"], [0.9, 0.2], LETTERS + DIGITS)
+    d = from_reading(["S", "5"], [0.9, 0.2], LETTERS + DIGITS)
     assert d.probs[0].argmax() == (LETTERS + DIGITS).index("S")
     assert d.probs[0, (LETTERS + DIGITS).index("5")] > d.probs[0, 0]  # look-alike before A
     assert np.allclose(d.probs.sum(axis=1), 1.0)
@@ -93,7 +97,7 @@ def test_cf_alone_check_character():
     wrong = cf[:13] + "8" + cf[14:] if cf[13] != "8" else cf[:13] + "3" + cf[14:]
     # cell 13 read as a wrong digit (0.55) with the right one close behind (0.4)
     d = dist(wrong, TEXT, 0.95, {13: (cf[13], 0.4)})
-    d = D.CellDist(d.alphabet, d.probs, True)
+    d = CellDist(d.alphabet, d.probs, True)
     d.probs[13] = 0.05 / (len(TEXT) - 2)
     d.probs[13, TEXT.index(wrong[13])] = 0.55
     d.probs[13, TEXT.index(cf[13])] = 0.4
@@ -108,7 +112,7 @@ def test_typed_o_for_zero_in_a_cf_year_is_settled_by_the_structure():
     cf = encode("BOUAZIZI", "NIZAR", dt.date(2000, 10, 14), "M", "Z352")
     assert cf[6:8] == "00"
     read = cf[:6] + "OO" + cf[8:]
-    d = D.from_reading(list(read), [0.95] * 6 + [0.5, 0.5] + [0.95] * 8, TEXT)
+    d = from_reading(list(read), [0.95] * 6 + [0.5, 0.5] + [0.95] * 8, TEXT)
     got = D.decode_field(MODEL.field("m1.31"), d)
     assert got.text == cf and got.changed
 
@@ -117,7 +121,7 @@ def test_a_confident_letter_where_no_twin_fits_still_stays():
     """The twin rule is for O/0 and I/1 only: an X in a digit position stays as read."""
     cf = encode("BOUAZIZI", "NIZAR", dt.date(2000, 10, 14), "M", "Z352")
     read = cf[:6] + "XX" + cf[8:]
-    d = D.from_reading(list(read), [0.95] * 16, TEXT)
+    d = from_reading(list(read), [0.95] * 16, TEXT)
     got = D.decode_field(MODEL.field("m1.31"), d)
     assert got.text == read
 
@@ -136,7 +140,7 @@ def test_cf_joint_with_surname_name_date_and_sex():
         # the CF's 6th cell (T of the name code) unsure between T and I
         "m1.31": kit_field("m1.31", cf[:5] + "I" + cf[6:], TEXT, p=0.5, doubt={5: ("T", 0.45)}),
     }
-    out = D.decode_kit(cells)
+    out = decode_kit(cells)
     assert out["m1.31"].decoded.text == cf
     assert out["m1.4"].decoded.text == "MARTA"
     assert out["m1.31"].decoded.confidence > 0.9
@@ -153,7 +157,7 @@ def test_cf_that_disagrees_with_the_fields_is_kept_when_clear():
         "m1.33": kit_field("m1.33", "M", LETTERS),
         "m1.31": kit_field("m1.31", cf, TEXT, p=0.97),
     }
-    out = D.decode_kit(cells)
+    out = decode_kit(cells)
     assert out["m1.31"].decoded.text == cf
     assert out["m1.34"].decoded.text == "18051980"
 
@@ -165,7 +169,7 @@ def test_comune_with_province_and_cap():
         "m1.66": kit_field("m1.66", "CO", LETTERS),
         "m1.72": kit_field("m1.72", "22063", DIGITS, p=0.5, doubt={3: ("8", 0.45)}),
     }
-    out = D.decode_kit(cells)
+    out = decode_kit(cells)
     assert out["m1.67"].decoded.text == "CANTU'"
     assert out["m1.72"].decoded.text == "22063"
     assert out["m1.66"].decoded.text == "CO"
@@ -173,13 +177,13 @@ def test_comune_with_province_and_cap():
 
 def test_comune_not_in_the_list_stays_as_read():
     cells = {"m1.67": kit_field("m1.67", "ZQXWOPOLI", TEXT, p=0.97)}
-    assert D.decode_kit(cells)["m1.67"].decoded.text == "ZQXWOPOLI"
+    assert decode_kit(cells)["m1.67"].decoded.text == "ZQXWOPOLI"
 
 
 def test_calibration_is_monotone():
     xs = [0.1, 0.2, 0.3, 0.5, 0.6, 0.9, 0.95, 0.99]
     ys = [0, 0, 1, 0, 1, 1, 1, 1]
-    kx, ky = D.isotonic(xs, ys)
+    kx, ky = isotonic(xs, ys)
     assert kx == sorted(kx) and ky == sorted(ky) and ky[-1] == 1.0 and ky[0] == 0.0
 
 
@@ -345,17 +349,17 @@ def test_look_alike_classes_count_for_their_twin_where_the_field_admits_only_it(
     classes = TEXT
     row = np.full(len(classes), 0.001)
     row[classes.index("O")], row[classes.index("0")] = 0.7, 0.2
-    digits = D.from_probabilities(classes, np.array([row]), DIGITS)
+    digits = from_probabilities(classes, np.array([row]), DIGITS)
     assert digits.best() == "0" and digits.probs[0, DIGITS.index("0")] > 0.95
     stroke = np.full(len(classes), 0.001)
     stroke[classes.index("1")], stroke[classes.index("I")], stroke[classes.index("L")] = \
         0.9, 0.02, 0.05
-    name = D.from_probabilities(classes, np.array([stroke] * 3), TEXT)
-    folded = D.fold_twins(name, D.NAME_CHARS)
+    name = from_probabilities(classes, np.array([stroke] * 3), TEXT)
+    folded = fold_twins(name, D.NAME_CHARS)
     assert name.best() == "111" and folded.best() == "III"
     assert np.allclose(folded.probs.sum(axis=1), 1.0)
     assert D.decode_field(MODEL.field("m1.3"), name).text == "III"
-    assert D.fold_twins(name, TEXT) is name  # an address admits both: nothing moves
+    assert fold_twins(name, TEXT) is name  # an address admits both: nothing moves
 
 
 def test_free_text_takes_look_alikes_by_the_kind_of_their_word():
@@ -367,7 +371,7 @@ def test_free_text_takes_look_alikes_by_the_kind_of_their_word():
         mask = tuple(c != " " for c in text)
         d = dist(text.replace(" ", ""), TEXT, 0.99)
         got = D.decode_field(f, d, mask=mask)
-        assert D.spell(mask, got.text).strip() == want, text
+        assert spell(mask, got.text).strip() == want, text
         assert got.free == text.replace(" ", "") and got.changed == (want != text)
 
 
@@ -398,16 +402,16 @@ def test_contradictions_of_what_the_form_guarantees():
 def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one():
     # the cells lean to F (0.55) over E (0.40) in the second letter of BEN AMOR
     kf = kit_field("m1.3", "BFN AMOR", TEXT, p=0.55, doubt={1: ("E", 0.40)})
-    got = D.with_document(kf, "BEN AMOR")
+    got = with_document(kf, "BEN AMOR")
     assert got is not None and got.text == "BENAMOR" and got.changed and not got.conflict
     assert 0.5 < got.confidence < 1.0
     # written clearly otherwise (a planted mismatch): the MRZ is no reading of these cells
-    assert D.with_document(kit_field("m1.3", "BFN AMOR", TEXT, p=0.99), "BEN AMOR") is None
+    assert with_document(kit_field("m1.3", "BFN AMOR", TEXT, p=0.99), "BEN AMOR") is None
     # another shape of name (a space elsewhere, more letters) is not laid on the cells
-    assert D.with_document(kf, "BENAMOR") is None
-    assert D.with_document(kf, "BEN AMORE") is None
+    assert with_document(kf, "BENAMOR") is None
+    assert with_document(kf, "BEN AMORE") is None
     same = kit_field("m1.3", "BEN AMOR", TEXT, p=0.97)
-    assert D.with_document(same, "BEN AMOR") == same.decoded
+    assert with_document(same, "BEN AMOR") == same.decoded
 
 
 def test_a_cf_whose_cells_break_its_structure_stays_a_conflict_through_the_kit():
@@ -423,7 +427,7 @@ def test_a_cf_whose_cells_break_its_structure_stays_a_conflict_through_the_kit()
         "m1.33": kit_field("m1.33", "M", LETTERS, p=0.99),
     }
     assert fields["m1.31"].decoded.conflict
-    got = D.decode_kit(fields)["m1.31"].decoded
+    got = decode_kit(fields)["m1.31"].decoded
     assert got.conflict and got.text[11] == "3"
     assert D.contradiction(MODEL.field("m1.31"), got.text) == "codice_fiscale_check_fails"
     assert D.contradiction(MODEL.field("m1.31"), cf) is None

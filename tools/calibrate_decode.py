@@ -30,7 +30,7 @@ OUT = Path(__file__).resolve().parent.parent / "extractors" / "decode_calibratio
 def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path,
              writers: str) -> list[tuple[float, bool, bool]]:
     """(raw share, right, accepted-if-confident) per filled comb field the classifier read."""
-    from extractors import decode
+    from extractors import decode_calibration
     from extractors.cellnet import CellNetRecogniser
     from extractors.fields import COMB_KINDS
     from pipeline.form import load_form_model
@@ -43,7 +43,7 @@ def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path,
     out = root / f"{seed}-{filled_by}"
     result = write_batch(SynthOptions(seed=seed, kits=kits, dpi=dpi, filled_by=filled_by,
                                       mode="mixed", writer_pool=writers), out / "batch")
-    with decode.raw_confidences():
+    with decode_calibration.raw_confidences():
         _, records = process_batch(result.files[0], out / "out", Settings(data_dir=out / "data"),
                                    CellNetRecogniser())
     truth = BatchTruth.load(result.truth)
@@ -73,7 +73,7 @@ def main() -> int:
                     help="accepted filled fields right at least this share (goal 99.5%%)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    from extractors.decode import isotonic
+    from extractors.decode_calibration import isotonic
 
     a, _, b = args.seeds.partition("-")
     seeds = range(int(a), int(b or a) + 1)

@@ -277,7 +277,7 @@ def _name_agrees(form: str, name: str, seconds: list[str], cells: int) -> bool:
 
 #: Capitals an OCR of a photocopied MRZ mistakes for one another (pairs, either way): U/V on
 #: unseen seed 783 (XIU read XIV), I/T on seed 781 (CIOBANU read CTOBANU); the others are
-#: the letter pairs of the form reader's look-alike table (extractors/decode.py LOOKALIKE).
+#: the letter pairs of the form reader's look-alike table (extractors/cell_dist.py LOOKALIKE).
 _LOOKALIKE_LETTERS = frozenset(
     frozenset(p) for p in ("UV", "IT", "IL", "IJ", "OD", "OQ", "OC", "CG", "VY", "MN", "HN",
                            "EF", "FP", "PR", "RK", "KX"))

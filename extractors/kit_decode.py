@@ -1,0 +1,170 @@
+"""Decoding across the fields of one kit: each comune with its province and CAP, each
+codice fiscale with the surname, name, birth date and sex of the same form copy
+(`decode_kit`), and a field checked against another document's value (`with_document`).
+
+Each field comes decoded on its own (extractors/decode.py) as a `KitField`; a kit-level
+value replaces a field's own only within the never-invent margin (`DISAGREE`) of what its
+cells say.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from extractors.cell_dist import DISAGREE, CellDist, Decoded
+from extractors.cf_decode import CF_GROUPS, decode_cf_joint
+from extractors.decode import _COMUNE_GROUPS, _comuni_by_mask, cell_mask
+from pipeline.form.model import Field
+
+
+@dataclass(frozen=True, slots=True)
+class KitField:
+    """A comb field of a kit as read: its model field, which cells hold ink, the cells'
+    distribution and the decoded value (one character per filled cell)."""
+
+    field: Field
+    mask: tuple[bool, ...]
+    dist: CellDist
+    decoded: Decoded
+
+
+def spell(mask: Sequence[bool], text: str) -> str:
+    """Filled-cell characters laid back on the cells, empty cells as spaces."""
+    it = iter(text)
+    return "".join(next(it) if on else " " for on in mask)
+
+
+
+def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
+                  ) -> dict[str, tuple[str, float]]:
+    """A comune from the ISTAT list with its province code and one of its CAPs, against
+    each field read on its own (less `DISAGREE` per field where they part)."""
+    dist = com.dist  # its look-alike digits already folded (`decode.field_dist`)
+    n = len(com.mask)
+    mask = "".join("x" if on else "." for on in com.mask)
+    cands = _comuni_by_mask(n).get(mask, [])
+    if not cands:
+        return {}
+    texts = ["".join(c for c in cand.name[:n] if c != " ") for cand in cands]
+    ok = [i for i, t in enumerate(texts) if dist.columns(t) is not None]
+    if not ok:
+        return {}
+    idx = np.array([dist.columns(texts[i]) for i in ok])
+    scores = dist.logp[np.arange(dist.n), idx].sum(axis=1)
+    own = {"comune": dist.best()}
+    own_score = dist.ll(own["comune"]) - DISAGREE
+    parts: list[tuple[str, KitField, int]] = []
+    if prov is not None and prov.dist.n == 2:
+        parts.append(("province", prov, 2))
+    if cap is not None and cap.dist.n == 5:
+        parts.append(("cap", cap, 5))
+    choice: dict[str, list[str]] = {}
+    for part, kf, _ in parts:
+        own[part] = kf.decoded.text
+        own_score += kf.dist.ll(kf.decoded.text)
+        alt = kf.dist.ll(kf.decoded.text) - DISAGREE
+        values = []
+        for k, i in enumerate(ok):
+            options = (cands[i].sigla,) if part == "province" else cands[i].caps
+            lls = [(kf.dist.ll(v), v) for v in options]
+            top = max(lls, default=(-math.inf, ""))
+            if top[0] >= alt:
+                scores[k] += top[0]
+                values.append(top[1])
+            else:
+                scores[k] += alt
+                values.append(kf.decoded.text)
+        choice[part] = values
+    hyps = [(float(scores[k]), {"comune": texts[i], **{p: choice[p][k] for p in choice}})
+            for k, i in enumerate(ok)]
+    hyps.append((own_score, own))
+    all_scores = np.array([h[0] for h in hyps])
+    w = np.exp(all_scores - all_scores.max())
+    w /= w.sum()
+    best = hyps[int(np.argmax(all_scores))][1]
+    return {part: (value, float(sum(wi for wi, (_, h) in zip(w, hyps) if h.get(part) == value)))
+            for part, value in best.items()}
+
+
+def with_document(kf: KitField, spelled: str) -> Decoded | None:
+    """A field decoded with another document's value (a check-valid passport MRZ's surname,
+    given names or number; `spelled` as the cells would hold it, empty cells as spaces) as
+    a hypothesis as likely a priori as the cells' own reading: taken when the cells support
+    it within `DISAGREE` of their best reading, its share against that reading; else None."""
+    n = len(kf.mask)
+    if not spelled or cell_mask(spelled, n) != "".join("x" if on else "." for on in kf.mask):
+        return None
+    text = "".join(spelled[:n].split())
+    ll, free_ll = kf.dist.ll(text), kf.dist.ll(kf.dist.best())
+    if ll < free_ll - DISAGREE:
+        return None
+    if text == kf.decoded.text:
+        return kf.decoded
+    share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))
+    return replace(kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,
+                   conflict=False)
+
+
+def _set(fields: dict[str, KitField], key: str, text: str, share: float,
+         over_conflict: bool = False) -> None:
+    """A kit-level decoding's value for one field, within the never-invent margin of the
+    cells' own reading. A field that alone was a conflict keeps its reading unless
+    `over_conflict` (a comune whose cells said a digit may still be a comune of the list; a
+    codice fiscale clearly written with a wrong check character stays as written). Beyond
+    the margin, the field keeps its own decoding and the kit-level value is one more
+    hypothesis, for the reviewer and the rules."""
+    kf = fields[key]
+    d = kf.decoded
+    ll = kf.dist.ll(text)
+    best = kf.dist.best()  # the cells' best reading (a name's look-alike digits as letters)
+    keeps_own = d.conflict and (text in (d.free, best) or not over_conflict)
+    if keeps_own or ll < kf.dist.ll(best) - DISAGREE:
+        if not d.conflict:
+            d = replace(d, text=best, changed=best != d.free, conflict=True)
+        if text and text not in {t for t, _ in d.hyps}:
+            d = replace(d, hyps=d.hyps + ((text, ll),))
+        fields[key] = replace(kf, decoded=d)
+        return
+    fields[key] = replace(kf, decoded=replace(
+        kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,
+        conflict=False))
+
+
+def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
+    """Decoding across the fields of one kit: each comune with its province and CAP, each
+    codice fiscale with the surname, name, birth date and sex of the same form copy.
+    Keys are record keys (``m1.31``, ``m1#2.31``, ``m2.31``); fields not given (empty, or
+    read from a text layer) are left out of the joint decoding."""
+    out = dict(fields)
+    prefixes = {k.split(".", 1)[0] for k in out}
+    for prefix in sorted(prefixes):
+        form = prefix.split("#")[0]
+        for c, p, z in _COMUNE_GROUPS.get(form, ()):
+            ck, pk, zk = (f"{prefix}.{i}" if i else None for i in (c, p, z))
+            if ck not in out:
+                continue
+            got = _comune_joint(out[ck], out.get(pk) if pk else None, out.get(zk) if zk else None)
+            for part, key in (("comune", ck), ("province", pk), ("cap", zk)):
+                if part in got and key in out:
+                    _set(out, key, *got[part], over_conflict=part == "comune")
+        for g in CF_GROUPS.get(form, ()):
+            keys = {part: f"{prefix}.{fid}" for part, fid in
+                    (("cf", g.cf), ("surname", g.surname), ("name", g.name),
+                     ("birth", g.birth), ("sex", g.sex)) if fid}
+            if any(keys[p] not in out for p in ("cf", "surname", "name", "birth")):
+                continue
+            sx = out.get(keys.get("sex", ""))
+            sur, nam = out[keys["surname"]], out[keys["name"]]
+            got = decode_cf_joint(
+                out[keys["cf"]].dist, sur.decoded, nam.decoded, out[keys["birth"]].decoded,
+                sx.decoded if sx is not None else None,
+                [spell(sur.mask, t) for t, _ in sur.decoded.hyps],
+                [spell(nam.mask, t) for t, _ in nam.decoded.hyps])
+            for part, (text, share) in got.items():
+                if part in keys and keys[part] in out:
+                    _set(out, keys[part], text, share)
+    return out
