@@ -268,14 +268,14 @@ def _bench_realdata(root: Path) -> None:
 
     import cv2
 
-    from extractors import barcode_bench, mrz, orient
+    from extractors import barcode_bench, mrz, orient_bench
 
     typer.echo("")
     typer.echo(f"real data ({root}):")
     rows = barcode_bench.bench_barcodes(root)
     typer.echo(barcode_bench.format_bench(r for set_rows in rows.values() for r in set_rows))
     typer.echo("")
-    typer.echo(orient.format_bench(orient.bench_orientation(root / "skew")))
+    typer.echo(orient_bench.format_bench(orient_bench.bench_orientation(root / "skew")))
     typer.echo("")
     folder = root / "mrz" / "passporteye"
     files = sorted([folder / "passport-td3.png", folder / "passport-td3.jpg",

@@ -16,7 +16,6 @@ MAX_LINES = 600
 # Over MAX_LINES and not split, each with its reason (the path relative to the checkout).
 TOO_LONG = {
     "extractors/fields.py": "comb cells and field crops, being changed by another piece of work",
-    "extractors/orient.py": "not split yet: orientation, deskew, blank-side detection",
     "extractors/raster.py": "not split yet: opening inputs, rasterising pages, library faults",
     "storage/objects.py": "not split yet: the local store and the S3 store",
 }

@@ -17,17 +17,9 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from extractors.orient import (
-    BLANK_INK_RATIO,
-    BenchSample,
-    Orientation,
-    bench_orientation,
-    detect_blank,
-    detect_orientation,
-    format_bench,
-    normalise_page,
-    summarise_bench,
-)
+from extractors.orient import Orientation, detect_orientation, normalise_page
+from extractors.orient_bench import BenchSample, bench_orientation, format_bench, summarise_bench
+from extractors.orient_ink import BLANK_INK_RATIO, detect_blank
 from pipeline.form import FieldKind, load_form_model
 from pipeline.form.render import blank_page_image
 from plico_testdata import PASSPORT, PAYSLIP, PERMIT
