@@ -193,7 +193,8 @@ def test_hand_page_through_the_cell_classifier_and_decoder():
     cellnet = pytest.importorskip("extractors.cellnet")
     if not cellnet.MODEL_PATH.is_file():
         pytest.fail("the cell classifier's model is not in the checkout")
-    from extractors.fields import read_page_fields, synth_page
+    from extractors.fields import read_page_fields
+    from extractors.fields_bench import synth_page
 
     rec = cellnet.CellNetRecogniser()
     page = synth_page(7301, 2, filled_by="hand", dpi=300, mode="grey")
@@ -218,7 +219,8 @@ def test_dates_in_their_plausible_years():
 
 def _page_items(bp):
     """The filled comb fields of a synthetic page as the reader hands them over."""
-    from extractors.fields import COMB_KINDS, _filled_cells, cell_crop, field_alphabet, measure_ink
+    from extractors.cell_crops import _filled_cells, cell_crop, measure_ink
+    from extractors.fields import COMB_KINDS, field_alphabet
     from extractors.recognise import CellBatchItem
 
     out = []
@@ -235,7 +237,7 @@ def _page_items(bp):
 def test_auto_tells_machine_print_from_hand_print():
     """A typed page's glyphs have identical twins and one height, a hand-filled page's do not."""
     from extractors.auto import SAME_HEIGHT, TWIN_SHARE, height_share, twin_share
-    from extractors.fields import synth_page
+    from extractors.fields_bench import synth_page
 
     typed = _page_items(synth_page(7302, 1, filled_by="typed", dpi=200, mode="bitonal"))
     hand = _page_items(synth_page(7302, 1, filled_by="hand", dpi=200, mode="bitonal"))
@@ -247,7 +249,7 @@ def test_auto_reads_real_hand_print_as_hand_print(shared):
     """NIST writers' pages (thin upright strokes pass the twin test more often) fail the
     one-height test; the typed page passes both."""
     from extractors.auto import SAME_HEIGHT, AutoRecogniser, height_share
-    from extractors.fields import synth_page
+    from extractors.fields_bench import synth_page
     from extractors.recognise import TesseractCellRecogniser
 
     typed = _page_items(synth_page(7302, 1, filled_by="typed", dpi=200, mode="bitonal"))
@@ -262,7 +264,8 @@ def test_second_opinion_on_doubtful_typed_cells():
     """Cells a machine-print reader doubts get the classifier's answer where it is sure."""
     from extractors.auto import SecondOpinion
     from extractors.cellnet import CellNetRecogniser
-    from extractors.fields import read_page_fields, synth_page
+    from extractors.fields import read_page_fields
+    from extractors.fields_bench import synth_page
 
     class Unsure:
         name = "unsure"

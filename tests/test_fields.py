@@ -1,6 +1,7 @@
-"""Reading the fields of registered form pages: extractors.fields and extractors.recognise.
+"""Reading the fields of registered form pages: extractors.fields, extractors.cell_crops and
+extractors.recognise.
 
-The pages are the generator's (`extractors.fields.synth_page`): a kit's form page filled in
+The pages are the generator's (`extractors.fields_bench.synth_page`): a kit's form page filled in
 by a Patronato printout ("typed") or by hand, scanned without feed geometry (sensor noise,
 blur, dust, JPEG or the bitonal threshold) and shifted by up to 1.5 px as a registration
 error. Real Tesseract reads them.
@@ -18,18 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
-from extractors.fields import (
-    UNREAD,
-    BenchPage,
-    FieldReading,
-    bench_fields,
-    cell_crop,
-    field_alphabet,
-    ink_mm2,
-    is_filled,
-    read_page_fields,
-    synth_page,
-)
+from extractors.cell_crops import cell_crop, ink_mm2, is_filled
+from extractors.fields import UNREAD, FieldReading, field_alphabet, read_page_fields
+from extractors.fields_bench import BenchPage, bench_fields, synth_page
 from extractors.recognise import (
     DIGITS,
     LETTERS,

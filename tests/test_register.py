@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from extractors import register
-from extractors.fields import cell_crop, is_filled
+from extractors.cell_crops import cell_crop, is_filled
 from extractors.raster import read_pages
 from pipeline.form import load_form_model
 from pipeline.form.render import blank_page_image
@@ -78,7 +78,7 @@ def test_scaled_blank_pages_register_within_a_pixel(number, scale, offset_px):
 
 
 def _page_image(image: np.ndarray, dpi: int):
-    from extractors.raster import PageImage
+    from extractors.page_image import PageImage
 
     return PageImage("page.png", "0" * 64, 0, image, dpi, False, "grey")
 

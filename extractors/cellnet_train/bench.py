@@ -3,7 +3,7 @@
 Fields are rendered by `data.render_field` from the bench split only (the generator's
 "bench" writers, MNIST's bench rows, NIST SD19's bench writers, the generator's five
 Patronato fonts), 200 and 300 dpi,
-grey and bitonal in turn, and cut with `extractors.fields.cell_crop`. Each field is one
+grey and bitonal in turn, and cut with `extractors.cell_crops.cell_crop`. Each field is one
 `CellBatchItem` with the alphabet its kind of field has (TEXT for names and addresses,
 DIGITS for dates and numbers); fields go to the recognisers in page-sized batches of about
 `PAGE_CELLS` cells, one `recognise` call per batch, as `extractors.fields` calls them.

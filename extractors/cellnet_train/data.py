@@ -5,7 +5,7 @@ printed cells, at their real sub-pixel positions, 200 or 300 dpi) is written on 
 generator's own pen (`handprint.draw_char`: Hershey strokes, writer styles, MNIST digits) or
 printed with a font (`handprint.draw_typed_char`), shifted by a registration error of up to
 `SHIFT_PX`, scanned with the generator's scanner (noise, blur, dust, JPEG or the bitonal
-threshold) and cut with `extractors.fields.cell_crop`; cells `is_filled` would not pass are
+threshold) and cut with `extractors.cell_crops.cell_crop`; cells `is_filled` would not pass are
 dropped, as the pipeline drops them. Train and runtime preprocessing are then the same code.
 
 Splits (nothing the bench renders is ever trained on):
@@ -34,12 +34,13 @@ from functools import cache
 import cv2
 import numpy as np
 
-from extractors.fields import COMB_KINDS, cell_crop, is_filled
+from extractors.cell_crops import cell_crop, is_filled
+from extractors.fields import COMB_KINDS
 from extractors.recognise import DIGITS, TEXT
 from pipeline.form.model import Cell, Field, load_form_model
 from sample_scans.synth import nist
 
-#: Registration error a page may keep (extractors.fields.SLACK_PX is 2): cells are rendered
+#: Registration error a page may keep (extractors.cell_crops.SLACK_PX is 2): cells are rendered
 #: shifted by up to this much on each axis.
 SHIFT_PX = 2.0
 #: Catalogue numbers of the generator's "train" writers used for training; the others of that
@@ -76,7 +77,7 @@ def bench_fonts() -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    crop: np.ndarray  # as extractors.fields.cell_crop cuts it
+    crop: np.ndarray  # as extractors.cell_crops.cell_crop cuts it
     char: str
     source: str  # "hand" (Hershey strokes), "mnist" (a real digit), "nist" (a real digit or
     # capital), "typed"
