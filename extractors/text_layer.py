@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from extractors.fields import FieldReading
-from extractors.raster import Word
+from extractors.page_image import Word
 from pipeline.form import FieldKind, Page
 from pipeline.normalise import compact_value, date_value, text_value
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from extractors import barcodes, orient, register, tesseract
 from extractors.mrz import MrzReading, read_mrz
-from extractors.raster import PageImage
+from extractors.page_image import PageImage
 from extractors.receipt import ReceiptReading, read_receipt
 from extractors.tesseract import TesseractError
 from pipeline.form import load_form_model

@@ -36,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from extractors.raster import Word
+from extractors.page_image import Word
 from pipeline.pages import PreparedPage, SourceRef
 
 _PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,

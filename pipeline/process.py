@@ -46,7 +46,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from extractors.raster import PageFailure, library_fault, read_pages
+from extractors.input_file import library_fault
+from extractors.page_image import PageFailure
+from extractors.raster import read_pages
 from extractors.raster import count_pages as raster_count_pages
 from pipeline import pagestore
 from pipeline.errors import InputError

@@ -19,7 +19,9 @@ from PIL import Image, TiffImagePlugin
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from extractors.raster import PageFailure, PageImage, rasterise, read_pages, sniff
+from extractors.input_file import sniff
+from extractors.page_image import PageFailure, PageImage
+from extractors.raster import rasterise, read_pages
 from pipeline.errors import (
     EncryptedInputError,
     ExitCode,
