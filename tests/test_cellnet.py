@@ -98,3 +98,33 @@ def test_training_runs_end_to_end_on_the_tiny_config(tmp_path):
     (logits,) = session.run(None, {session.get_inputs()[0].name: x})
     assert logits.shape == (3, len(TEXT))
     assert np.isfinite(logits).all()
+
+
+def test_an_ensemble_averages_its_members_calibrated_logits(tmp_path):
+    members = []
+    for seed in (1, 2):
+        out = tmp_path / f"m{seed}"
+        subprocess.run([sys.executable, str(ROOT / "tools" / "train_cells.py"), "--tiny", "--threads", "1",
+                        "--seed", str(seed), "--out", str(out)], check=True, cwd=ROOT,
+                       capture_output=True, timeout=300)
+        members.append(out)
+    joined = tmp_path / "joined"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "ensemble_cells.py"), "--out", str(joined),
+                    *map(str, members)], check=True, cwd=ROOT, capture_output=True, timeout=300)
+    meta = json.loads((joined / "cellnet.json").read_text())
+    metas = [json.loads((m / "cellnet.json").read_text()) for m in members]
+    assert [m["config"]["seed"] for m in meta["members"]] == [1, 2]
+    assert meta["parameters"] == sum(m["parameters"] for m in metas)
+    assert meta["temperature"] > 0 and set(meta["bench_accuracy"]) >= {"hand", "all"}
+    x = cellnet.batch(_field("A7", 3, 200, "grey"))
+
+    def logits(folder):
+        session = ort.InferenceSession(str(folder / "cellnet.onnx"), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    want = np.mean([logits(m) / meta_["temperature"] for m, meta_ in zip(members, metas)], axis=0)
+    np.testing.assert_allclose(logits(joined), want, rtol=1e-4, atol=1e-4)
+    nested = subprocess.run([sys.executable, str(ROOT / "tools" / "ensemble_cells.py"), "--out",
+                             str(tmp_path / "again"), str(joined), str(members[0])], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert nested.returncode == 2 and "itself an ensemble" in nested.stderr
