@@ -97,7 +97,8 @@ def check_database(settings: Settings) -> Check:
 
 
 def check_store(settings: Settings) -> Check:
-    from storage.objects import LocalObjectStore, open_store
+    from storage.objects_local import LocalObjectStore
+    from storage.store_url import open_store
 
     try:
         store = open_store(settings)

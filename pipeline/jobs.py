@@ -61,7 +61,7 @@ def _open(settings: Settings, recogniser_factory: Callable[[], object], parent: 
     limit_threads(1)  # N processes on N cores: the libraries' own threads would only contend
     from pipeline.runtime import Runtime, pipeline_version
     from storage import db
-    from storage.objects import open_store
+    from storage.store_url import open_store
 
     db.forget_engines()  # the parent's pooled connections are the parent's
     _runtime = Runtime(settings, open_store(settings), db.database_url(settings),

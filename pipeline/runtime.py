@@ -90,7 +90,7 @@ def default_recogniser():
 def open_runtime(settings: Settings, recogniser: object | None = None) -> Runtime:
     """Migrate the index to head and open the object store of `settings`; partial copies
     of inputs left by a killed process are removed first (`sweep_stale_copies`)."""
-    from storage.objects import open_store
+    from storage.store_url import open_store
 
     url = db.database_url(settings)
     db.upgrade(url)
@@ -124,7 +124,7 @@ def private_temp(settings: Settings) -> Path:
     `reprocess`), not by library code: the setting is the whole process's."""
     import socket
 
-    from storage.objects import private_dirs
+    from storage.objects_local import private_dirs
 
     folder = _temp_root(settings) / f"{socket.gethostname()}-{os.getpid()}"
     private_dirs(folder)  # the data folder and tmp/ too, when this creates them

@@ -28,7 +28,7 @@ def db_upgrade(
     (run once per deployment, before workers and the web app start; safe to repeat)."""
     from pipeline.settings import get_settings
     from storage.db import database_url, upgrade
-    from storage.objects import open_store
+    from storage.store_url import open_store
 
     settings = get_settings()
     url = database_url(settings)
@@ -45,7 +45,7 @@ def db_status() -> None:
     Exits 1 when the database is behind (run `plico db upgrade`) or the bucket is missing."""
     from pipeline.settings import get_settings
     from storage.db import current_revision, database_url, head_revision
-    from storage.objects import open_store
+    from storage.store_url import open_store
 
     settings = get_settings()
     url = database_url(settings)

@@ -332,7 +332,7 @@ def _create_sqlite_file(path: Path) -> None:
     """The database file, created owner-only (0600) in an owner-only folder (0700) when new:
     it holds the applicants' records. An existing file or folder keeps its mode."""
     if not path.parent.exists():
-        from storage.objects import private_dirs
+        from storage.objects_local import private_dirs
 
         private_dirs(path.parent)
     try:

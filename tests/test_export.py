@@ -16,7 +16,7 @@ from pipeline.settings import Settings
 from sample_scans.synth.kit import plan_kit
 from storage.db import database_url, engine_for, session_scope
 from storage.index import save_record
-from storage.objects import LocalObjectStore
+from storage.objects_local import LocalObjectStore
 from validators.testing import record_from_plan
 from web.queue import CSV_COLUMNS
 from web.review import build_view, decide_field, resolve_anomaly

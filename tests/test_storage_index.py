@@ -30,7 +30,7 @@ from storage.index import (
     save_record,
     versions_of,
 )
-from storage.objects import LocalObjectStore
+from storage.objects_local import LocalObjectStore
 from storage.status import KitSummary, kit_status, summarise
 from validators.testing import record_from_plan
 

@@ -10,17 +10,16 @@ import pytest
 
 from pipeline.settings import Settings
 from storage.objects import (
-    LocalObjectStore,
     ObjectConflictError,
     ObjectDamagedError,
     ObjectNotFoundError,
-    S3ObjectStore,
     StorageConfigError,
     StorageUnavailableError,
-    open_store,
     raw_key,
-    store_from_url,
 )
+from storage.objects_local import LocalObjectStore
+from storage.objects_s3 import S3ObjectStore
+from storage.store_url import open_store, store_from_url
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -377,7 +377,7 @@ def test_logout_ends_the_sessions_opened_before_it(web) -> None:
 def test_images_come_from_an_s3_store_too(s3_server, tmp_path) -> None:
     import uuid
 
-    from storage.objects import store_from_url
+    from storage.store_url import store_from_url
 
     store = store_from_url(s3_server.url(f"web-{uuid.uuid4().hex[:12]}"), tmp_path)
     store.ensure_bucket()

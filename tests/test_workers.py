@@ -292,7 +292,7 @@ def test_s3_restart_and_database_outage(own_pg, deploy, one_kit, s3_server):
     _redis_up(REDIS)
     from sqlalchemy.engine import make_url
 
-    from storage.objects import store_from_url
+    from storage.store_url import store_from_url
 
     bucket = f"plico-t{secrets.token_hex(4)}"
     store_from_url(s3_server.url(bucket), Path()).ensure_bucket()
@@ -454,7 +454,7 @@ def test_transient_fault_outlasting_retries_fails_the_job(tmp_path, s3_server):
 
     from pipeline.jobstatus import status_report
     from pipeline.workers import enqueue_batch, setup
-    from storage.objects import store_from_url
+    from storage.store_url import store_from_url
 
     bucket = f"plico-t{secrets.token_hex(4)}"
     store_from_url(s3_server.url(bucket), Path()).ensure_bucket()

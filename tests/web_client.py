@@ -13,7 +13,7 @@ from web_testdata import SampleKit, build, find_plan, save, with_images
 
 from pipeline.settings import Settings
 from storage.db import User, engine_for, session_scope, upgrade
-from storage.objects import LocalObjectStore
+from storage.objects_local import LocalObjectStore
 from web.auth import hash_password
 
 PASSWORD = "correct horse battery"

@@ -45,7 +45,7 @@ def app_from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings, *, store=None) -> FastAPI:
-    from storage.objects import open_store
+    from storage.store_url import open_store
 
     url = database_url(settings)
     upgrade(url)

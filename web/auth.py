@@ -60,7 +60,7 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
     path = data_dir / "web-secret"
     if not path.exists():
         if not data_dir.exists():
-            from storage.objects import private_dirs
+            from storage.objects_local import private_dirs
 
             private_dirs(data_dir)
         # written whole under a temporary name, then linked into place: a second process

@@ -74,7 +74,7 @@ def seed_data(url: str, data_dir: Path, *, kits: int, reviewers: int, seed: int)
     from sample_scans.synth.kit import plan_kit
     from storage.db import User, engine_for, session_scope, upgrade
     from storage.index import kit_id_for, save_record
-    from storage.objects import open_store
+    from storage.store_url import open_store
     from validators.rules import validate
     from validators.testing import record_from_plan
     from web.auth import hash_password

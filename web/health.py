@@ -20,7 +20,7 @@ def readyz(request: Request) -> JSONResponse:
     from sqlalchemy import text
 
     from pipeline.doctor import check_broker, check_database
-    from storage.objects import LocalObjectStore
+    from storage.objects_local import LocalObjectStore
 
     settings = request.app.state.settings
     checks = {"database": check_database(settings).ok}
