@@ -4,7 +4,7 @@ Stock Tesseract reads hand-printed capitals in comb cells badly (2-26% of fields
 classifier of single cells is the shape commercial ICR uses for constrained hand print. The
 model (extractors/models/cellnet.onnx, trained by tools/train_cells.py on cells rendered
 through the generator's own pen, fonts and scanner and cut with the same
-`extractors.fields.cell_crop`) sees the whole cell interior fitted into `INPUT_H` x
+`extractors.cell_crops.cell_crop`) sees the whole cell interior fitted into `INPUT_H` x
 `INPUT_W` pixels: the glyph's size and place in the cell are kept, because they are all that
 tells a hyphen from an underscore, a period from a speck and an apostrophe from a comma.
 

@@ -66,7 +66,7 @@ INK_LEVEL = 150
 #: Letters and digits drawn alike, in machine print and hand print: each maps to its twin.
 #: The Tesseract reader's vote settles them by the field's alphabet; the decoder folds a
 #: classifier's probability of one into the other where a field admits only one
-#: (`extractors.decode.fold_twins`).
+#: (`extractors.cell_dist.fold_twins`).
 TWINS = {"0": "O", "O": "0", "1": "I", "I": "1", "2": "Z", "Z": "2", "5": "S", "S": "5",
               "6": "G", "G": "6", "8": "B", "B": "8"}
 # Tesseract gives 0.0 to lines it could not make sense of, right length or not, and also to
@@ -81,7 +81,7 @@ class CellBatchItem:
     """The filled cells of one field, in reading order.
 
     `crops` are cell interiors (borders removed, paper white, uint8 grey) as
-    `extractors.fields.cell_crop` makes them; `alphabet` is every character the field may
+    `extractors.cell_crops.cell_crop` makes them; `alphabet` is every character the field may
     hold, so a recogniser may restrict itself to it.
     """
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _field(text: str, seed: int, dpi: int, mode: str, source: str = "hand") -> tuple[np.ndarray, ...]:
     """The filled cells of a comb field written with `text` by a bench writer (never trained
-    on), scanned and cut by extractors.fields.cell_crop."""
+    on), scanned and cut by extractors.cell_crops.cell_crop."""
     samples = data.render_field(np.random.default_rng(seed), "bench", source, dpi, mode,
                                 text=text)
     assert "".join(s.char for s in samples) == text.replace(" ", "")
