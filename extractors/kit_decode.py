@@ -90,18 +90,43 @@ def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
             for part, value in best.items()}
 
 
+#: Natural log of how much less likely than the cells' best reading another document's value
+#: may be and still be a plausible reading of the cells (e^7, about 1/1100: a cell whose
+#: recogniser gave the document's character a thousandth of its top probability). Between
+#: `DISAGREE` and this the field keeps its cells' reading but goes to review with the
+#: document's value among its hypotheses, so that the rule comparing the two weighs it as a
+#: reading doubt; beyond it the cells clearly spell something else.
+DOCUMENT_DOUBT = 7.0
+
+
+def document_ll(kf: KitField, spelled: str) -> float | None:
+    """How likely the field's cells spell another document's value (`spelled` as the cells
+    would hold it, empty cells as spaces); None when it does not lie on the filled cells."""
+    n = len(kf.mask)
+    if not spelled or cell_mask(spelled, n) != "".join("x" if on else "." for on in kf.mask):
+        return None
+    return kf.dist.ll("".join(spelled[:n].split()))
+
+
 def with_document(kf: KitField, spelled: str) -> Decoded | None:
     """A field decoded with another document's value (a check-valid passport MRZ's surname,
     given names or number; `spelled` as the cells would hold it, empty cells as spaces) as
     a hypothesis as likely a priori as the cells' own reading: taken when the cells support
-    it within `DISAGREE` of their best reading, its share against that reading; else None."""
-    n = len(kf.mask)
-    if not spelled or cell_mask(spelled, n) != "".join("x" if on else "." for on in kf.mask):
+    it within `DISAGREE` of their best reading, its share against that reading. Within
+    `DOCUMENT_DOUBT` the cells' reading stays, in conflict (to review), with the document's
+    value as a hypothesis `DOCUMENT_DOUBT` more likely a priori than the cells alone say (it
+    leads the field's alternatives for the reviewer and the rules); else None.
+    """
+    ll = document_ll(kf, spelled)
+    if ll is None:
         return None
-    text = "".join(spelled[:n].split())
-    ll, free_ll = kf.dist.ll(text), kf.dist.ll(kf.dist.best())
+    text = "".join(spelled[:len(kf.mask)].split())
+    free_ll = kf.dist.ll(kf.dist.best())
+    if ll < free_ll - DOCUMENT_DOUBT:
+        return None
     if ll < free_ll - DISAGREE:
-        return None
+        hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + DOCUMENT_DOUBT),)
+        return replace(kf.decoded, conflict=True, hyps=hyps)
     if text == kf.decoded.text:
         return kf.decoded
     share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))

@@ -21,7 +21,7 @@ from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
 from pipeline import __version__, pagestore
 from pipeline.form import FieldKind, load_form_model
-from pipeline.normalise import parse_date
+from pipeline.normalise import date_cells, parse_date
 from pipeline.pages import PreparedPage
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
@@ -73,37 +73,55 @@ def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
 
 
 #: The applicant's fields a photocopied document's MRZ also spells, and the MRZ's name for
-#: each: the passport's names and number, the permit card's number (section 2).
-DOCUMENT_FIELDS = {"passport": {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number"},
+#: each: the passport's names, number, birth and expiry dates (check digits cover the
+#: dates), the permit card's number (section 2).
+DOCUMENT_FIELDS = {"passport": {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number",
+                                "m1.34": "birth_date", "m1.45": "expiry_date"},
                    "permit": {"m1.18": "number"}}
+
+
+def _spelled(part: str, value: object) -> str:
+    """An MRZ field's value as the form's cells hold it: a date as DDMMYYYY, a name's filler
+    as spaces."""
+    if part.endswith("_date"):
+        day = parse_date(str(value or ""))
+        return "".join(date_cells(day)) if day is not None else ""
+    return " ".join(str(value or "").replace("<", " ").split())
 
 
 def _decode_with_documents(readings: dict[str, FieldReading],
                            attachments: list[Attachment]) -> dict[str, FieldReading]:
     """The applicant's surname, given names, passport and permit numbers decoded with the
-    kit's one check-valid MRZ of that document (machine print, check digits) as a
-    hypothesis beside the cells' own reading (`kit_decode.with_document`): a misread character
-    the MRZ spells otherwise is mended, the cells' reading kept (read_as); a value the
-    cells clearly spell otherwise stays as written, for mrz_mismatch to weigh."""
+    kit's check-valid MRZs of that document (machine print, check digits) as a hypothesis
+    beside the cells' own reading (`kit_decode.with_document`): a misread character the MRZ
+    spells otherwise is mended, the cells' reading kept (read_as); one the cells could
+    still spell sends the field to review with the MRZ's value; a value the cells clearly
+    spell otherwise stays as written, for mrz_mismatch to weigh. Where a kit holds several
+    passports (a family's), each field is weighed against the one whose value its cells
+    spell likeliest."""
     out = dict(readings)
     for kind, parts in DOCUMENT_FIELDS.items():
         mrzs = [a.mrz["fields"] for a in attachments
                 if a.kind == kind and a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
-        if len(mrzs) == 1:
-            _with_document(out, parts, mrzs[0])
+        if mrzs:
+            _with_document(out, parts, mrzs)
     return out
 
 
-def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrz: dict) -> None:
+def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrzs: list[dict]) -> None:
     model = load_form_model()
     for key, part in parts.items():
         r = out.get(key)
         if r is None or r.dist is None or r.decoded is None or not r.filled:
             continue
-        value = " ".join(str(mrz.get(part) or "").replace("<", " ").split())
+        values = {_spelled(part, m.get(part)) for m in mrzs}
         f = model.field(key)
         mask = tuple(on for on, _ in r.filled)
-        got = kit_decode.with_document(kit_decode.KitField(f, mask, r.dist, r.decoded), value)
+        kf = kit_decode.KitField(f, mask, r.dist, r.decoded)
+        lls = [(ll, v) for v in sorted(values) if (ll := kit_decode.document_ll(kf, v)) is not None]
+        if not lls:
+            continue
+        got = kit_decode.with_document(kf, max(lls)[1])
         if got is not None and got != r.decoded:
             out[key] = redecode(r, (f, r.filled), got)
 

@@ -417,6 +417,17 @@ def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one(
     assert with_document(same, "BEN AMOR") == same.decoded
 
 
+def test_a_passport_mrz_the_cells_could_still_spell_sends_the_name_to_review():
+    """NIST writers, anomalies seed 904: GHEORGHE's G written like a 5 and read GHEORSHE,
+    accepted, and mrz_mismatch raised against the passport. E at 1/200 of F's probability
+    is beyond the mending margin but a plausible reading: the cells' reading stays, to
+    review, with the MRZ's spelling among its hypotheses for the rule to weigh."""
+    kf = kit_field("m1.3", "BFN AMOR", TEXT, p=0.9, doubt={1: ("E", 0.0045)})
+    got = with_document(kf, "BEN AMOR")
+    assert got is not None and got.text == kf.decoded.text and got.conflict
+    assert "BENAMOR" in {t for t, _ in got.hyps}
+
+
 def test_a_cf_whose_cells_break_its_structure_stays_a_conflict_through_the_kit():
     """Seed 8300 kit 3 (NIST writers): the Z of Z222 read 3 clearly. The joint decoding's
     'CF disagrees with the fields' hypothesis is the cells' own reading: it must not clear
@@ -434,3 +445,28 @@ def test_a_cf_whose_cells_break_its_structure_stays_a_conflict_through_the_kit()
     assert got.conflict and got.text[11] == "3"
     assert D.contradiction(MODEL.field("m1.31"), got.text) == "codice_fiscale_check_fails"
     assert D.contradiction(MODEL.field("m1.31"), cf) is None
+
+
+def test_a_kits_passports_each_field_weighed_against_the_one_its_cells_spell_likeliest():
+    """NIST writers, anomalies seed 904: a kit with the applicant's and a child's passport
+    had its names decoded against neither, and GHEORSHE (G written like a 5) was accepted."""
+    from extractors.fields import FieldReading, alternatives
+    from pipeline.read import _decode_with_documents
+    from pipeline.record import Attachment
+
+    kf = kit_field("m1.4", "GHEORSHE", TEXT, p=0.9, doubt={5: ("G", 0.0045)})
+    reading = FieldReading("m1.4", kf.decoded.text, kf.decoded.confidence,
+                           tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
+                           kf.decoded.text, kf.dist, kf.decoded,
+                           tuple((on, 0.9) for on in kf.mask))
+
+    def passport(given: str) -> Attachment:
+        return Attachment(kind="passport", pages=[3], mrz={"valid": True, "fields": {
+            "surname": "POPESCU", "given_names": given, "number": "X1234567"}})
+
+    got = _decode_with_documents({"m1.4": reading}, [passport("ANA"), passport("GHEORGHE")])
+    decoded = got["m1.4"].decoded
+    assert got["m1.4"].doubtful and decoded.text == "GHEORSHE"
+    assert decoded.hyps[-1][0] == "GHEORGHE"
+    assert got["m1.4"].value == "GHEORSHE"
+    assert alternatives(got["m1.4"], MODEL.field("m1.4").kind)[0][0] == "GHEORGHE"

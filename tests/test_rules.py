@@ -439,3 +439,51 @@ def test_an_unreadable_page_its_footer_names_is_not_a_missing_form_page() -> Non
     pages[i] = pages[i].model_copy(update={"kind": "attachment", "printed_page": None})
     kit = record.kit.model_copy(update={"pages": pages})
     assert "missing_form_pages" in _codes(record.model_copy(update={"kit": kit}))
+
+
+def test_an_anomaly_two_misread_fields_explain_together_is_a_reading_doubt() -> None:
+    """NIST writers, anomalies seed 904: a writer's A read as 4 in the surname (CEL4) and in
+    the codice fiscale's month (CLEDNR00466...): neither alternative alone clears the code,
+    the two together do. (No passport copy: its MRZ would outvote the misread surname.)"""
+    plan = _clean(lambda p: bool(p.truth_fields().get("m1.31")))
+    record = record_from_plan(plan)
+    record = record.model_copy(update={"attachments": [a for a in record.attachments
+                                                       if a.kind != "passport"]})
+    cf, surname = record.fields["m1.31"].value, record.fields["m1.3"].value
+    broken_cf = cf[:8] + "4" + cf[9:]
+    i = next(k for k, c in enumerate(surname) if c in "BCDFGHJKLMNPQRSTVZ")
+    misread = surname[:i] + ("W" if surname[i] != "W" else "X") + surname[i + 1:]
+    fields = {**record.fields,
+              "m1.31": record.fields["m1.31"].model_copy(update={
+                  "value": broken_cf, "status": "review", "confidence": 0.7,
+                  "alternatives": [(cf, 0.05)]}),
+              "m1.3": record.fields["m1.3"].model_copy(update={
+                  "value": misread, "status": "review", "confidence": 0.6,
+                  "alternatives": [(surname, 0.3)]})}
+    got = validate(record.model_copy(update={"fields": fields}))
+    assert "invalid_codice_fiscale" not in {a.code for a in got}
+    (doubt,) = [a for a in got if a.evidence.get("reason") == "invalid_codice_fiscale"]
+    assert doubt.code == "low_confidence_field"
+    assert doubt.evidence["cleared_by"] == {"fields": {"m1.31": cf, "m1.3": surname},
+                                            "share": round(0.05 * 0.3, 4)}
+    assert set(doubt.fields) == {"m1.31", "m1.3"}
+    # with no plausible reading of the code, the anomaly stands
+    fields["m1.31"] = fields["m1.31"].model_copy(update={"alternatives": [(broken_cf[:-1] + "Q", 0.05)]})
+    assert "invalid_codice_fiscale" in _codes(record.model_copy(update={"fields": fields}))
+
+
+def test_a_passport_copy_whose_mrz_shows_it_expired_is_expired_whatever_the_form_reads() -> None:
+    """NIST writers, anomalies seed 904: the form's expiry 2022-05-01 read 2023-05-01 (doubtful),
+    and the expired passport went unflagged though its copy's MRZ says so."""
+    plan = _find(lambda p: p.anomalies == ["expired_document"])
+    record = record_from_plan(plan)
+    expired = record.fields["m1.45"].value
+    later = (dt.date.fromisoformat(record.fields["m1.28"].value) + dt.timedelta(days=400)).isoformat()
+    fields = {**record.fields, "m1.45": record.fields["m1.45"].model_copy(update={"value": later})}
+    (a,) = [a for a in validate(record.model_copy(update={"fields": fields}))
+            if a.code == "expired_document"]
+    assert a.evidence["source"] == "passport_mrz" and a.evidence["value"] == expired
+    # without a passport copy the form's reading is all there is
+    bare = record.model_copy(update={"fields": fields, "attachments": [
+        x for x in record.attachments if x.kind != "passport"]})
+    assert "expired_document" not in _codes(bare)

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from pipeline.form import FieldKind, load_form_model
-from pipeline.normalise import edit_distance
+from pipeline.normalise import edit_distance, parse_date
 from pipeline.record import Anomaly, Attachment, Record
 from validators.codice_fiscale import check as check_cf
 from validators.codice_fiscale import name_code, surname_code
@@ -127,14 +127,35 @@ def invalid_date(ctx: RuleContext) -> list[Anomaly]:
 
 def expired_document(ctx: RuleContext) -> list[Anomaly]:
     """Passport or equivalent expired on the application date (m1.45 < m1.28); a document
-    valid "sino al" a day is still valid on that day."""
+    valid "sino al" a day is still valid on that day. Where the form's date is not expired,
+    the applicant's passport copy itself may show it: its MRZ's expiry date (check digits
+    holding) before the application date (`source: passport_mrz`)."""
     on = ctx.application_date
     if on is None:
         return []
-    return [ctx.anomaly("expired_document", fields=[f"{o}.45"], used=["m1.28"],
-                        value=expiry.isoformat(), application_date=on.isoformat())
-            for o in ctx.copies
-            if (expiry := ctx.date(f"{o}.45")) is not None and expiry < on]
+    out = []
+    for o in ctx.copies:
+        expiry = ctx.date(f"{o}.45")
+        source = "form"
+        if expiry is None or expiry >= on:
+            mrz = _applicant_passport(ctx, o)
+            expiry = parse_date(str(mrz.get("expiry_date") or "")) if mrz else None
+            source = "passport_mrz"
+        if expiry is not None and expiry < on:
+            out.append(ctx.anomaly("expired_document", fields=[f"{o}.45"], used=["m1.28"],
+                                   value=expiry.isoformat(), application_date=on.isoformat(),
+                                   **({"source": source} if source != "form" else {})))
+    return out
+
+
+def _applicant_passport(ctx: RuleContext, o: str) -> dict | None:
+    """The MRZ fields of copy `o`'s applicant's passport: the kit's only check-valid one, or
+    the one whose birth date is the form's."""
+    passports = [a.mrz["fields"] for a in _valid_mrz(ctx, "passport")]
+    if len(passports) > 1:
+        born = ctx.date(f"{o}.34")
+        passports = [m for m in passports if born is not None and m.get("birth_date") == born.isoformat()]
+    return passports[0] if len(passports) == 1 else None
 
 
 #: Modulo 1 field -> the MRZ field (validators/icao) it is compared with.
@@ -434,30 +455,62 @@ def _same_anomaly(a: Anomaly, b: Anomaly) -> bool:
     return a.code == b.code and a.fields == b.fields
 
 
+#: Alternatives of each doubtful field tried together, and joint readings tried at most.
+JOINT_ALTERNATIVES = 3
+JOINT_READINGS = 64
+
+
+def _joint_readings(record: Record, keys: list[str]) -> list[tuple[dict[str, str], float]]:
+    """Readings of two or more of `keys` changed together, likeliest first: each field as
+    read (its confidence) or one of its best alternatives (its share). An anomaly may rest on
+    several fields misread at once (a codice fiscale and the surname it encodes, the same
+    writer's A read as 4 in both)."""
+    options = []
+    for key in keys:
+        fv = record.fields[key]
+        own = [(None, max(float(fv.confidence or 0.0), 1e-3))]
+        options.append(own + [(v, float(p)) for v, p in (fv.alternatives or ())[:JOINT_ALTERNATIVES]])
+    combos: list[tuple[float, dict[str, str]]] = [(1.0, {})]
+    for key, opts in zip(keys, options):
+        combos = sorted(((p * q, {**c, key: v} if v is not None else c)
+                         for p, c in combos for v, q in opts), key=lambda x: -x[0])[:4 * JOINT_READINGS]
+    return [(c, round(p, 4)) for p, c in combos if len(c) >= 2][:JOINT_READINGS]
+
+
 def weigh(rule: Rule, a: Anomaly, record: Record, today: dt.date | None) -> Anomaly:
     """An anomaly that rests on a reading sent to review holds only if no plausible other
     reading of it clears the rule: each alternative the reader kept for such a field
-    (`FieldValue.alternatives`, best first) is put in its place and the rule run again.
-    The first that clears it turns the anomaly into a reading doubt (low_confidence_field,
-    its evidence naming the rule, the clearing value and its share) for a person to settle;
+    (`FieldValue.alternatives`, best first) is put in its place and the rule run again, then
+    the likeliest joint readings of several such fields (`_joint_readings`). The first that
+    clears it turns the anomaly into a reading doubt (low_confidence_field, its evidence
+    naming the rule, the clearing value or values and their share) for a person to settle;
     when none does, the anomaly stands, with the alternatives it rejected in its evidence."""
     keys = [k for k in a.evidence.get("uncertain_fields", ())
             if (f := record.fields.get(k)) is not None and f.alternatives]
     if a.category not in ("dati", "documentale") or not keys:
         return a
+
+    def clears(values: dict[str, str]) -> bool:
+        fields = {**record.fields, **{k: record.fields[k].model_copy(update={"value": v})
+                                      for k, v in values.items()}}
+        alt = record.model_copy(update={"fields": fields})
+        return not any(_same_anomaly(a, b) for b in rule(RuleContext(alt, today)))
+
+    def doubt(changed: list[str], cleared_by: dict) -> Anomaly:
+        first = record.fields[changed[0]]
+        evidence = {k: v for k, v in a.evidence.items() if k in ("crops", "uncertain_fields")}
+        return Anomaly.make(
+            "low_confidence_field", fields=list(dict.fromkeys(a.fields + changed)),
+            pages=a.pages, reason=a.code, value=first.value, confidence=first.confidence,
+            cleared_by=cleared_by, alternatives=first.alternatives, **evidence)
+
     rejected = []
     for key in keys:
-        fv = record.fields[key]
-        for value, share in fv.alternatives or ():
-            fields = {**record.fields, key: fv.model_copy(update={"value": value})}
-            alt = record.model_copy(update={"fields": fields})
-            if not any(_same_anomaly(a, b) for b in rule(RuleContext(alt, today))):
-                evidence = {k: v for k, v in a.evidence.items()
-                            if k in ("crops", "uncertain_fields")}
-                return Anomaly.make(
-                    "low_confidence_field", fields=list(dict.fromkeys(a.fields + [key])),
-                    pages=a.pages, reason=a.code, value=fv.value, confidence=fv.confidence,
-                    cleared_by={"field": key, "value": value, "share": share},
-                    alternatives=fv.alternatives, **evidence)
+        for value, share in record.fields[key].alternatives or ():
+            if clears({key: value}):
+                return doubt([key], {"field": key, "value": value, "share": share})
             rejected.append({"field": key, "value": value, "share": share})
+    for values, share in _joint_readings(record, keys):
+        if clears(values):
+            return doubt(list(values), {"fields": values, "share": share})
     return a.model_copy(update={"evidence": {**a.evidence, "alternatives_rejected": rejected}})
