@@ -30,6 +30,12 @@ FLOOR = 1e-6
 #: the cells before pixels win: e^3 = 20 times. A single cell may thus be changed only where
 #: the recogniser gave the other character at least 1/20 of its top probability.
 DISAGREE = math.log(20.0)
+#: Natural log of how much less likely than the cells' best reading a value may be and still
+#: be a plausible reading of them (e^7, about 1/1100: a cell whose recogniser gave the value's
+#: character a thousandth of its top probability). Beyond `DISAGREE` such a value is not
+#: taken, but a rule that a reading contradicts weighs it before it raises an anomaly
+#: (`fields.alternatives`, `kit_decode.with_document`).
+PLAUSIBLE = 7.0
 #: Hypotheses kept per field for joint decoding.
 K = 6
 

@@ -206,7 +206,12 @@ ALTERNATIVE_SHARE = 0.01
 def alternatives(reading: FieldReading, kind: FieldKind, k: int = 4) -> list[tuple[str, float]]:
     """Other values the field's cells plausibly say, normalised as `reading.value` is, with
     their share of the decoder's hypotheses (the cells' own reading among them), best first:
-    what a rule weighs before it takes a doubtful reading as fact."""
+    what a rule weighs before it takes a doubtful reading as fact. A classifier's reading (its
+    probabilities calibrated) in conflict with its field's constraints also keeps the
+    constrained values within `cell_dist.PLAUSIBLE` of the best hypothesis, however small
+    their share: a code not in its table, a date that is no day, is raised as an anomaly only
+    when no plausible reading clears it. (Tesseract's confidences are no probabilities: a
+    typed wrong check character had a check-valid code within that margin.)"""
     d = reading.decoded
     if d is None or not reading.filled:
         return []
@@ -216,17 +221,21 @@ def alternatives(reading: FieldReading, kind: FieldKind, k: int = 4) -> list[tup
     scores = np.array([s for _, s in hyps], float)
     if not len(scores) or not np.isfinite(scores).any():
         return []
-    w = np.exp(scores - scores[np.isfinite(scores)].max())
+    top = scores[np.isfinite(scores)].max()
+    calibrated = reading.dist is not None and reading.dist.calibrated
+    w = np.exp(scores - top)
     w /= w.sum()
     out: dict[str, float] = {}
-    for (text, _), share in zip(hyps, w):
+    for (text, score), share in zip(hyps, w):
         it = iter(text)
         try:
             cells = [next(it) if on else None for on, _ in reading.filled]
         except StopIteration:
             continue
         value = _comb_value(kind, cells)
-        if value != reading.value and share >= ALTERNATIVE_SHARE:
+        plausible = (calibrated and d.conflict and text != d.free
+                     and score >= top - cell_dist.PLAUSIBLE)
+        if value != reading.value and (share >= ALTERNATIVE_SHARE or plausible):
             out[value] = out.get(value, 0.0) + float(share)
     return sorted(((v, round(p, 4)) for v, p in out.items()), key=lambda x: -x[1])[:k]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from extractors.cell_dist import DISAGREE, CellDist, Decoded
+from extractors.cell_dist import DISAGREE, PLAUSIBLE, CellDist, Decoded
 from extractors.cf_decode import CF_GROUPS, decode_cf_joint
 from extractors.decode import _COMUNE_GROUPS, _comuni_by_mask, cell_mask
 from pipeline.form.model import Field
@@ -90,15 +90,6 @@ def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
             for part, value in best.items()}
 
 
-#: Natural log of how much less likely than the cells' best reading another document's value
-#: may be and still be a plausible reading of the cells (e^7, about 1/1100: a cell whose
-#: recogniser gave the document's character a thousandth of its top probability). Between
-#: `DISAGREE` and this the field keeps its cells' reading but goes to review with the
-#: document's value among its hypotheses, so that the rule comparing the two weighs it as a
-#: reading doubt; beyond it the cells clearly spell something else.
-DOCUMENT_DOUBT = 7.0
-
-
 def document_ll(kf: KitField, spelled: str) -> float | None:
     """How likely the field's cells spell another document's value (`spelled` as the cells
     would hold it, empty cells as spaces); None when it does not lie on the filled cells."""
@@ -113,8 +104,8 @@ def with_document(kf: KitField, spelled: str) -> Decoded | None:
     given names or number; `spelled` as the cells would hold it, empty cells as spaces) as
     a hypothesis as likely a priori as the cells' own reading: taken when the cells support
     it within `DISAGREE` of their best reading, its share against that reading. Within
-    `DOCUMENT_DOUBT` the cells' reading stays, in conflict (to review), with the document's
-    value as a hypothesis `DOCUMENT_DOUBT` more likely a priori than the cells alone say (it
+    `PLAUSIBLE` the cells' reading stays, in conflict (to review), with the document's
+    value as a hypothesis `PLAUSIBLE` more likely a priori than the cells alone say (it
     leads the field's alternatives for the reviewer and the rules); else None.
     """
     ll = document_ll(kf, spelled)
@@ -122,10 +113,10 @@ def with_document(kf: KitField, spelled: str) -> Decoded | None:
         return None
     text = "".join(spelled[:len(kf.mask)].split())
     free_ll = kf.dist.ll(kf.dist.best())
-    if ll < free_ll - DOCUMENT_DOUBT:
+    if ll < free_ll - PLAUSIBLE:
         return None
     if ll < free_ll - DISAGREE:
-        hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + DOCUMENT_DOUBT),)
+        hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + PLAUSIBLE),)
         return replace(kf.decoded, conflict=True, hyps=hyps)
     if text == kf.decoded.text:
         return kf.decoded

@@ -5,6 +5,7 @@ read through the cell classifier and the decoder."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pytest
@@ -470,3 +471,25 @@ def test_a_kits_passports_each_field_weighed_against_the_one_its_cells_spell_lik
     assert decoded.hyps[-1][0] == "GHEORGHE"
     assert got["m1.4"].value == "GHEORSHE"
     assert alternatives(got["m1.4"], MODEL.field("m1.4").kind)[0][0] == "GHEORGHE"
+
+
+def test_a_reading_that_contradicts_its_table_keeps_the_plausible_codes_as_alternatives():
+    """NIST writers, anomalies seed 905: a sex written F read J (0.99), invalid_code raised with
+    no alternative to weigh. A code the classifier gave 1/250 of the top probability is a
+    plausible reading (within `PLAUSIBLE`); 1/10,000 is not."""
+    from extractors.cell_dist import PLAUSIBLE
+    from extractors.fields import FieldReading, alternatives
+
+    f = MODEL.field("m1.33")
+
+    def reading(q: float) -> FieldReading:
+        d = dist("J", LETTERS, p=0.99, doubt={0: ("F", q)})
+        decoded = D.decode_field(f, d, mask=(True,))
+        return FieldReading("m1.33", decoded.text, decoded.confidence, (("J", 0.95),),
+                            (0, 0, 1, 1), "J", D.field_dist(f, d, (True,)), decoded, ((True, 0.95),))
+
+    doubtful = reading(0.99 / 250)
+    assert doubtful.decoded.conflict and doubtful.value == "J"
+    assert [v for v, _ in alternatives(doubtful, f.kind)] == ["F"]
+    assert math.log(250) < PLAUSIBLE < math.log(10_000)
+    assert alternatives(reading(0.99 / 10_000), f.kind) == []
