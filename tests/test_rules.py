@@ -487,3 +487,19 @@ def test_a_passport_copy_whose_mrz_shows_it_expired_is_expired_whatever_the_form
     bare = record.model_copy(update={"fields": fields, "attachments": [
         x for x in record.attachments if x.kind != "passport"]})
     assert "expired_document" not in _codes(bare)
+
+
+def test_an_application_date_read_as_no_day_is_weighed_at_its_likeliest_day() -> None:
+    """NIST writers, anomalies seed 907: the application date 30082025 read 36082025 (no day),
+    and an expired passport went unflagged for want of a date to compare with."""
+    plan = _find(lambda p: p.anomalies == ["expired_document"])
+    record = record_from_plan(plan)
+    on = record.fields["m1.28"].value
+    raw = on[8:10] + on[5:7] + on[0:4]
+    fields = {**record.fields, "m1.28": record.fields["m1.28"].model_copy(update={
+        "value": "9" + raw[1:], "status": "review", "alternatives": [(on, 0.003)]})}
+    (a,) = [a for a in validate(record.model_copy(update={"fields": fields}))
+            if a.code == "expired_document"]
+    assert a.evidence["application_date"] == on and a.evidence["uncertain_fields"] == ["m1.28"]
+    fields["m1.28"] = fields["m1.28"].model_copy(update={"alternatives": []})
+    assert "expired_document" not in _codes(record.model_copy(update={"fields": fields}))

@@ -129,8 +129,10 @@ def expired_document(ctx: RuleContext) -> list[Anomaly]:
     """Passport or equivalent expired on the application date (m1.45 < m1.28); a document
     valid "sino al" a day is still valid on that day. Where the form's date is not expired,
     the applicant's passport copy itself may show it: its MRZ's expiry date (check digits
-    holding) before the application date (`source: passport_mrz`)."""
-    on = ctx.application_date
+    holding) before the application date (`source: passport_mrz`). An application date
+    read as no day is taken at its likeliest reading that is one (the anomaly is then
+    uncertain, and weighed against that field's other readings)."""
+    on = ctx.application_date or _likeliest_date(ctx, "m1.28")
     if on is None:
         return []
     out = []
@@ -146,6 +148,14 @@ def expired_document(ctx: RuleContext) -> list[Anomaly]:
                                    value=expiry.isoformat(), application_date=on.isoformat(),
                                    **({"source": source} if source != "form" else {})))
     return out
+
+
+def _likeliest_date(ctx: RuleContext, key: str) -> dt.date | None:
+    """The best alternative reading of a date field sent to review that is a day."""
+    f = ctx.field(key)
+    if f is None or f.status != "review":
+        return None
+    return next((d for v, _ in f.alternatives or () if (d := parse_date(str(v))) is not None), None)
 
 
 def _applicant_passport(ctx: RuleContext, o: str) -> dict | None:
