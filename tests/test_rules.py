@@ -503,3 +503,16 @@ def test_an_application_date_read_as_no_day_is_weighed_at_its_likeliest_day() ->
     assert a.evidence["application_date"] == on and a.evidence["uncertain_fields"] == ["m1.28"]
     fields["m1.28"] = fields["m1.28"].model_copy(update={"alternatives": []})
     assert "expired_document" not in _codes(record.model_copy(update={"fields": fields}))
+
+
+def test_a_code_with_an_unread_cell_is_left_to_its_reading_doubt() -> None:
+    """Typed seed 797: the Questura's sigla FI read F? (a cell the recogniser read nothing in)
+    raised a blocking invalid_code on a clean kit."""
+    plan = _clean(lambda p: True)
+    record = record_from_plan(plan)
+    fields = dict(record.fields)
+    fields["m1.5"] = fields["m1.5"].model_copy(update={"value": "F?", "status": "review",
+                                                       "confidence": 0.0})
+    assert "invalid_code" not in _codes(record.model_copy(update={"fields": fields}))
+    fields["m1.5"] = fields["m1.5"].model_copy(update={"value": "FX"})
+    assert "invalid_code" in _codes(record.model_copy(update={"fields": fields}))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from extractors.fields import UNREAD
 from pipeline.form import FieldKind, load_form_model
 from pipeline.normalise import edit_distance, parse_date
 from pipeline.record import Anomaly, Attachment, Record
@@ -72,13 +73,16 @@ def not_postal_request_type(ctx: RuleContext) -> list[Anomaly]:
 def invalid_code(ctx: RuleContext) -> list[Anomaly]:
     """Seed 001, Tabelle allegate 1-5, Foglio Note i, j: every coded field against the edition
     of its table in force on m1.28 (any edition when the date is unknown). A motivo is checked
-    against every edition: one that was dropped is not_postal_request_type's."""
+    against every edition: one that was dropped is not_postal_request_type's. A value with a
+    cell the recogniser read nothing in (`UNREAD`: typed seed 797, the Questura's sigla FI read
+    F?) is left to its reading doubt."""
     model = load_form_model()
     on = ctx.application_date
     out = []
     for key, fv in ctx.record.fields.items():
         value = fv.value
-        if not isinstance(value, str) or not value:
+        # a cell whose character was not read is a reading for review, not a code to check
+        if not isinstance(value, str) or not value or UNREAD in value:
             continue
         spec = model.field(model_key(key))
         if spec.table is None:
