@@ -47,7 +47,7 @@ from extractors.recognise import (
     CellRecogniser,
 )
 from pipeline.form.model import Field, FieldKind, Page
-from pipeline.normalise import compact_value, date_value, parse_date, text_value
+from pipeline.normalise import UNREAD, compact_value, date_value, parse_date, text_value
 
 #: A check box with at least this much ink is ticked (a printed X is 2-4 mm², a hand one 0.4-8).
 CHECK_MM2 = 0.25
@@ -56,8 +56,6 @@ SIGN_MM2 = 3.0
 #: So many blobs of ink, however small, mark a check box or sign a signature box (`_mark`).
 CHECK_TRACES = 4
 SIGN_TRACES = 8
-#: The character a filled cell gets when the recogniser read nothing in it.
-UNREAD = "?"
 
 COMB_KINDS = frozenset({FieldKind.TEXT, FieldKind.DIGITS, FieldKind.DATE, FieldKind.CODE})
 # code tables whose codes are letters (the others are two-digit numbers)

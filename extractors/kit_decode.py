@@ -90,28 +90,29 @@ def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
             for part, value in best.items()}
 
 
-def document_ll(kf: KitField, spelled: str) -> float | None:
-    """How likely the field's cells spell another document's value (`spelled` as the cells
-    would hold it, empty cells as spaces); None when it does not lie on the filled cells."""
+def _document_text(kf: KitField, spelled: str) -> str | None:
+    """A document's value (`spelled` as the cells would hold it, empty cells as spaces) as
+    the filled cells' text; None when it does not lie on them."""
     n = len(kf.mask)
     if not spelled or cell_mask(spelled, n) != "".join("x" if on else "." for on in kf.mask):
         return None
-    return kf.dist.ll("".join(spelled[:n].split()))
+    return "".join(spelled[:n].split())
 
 
-def with_document(kf: KitField, spelled: str) -> Decoded | None:
+def with_document(kf: KitField, *values: str) -> Decoded | None:
     """A field decoded with another document's value (a check-valid passport MRZ's surname,
-    given names or number; `spelled` as the cells would hold it, empty cells as spaces) as
-    a hypothesis as likely a priori as the cells' own reading: taken when the cells support
-    it within `DISAGREE` of their best reading, its share against that reading. Within
-    `PLAUSIBLE` the cells' reading stays, in conflict (to review), with the document's
-    value as a hypothesis `PLAUSIBLE` more likely a priori than the cells alone say (it
-    leads the field's alternatives for the reviewer and the rules); else None.
+    given names, number or a date; each of `values` spelled as the cells would hold it, empty
+    cells as spaces; of several documents' values, a family's passports, the one the cells
+    spell likeliest) as a hypothesis as likely a priori as the cells' own reading: taken
+    when the cells support it within `DISAGREE` of their best reading, its share against
+    that reading. Within `PLAUSIBLE` the cells' reading stays, in conflict (to review), with
+    the document's value as a hypothesis `PLAUSIBLE` more likely a priori than the cells
+    alone say (it leads the field's alternatives for the reviewer and the rules); else None.
     """
-    ll = document_ll(kf, spelled)
-    if ll is None:
+    texts = {t for v in values if (t := _document_text(kf, v)) is not None}
+    if not texts:
         return None
-    text = "".join(spelled[:len(kf.mask)].split())
+    ll, text = max((kf.dist.ll(t), t) for t in texts)
     free_ll = kf.dist.ll(kf.dist.best())
     if ll < free_ll - PLAUSIBLE:
         return None

@@ -59,7 +59,6 @@ from extractors.mrz_format import (
     _FIRST,
     _SWAP,
     FILLER,
-    UNREAD,
     WHITELIST,
     _alnum_cells,
     _coerce,
@@ -69,6 +68,7 @@ from extractors.mrz_format import (
     _parse,
 )
 from extractors.mrz_grid import _Crop, _crop, _glyphs, _grid, _Grid, _ink
+from pipeline.normalise import UNREAD
 from validators.icao import MrzData
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from datetime import date
 import numpy as np
 
 from extractors.mrz_grid import _Grid
+from pipeline.normalise import UNREAD
 from validators.icao import MrzData, check_digit, parse_td1, parse_td3
 
 WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 FILLER = "<"
-UNREAD = "?"  # a cell whose character could not be read
 
 # Position classes: A letter, F letter or filler, D digit, C check digit or filler (the
 # check of an empty field, or of a long TD1 number), X letter, digit or filler, S sex.

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 Cells = Sequence[str | None]
 
+#: The character a cell gets when the recogniser read nothing in it (form cells, MRZ cells).
+UNREAD = "?"
 _SPACES = re.compile(r" +")
 
 

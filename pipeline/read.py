@@ -114,14 +114,10 @@ def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrzs: li
         r = out.get(key)
         if r is None or r.dist is None or r.decoded is None or not r.filled:
             continue
-        values = {_spelled(part, m.get(part)) for m in mrzs}
         f = model.field(key)
         mask = tuple(on for on, _ in r.filled)
-        kf = kit_decode.KitField(f, mask, r.dist, r.decoded)
-        lls = [(ll, v) for v in sorted(values) if (ll := kit_decode.document_ll(kf, v)) is not None]
-        if not lls:
-            continue
-        got = kit_decode.with_document(kf, max(lls)[1])
+        got = kit_decode.with_document(kit_decode.KitField(f, mask, r.dist, r.decoded),
+                                       *(_spelled(part, m.get(part)) for m in mrzs))
         if got is not None and got != r.decoded:
             out[key] = redecode(r, (f, r.filled), got)
 

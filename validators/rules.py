@@ -16,9 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from extractors.fields import UNREAD
 from pipeline.form import FieldKind, load_form_model
-from pipeline.normalise import edit_distance, parse_date
+from pipeline.normalise import UNREAD, edit_distance, parse_date
 from pipeline.record import Anomaly, Attachment, Record
 from validators.codice_fiscale import check as check_cf
 from validators.codice_fiscale import name_code, surname_code
@@ -141,16 +140,15 @@ def expired_document(ctx: RuleContext) -> list[Anomaly]:
         return []
     out = []
     for o in ctx.copies:
-        expiry = ctx.date(f"{o}.45")
-        source = "form"
+        expiry, source = ctx.date(f"{o}.45"), {}
         if expiry is None or expiry >= on:
             mrz = _applicant_passport(ctx, o)
             expiry = parse_date(str(mrz.get("expiry_date") or "")) if mrz else None
-            source = "passport_mrz"
+            source = {"source": "passport_mrz"}
         if expiry is not None and expiry < on:
             out.append(ctx.anomaly("expired_document", fields=[f"{o}.45"], used=["m1.28"],
                                    value=expiry.isoformat(), application_date=on.isoformat(),
-                                   **({"source": source} if source != "form" else {})))
+                                   **source))
     return out
 
 

@@ -28,12 +28,12 @@ from extractors.cellnet_train.train import (Config, accuracy_by_source, build_se
 _KEEP = ("classes", "input", "parameters", "config", "data")
 
 
-def join(members: list[Path]) -> Any:
-    """The ONNX model whose output is the mean over `members` of logits / temperature."""
+def join(members: list[Path], metas: list[dict[str, Any]]) -> Any:
+    """The ONNX model whose output is the mean over `members` of logits / temperature
+    (`metas`: each member's cellnet.json)."""
     import onnx
     from onnx import compose, helper
 
-    metas = [json.loads((m / "cellnet.json").read_text(encoding="utf-8")) for m in members]
     if len({m["classes"] for m in metas}) != 1 or len({json.dumps(m["input"]) for m in metas}) != 1:
         raise ValueError("members differ in classes or input")
     nodes, inits, outs = [], [], []
@@ -61,14 +61,14 @@ def join(members: list[Path]) -> Any:
     return joined
 
 
-def build(members: list[Path], out: Path, command: str, log=print) -> dict[str, Any]:
+def build(members: list[Path], metas: list[dict[str, Any]], out: Path, command: str,
+          log=print) -> dict[str, Any]:
     started = time.perf_counter()
-    metas = [json.loads((m / "cellnet.json").read_text(encoding="utf-8")) for m in members]
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "cellnet.onnx.tmp"
     import onnx
 
-    onnx.save(join(members), str(tmp))
+    onnx.save(join(members, metas), str(tmp))
     model = cellnet.load_model.__wrapped__(tmp, members[0] / "cellnet.json")
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v
                     for k, v in metas[0]["config"].items()})
@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     for m in args.members:
         if not (m / "cellnet.onnx").is_file() or not (m / "cellnet.json").is_file():
             ap.error(f"{m}: no cellnet.onnx/.json")
-    if any("members" in json.loads((m / "cellnet.json").read_text()) for m in args.members):
+    metas = [json.loads((m / "cellnet.json").read_text(encoding="utf-8")) for m in args.members]
+    if any("members" in meta for meta in metas):
         ap.error("a member is itself an ensemble; give the members it was joined from")
     command = "python tools/ensemble_cells.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    build(args.members, args.out, command)
+    build(args.members, metas, args.out, command)
     return 0
