@@ -284,8 +284,7 @@ def _line_reading(key: str, image: np.ndarray, f: Field, dpi: float) -> FieldRea
                      interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
     pad = _LINE_HEIGHT_PX // 2
     big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
-    # the apostrophe escaped as extractors.recognise does (pytesseract's shlex)
-    words = tesseract.words(big, psm=7, whitelist=_LINE_WHITELIST.replace("'", "\\'"))
+    words = tesseract.words(big, psm=7, whitelist=_LINE_WHITELIST)
     raw = " ".join(w.text for w in words)
     confidence = min((max(w.confidence, 0.0) for w in words), default=0.0)
     return FieldReading(key, " ".join(raw.upper().split()), confidence, (), _bbox(f, dpi), raw)

@@ -256,11 +256,6 @@ def _sheet(
     return sheet
 
 
-def _whitelist(alphabet: str) -> str:
-    # pytesseract splits the config string with shlex: a bare apostrophe would open a quote
-    return alphabet.replace("'", "\\'")
-
-
 def _folds(alphabet: str) -> dict[str, str]:
     """Characters Tesseract may answer for a field of `alphabet`, mapped to the one the field
     can hold. A digit-only field lets Tesseract say O for 0 (and @ for a slashed zero, which
@@ -288,7 +283,7 @@ def _read_units(
     folds = [_folds(a) for a in alphabets]
     whitelist = "".join(sorted(set().union(*folds)))
     sheet = _sheet(units, images, height, inner, gap)
-    words = tesseract.words(sheet, psm=psm, whitelist=_whitelist(whitelist))
+    words = tesseract.words(sheet, psm=psm, whitelist=whitelist)
     lines: dict[int, list[tesseract.Word]] = defaultdict(list)
     for word in words:
         lines[int(round((word.y + word.h / 2 - gap - height / 2) / (height + gap)))].append(word)

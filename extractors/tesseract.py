@@ -1,16 +1,35 @@
-"""The one wrapper around Tesseract (through pytesseract).
+"""The one wrapper around Tesseract.
+
+Two engines read the same language data (the system's tessdata, `tesseract --list-langs`):
+
+- ``api`` (the default where the `tesserocr` wheel imports): Tesseract's library in this
+  process, one engine per language and thread, loaded once. A Tesseract run through the
+  command line pays a process start, loading the language model and a PNG written and read
+  back on every call, about 70 ms before it reads a thing: on the 14 calls of
+  `plico process sample_scans/typed-300dpi-bitonal.pdf` 1.68 s through pytesseract against
+  0.65 s in process (measured, docs/benchmarks.md). Images never touch the disk.
+- ``cli``: pytesseract and the `tesseract` program, where tesserocr is not installed, or
+  with ``PLICO_TESSERACT_ENGINE=cli``.
+
+The wheel's Tesseract (5.5) is newer than Debian's program (5.3): they answer the same
+on most lines, not all (the same 14 calls: 8 the same text, the others a word or a
+confidence apart); the benchmark rows in README.md are measured with the default engine.
 
 Tesseract runs with OMP_THREAD_LIMIT=1: with OpenMP threads it is about six times slower on
 this kind of machine (measured), and Plico parallelises by pages and workers instead. Stage
-code never calls pytesseract directly; it calls these functions, which log the tool's
+code never calls Tesseract directly; it calls these functions, which log the tool's
 stderr at DEBUG and turn its failures into Plico's exceptions.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import re
 import shutil
+import subprocess
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,6 +40,8 @@ from pipeline.errors import MissingDependencyError, PlicoError
 log = logging.getLogger(__name__)
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+ENGINES = ("api", "cli")
 
 
 class TesseractError(PlicoError):
@@ -38,38 +59,130 @@ class Word:
     line: int  # (block, paragraph, line) flattened to one running line number
 
 
-@cache
-def version() -> str:
-    if shutil.which("tesseract") is None:
+def _program() -> str:
+    exe = shutil.which("tesseract")
+    if exe is None:
         raise MissingDependencyError(
             "tesseract is not installed (Debian: apt-get install tesseract-ocr tesseract-ocr-ita)")
+    return exe
+
+
+@cache
+def engine() -> str:
+    """``api`` or ``cli``: PLICO_TESSERACT_ENGINE, else api where tesserocr imports."""
+    want = os.environ.get("PLICO_TESSERACT_ENGINE", "").strip().lower()
+    if want and want not in ENGINES:
+        raise ValueError(f"PLICO_TESSERACT_ENGINE must be one of {', '.join(ENGINES)}, "
+                         f"not {want!r}")
+    if want == "cli":
+        return "cli"
+    if importlib.util.find_spec("tesserocr") is None:
+        if want == "api":
+            raise MissingDependencyError("PLICO_TESSERACT_ENGINE=api needs the tesserocr "
+                                         "package (pip install tesserocr)")
+        return "cli"
+    return "api"
+
+
+@cache
+def tessdata() -> str:
+    """The language data folder: TESSDATA_PREFIX, else the one the installed tesseract
+    program reads (the first line of ``tesseract --list-langs``)."""
+    if os.environ.get("TESSDATA_PREFIX"):
+        return os.environ["TESSDATA_PREFIX"]
+    done = subprocess.run([_program(), "--list-langs"], capture_output=True, text=True,
+                          timeout=30)
+    found = re.search(r'"([^"]+)"', done.stdout + done.stderr)
+    if found is None:
+        raise MissingDependencyError("tesseract --list-langs names no language data folder")
+    return found.group(1)
+
+
+@cache
+def version() -> str:
+    _program()
+    if engine() == "api":
+        import tesserocr
+
+        return tesserocr.tesseract_version().splitlines()[0]
     import pytesseract
 
     return str(pytesseract.get_tesseract_version())
 
 
-def _config(psm: int, whitelist: str | None, extra: str) -> str:
+_local = threading.local()
+
+
+def _api(lang: str):
+    """This thread's engine for `lang`, loaded on first use."""
+    apis = getattr(_local, "apis", None)
+    if apis is None:
+        apis = _local.apis = {}
+    api = apis.get(lang)
+    if api is None:
+        import tesserocr
+
+        try:
+            api = tesserocr.PyTessBaseAPI(path=tessdata(), lang=lang,
+                                          oem=tesserocr.OEM.LSTM_ONLY)
+        except RuntimeError as exc:
+            raise MissingDependencyError(
+                f"tesseract cannot load language {lang!r} from {tessdata()} ({exc})") from exc
+        apis[lang] = api
+    return api
+
+
+def _set_image(api, image: np.ndarray, psm: int, whitelist: str | None) -> None:
+    img = np.ascontiguousarray(image if image.dtype == np.uint8 else image.astype(np.uint8))
+    if img.ndim == 3:
+        img = np.ascontiguousarray(img[:, :, ::-1])  # OpenCV's BGR to Tesseract's RGB
+    api.SetPageSegMode(psm)
+    api.SetVariable("tessedit_char_whitelist", whitelist or "")
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    api.SetImageBytes(img.tobytes(), img.shape[1], img.shape[0], channels,
+                      img.shape[1] * channels)
+
+
+def _cli_config(psm: int, whitelist: str | None) -> str:
     parts = [f"--psm {psm}", "--oem 1"]
     if whitelist is not None:
-        parts.append(f"-c tessedit_char_whitelist={whitelist}")
-    if extra:
-        parts.append(extra)
+        # pytesseract splits the config string with shlex: a bare apostrophe would open a quote
+        parts.append("-c tessedit_char_whitelist=" + whitelist.replace("'", "\\'"))
     return " ".join(parts)
 
 
-def words(
-    image: np.ndarray, *, psm: int = 6, whitelist: str | None = None, lang: str = "eng",
-    extra: str = "",
-) -> list[Word]:
-    """Words with confidences and boxes (pytesseract.image_to_data)."""
-    version()
+def _api_words(image: np.ndarray, psm: int, whitelist: str | None, lang: str) -> list[Word]:
+    import tesserocr
+
+    api = _api(lang)
+    _set_image(api, image, psm, whitelist)
+    if not api.Recognize():
+        raise TesseractError("tesseract failed to recognise the image")
+    out: list[Word] = []
+    line_ids: dict[tuple[int, int, int, int], int] = {}
+    level = tesserocr.RIL.WORD
+    iterator = api.GetIterator()
+    if iterator is None:
+        return out
+    for word in tesserocr.iterate_level(iterator, level):
+        text = word.GetUTF8Text(level)
+        box = word.BoundingBox(level)
+        if not text or not text.strip() or box is None:
+            continue
+        line = line_ids.setdefault(word.BoundingBox(tesserocr.RIL.TEXTLINE), len(line_ids))
+        conf = float(word.Confidence(level))
+        x0, y0, x1, y1 = box
+        out.append(Word(text.strip(), conf / 100.0 if conf >= 0 else -1.0, x0, y0, x1 - x0,
+                        y1 - y0, line))
+    return out
+
+
+def _cli_words(image: np.ndarray, psm: int, whitelist: str | None, lang: str) -> list[Word]:
     import pytesseract
 
     try:
-        data = pytesseract.image_to_data(
-            image, lang=lang, config=_config(psm, whitelist, extra),
-            output_type=pytesseract.Output.DICT,
-        )
+        data = pytesseract.image_to_data(image, lang=lang, config=_cli_config(psm, whitelist),
+                                         output_type=pytesseract.Output.DICT)
     except pytesseract.TesseractError as exc:
         log.debug("tesseract stderr: %s", exc.message)
         raise TesseractError(f"tesseract failed (status {exc.status})") from exc
@@ -86,14 +199,28 @@ def words(
     return out
 
 
-def text(image: np.ndarray, *, psm: int = 6, whitelist: str | None = None, lang: str = "eng",
-         extra: str = "") -> str:
-    """Plain text (pytesseract.image_to_string)."""
+def words(image: np.ndarray, *, psm: int = 6, whitelist: str | None = None,
+          lang: str = "eng") -> list[Word]:
+    """Words with confidences and boxes, in reading order. `whitelist`: the characters
+    Tesseract may answer, as they are (no escaping)."""
     version()
+    if engine() == "api":
+        return _api_words(image, psm, whitelist, lang)
+    return _cli_words(image, psm, whitelist, lang)
+
+
+def text(image: np.ndarray, *, psm: int = 6, whitelist: str | None = None,
+         lang: str = "eng") -> str:
+    """Plain text."""
+    version()
+    if engine() == "api":
+        api = _api(lang)
+        _set_image(api, image, psm, whitelist)
+        return api.GetUTF8Text()
     import pytesseract
 
     try:
-        return pytesseract.image_to_string(image, lang=lang, config=_config(psm, whitelist, extra))
+        return pytesseract.image_to_string(image, lang=lang, config=_cli_config(psm, whitelist))
     except pytesseract.TesseractError as exc:
         log.debug("tesseract stderr: %s", exc.message)
         raise TesseractError(f"tesseract failed (status {exc.status})") from exc
