@@ -175,16 +175,21 @@ def _fit(det: np.ndarray, tmpl: np.ndarray) -> tuple[np.ndarray, int, float] | N
     return m, len(t_idx), residual
 
 
-def _outline_share(binary: np.ndarray, tmpl: np.ndarray, m: np.ndarray) -> float:
+def _outline_mask(binary: np.ndarray) -> np.ndarray:
+    """The ink mask dilated by one pixel, to absorb a fit's residual (`_outline_share`):
+    made once per page, not once per fit tried."""
+    return cv2.dilate(binary, np.ones((3, 3), np.uint8)) > 0
+
+
+def _outline_share(mask: np.ndarray, tmpl: np.ndarray, m: np.ndarray) -> float:
     """Share of template cells whose printed outline is really on the page.
 
-    Each cell's four edges are sampled (12 points each) in the ink mask, dilated by one pixel to
-    absorb the fit's residual; an outline counts when 70% of its samples are ink. This checks
-    the template against the page, where box detection alone cannot tell a page from another
-    whose cells are a subset of it (Modulo 1 pages 7 and 8).
+    Each cell's four edges are sampled (12 points each) in `mask` (`_outline_mask`); an
+    outline counts when 70% of its samples are ink. This checks the template against the
+    page, where box detection alone cannot tell a page from another whose cells are a subset
+    of it (Modulo 1 pages 7 and 8).
     """
     px = WORK_DPI / 72.0
-    mask = cv2.dilate(binary, np.ones((3, 3), np.uint8)) > 0
     t = np.linspace(-0.5, 0.5, 12)
     hw, hh = CELL_W_PT / 2, CELL_H_PT / 2
     offsets = np.concatenate([
@@ -199,12 +204,12 @@ def _outline_share(binary: np.ndarray, tmpl: np.ndarray, m: np.ndarray) -> float
     return float(present.mean())
 
 
-def _unshift(binary: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarray
+def _unshift(mask: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarray
              ) -> tuple[np.ndarray, int, float]:
     """Settle the fit on the right cell: comb rows repeat every pitch, so a fit one cell (or
     one row) off still matches most boxes. Among the fit and its neighbours one pitch or one
     row away, keep the one whose template outlines are really on the page."""
-    best = (_outline_share(binary, tmpl, m), m)
+    best = (_outline_share(mask, tmpl, m), m)
     for _ in range(4):  # a fit may be more than one cell off: walk until nothing is better
         start = best
         for dx in (-17.004, 0.0, 17.004):
@@ -213,7 +218,7 @@ def _unshift(binary: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarra
                     continue
                 shifted = start[1].copy()
                 shifted[:, 2] += start[1][:, :2] @ np.array([dx, dy])
-                share = _outline_share(binary, tmpl, shifted)
+                share = _outline_share(mask, tmpl, shifted)
                 if share > best[0] + 0.01:
                     best = (share, shifted)
         if best is start:
@@ -239,6 +244,7 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
     det = detect_boxes(image, dpi, binary)
     if len(det) < 10:
         return None
+    mask = _outline_mask(binary)
     scored = []
     for name, tmpl in _templates():
         if candidates and name not in candidates:
@@ -246,13 +252,13 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
         fitted = _fit(det, tmpl)
         if fitted is None or fitted[1] < 0.25 * len(tmpl):
             continue
-        scored.append((_score(binary, det, tmpl, fitted[0], fitted[1]), name, tmpl, fitted[0]))
+        scored.append((_score(mask, det, tmpl, fitted[0], fitted[1]), name, tmpl, fitted[0]))
     # the two likeliest templates get their fit settled (a fit one cell off scores low and
     # could lose to a page whose cells are a subset of the right one), then compete again
     best: Registration | None = None
     for _, name, tmpl, m in sorted(scored, key=lambda s: s[0], reverse=True)[:2]:
-        m, matched, residual = _unshift(binary, det, tmpl, m)
-        score = _score(binary, det, tmpl, m, matched)
+        m, matched, residual = _unshift(mask, det, tmpl, m)
+        score = _score(mask, det, tmpl, m, matched)
         if best is None or score > best.score:
             to_px = m * (dpi / 72.0)  # template points -> page points -> page pixels
             best = Registration(name, score, matched, len(det),
@@ -263,10 +269,10 @@ def register(image: np.ndarray, dpi: int, candidates: tuple[str, ...] | None = N
     return best
 
 
-def _score(binary: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarray,
+def _score(mask: np.ndarray, det: np.ndarray, tmpl: np.ndarray, m: np.ndarray,
            matched: int) -> float:
     """F1 of template outlines found on the page and detected boxes the template explains."""
-    recall = _outline_share(binary, tmpl, m)
+    recall = _outline_share(mask, tmpl, m)
     precision = matched / len(det)
     return 2 * recall * precision / (recall + precision) if recall + precision else 0.0
 
