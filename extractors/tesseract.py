@@ -165,7 +165,10 @@ def _api_words(image: np.ndarray, psm: int, whitelist: str | None, lang: str) ->
     if iterator is None:
         return out
     for word in tesserocr.iterate_level(iterator, level):
-        text = word.GetUTF8Text(level)
+        try:
+            text = word.GetUTF8Text(level)
+        except RuntimeError:  # tesserocr's "No text returned": a word with no characters
+            continue
         box = word.BoundingBox(level)
         if not text or not text.strip() or box is None:
             continue

@@ -3,6 +3,8 @@ program through pytesseract) read the same machine print with the same words and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -72,3 +74,15 @@ def test_missing_language_is_a_clear_error(monkeypatch):
     _engine(monkeypatch, "api")
     with pytest.raises(MissingDependencyError, match="klingon"):
         tesseract.words(_line("A"), lang="klingon")
+
+
+def test_a_word_without_characters_is_left_out(monkeypatch):
+    """Two unit lines of a stacked sheet (seed 7100, typed) where Tesseract finds a word
+    whose every character the whitelist refuses: the library raises on its text, the
+    program prints an empty word; both come back as no words."""
+    image = cv2.imread(str(Path(__file__).parent / "data" / "tesseract-word-without-text.png"),
+                       cv2.IMREAD_GRAYSCALE)
+    for engine in tesseract.ENGINES:
+        _engine(monkeypatch, engine)
+        assert tesseract.words(image, psm=6,
+                               whitelist="'-./0123456789@ABCDEFGHIJKLMNOPQRSTUVWXYZ") == []
