@@ -57,7 +57,14 @@ def check_tesseract(_settings: Settings) -> Check:
     if missing:
         return Check("tesseract", False, f"{exe}: language data missing: {', '.join(missing)}",
                      "apt-get install " + " ".join(f"tesseract-ocr-{m}" for m in missing))
-    return Check("tesseract", True, f"{exe} ({', '.join(LANGUAGES)})")
+    from extractors import tesseract
+
+    try:
+        engine = tesseract.engine()
+    except ValueError as exc:
+        return Check("tesseract", False, str(exc), "PLICO_TESSERACT_ENGINE=api or cli")
+    how = f"{tesseract.version()} in process" if engine == "api" else "through pytesseract"
+    return Check("tesseract", True, f"{exe} ({', '.join(LANGUAGES)}); reads with {how}")
 
 
 def check_zbar(_settings: Settings) -> Check:
