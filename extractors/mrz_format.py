@@ -103,8 +103,10 @@ def _correct(lines: list[str], fmt: str, today: date | None, ev: list[list[str |
              ) -> tuple[list[str], MrzData | None, int]:  # fmt: skip
     """Try OCR confusions in the alphanumeric positions; keep the smallest set of changes
     that makes every check digit hold, if exactly one such set does, or if the glyph
-    heights favour one of them, and never one the heights deny. Returns the lines, their
-    data and how many changes."""
+    heights favour one of them, and never one the heights deny: a set they deny is passed
+    over for the larger ones (specimen 79_pass-can: ZE000509 read ZEOO0509, where one
+    change, ZEOO05O9, makes the check digit hold with an O the heights say is a digit).
+    Returns the lines, their data and how many changes."""
     data = _parse(lines, fmt, today)
     if data is None or data.valid:
         return lines, data, 0
@@ -118,11 +120,13 @@ def _correct(lines: list[str], fmt: str, today: date | None, ev: list[list[str |
             cand = ["".join(t) for t in trial]
             parsed = _parse(cand, fmt, today)
             if parsed is not None and parsed.valid:
-                hits.append((_support(combo, cand, ev), cand, parsed))
+                support = _support(combo, cand, ev)
+                if support >= 0:  # one the heights deny is no correction: look further
+                    hits.append((support, cand, parsed))
         if not hits:
             continue
         hits.sort(key=lambda h: -h[0])
-        if hits[0][0] >= 0 and (len(hits) == 1 or hits[0][0] > hits[1][0]):
+        if len(hits) == 1 or hits[0][0] > hits[1][0]:
             return hits[0][1], hits[0][2], k
         break  # several corrections hold alike: choosing one would be a guess
     return lines, data, 0
