@@ -53,6 +53,7 @@ from extractors.raster import count_pages as raster_count_pages
 from pipeline import pagestore
 from pipeline.errors import InputError
 from pipeline.faults import is_transient
+from pipeline.gaps import place_gaps
 from pipeline.intake import Submitted, batch_inputs, kits_key, raw_bytes, submit_batch
 from pipeline.owners import claim_batch, heartbeat, orphaned_batches, owner_alive, owner_id
 from pipeline.pages import prepare_page
@@ -295,6 +296,13 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
                     p["sha256"], p["index"])))
             page = dataclasses.replace(page, image=image)
         kit.add(page, p["owner"])
+
+    def image_of(i: int):
+        ref = manifest["pages"][i]
+        return pagestore.decode_png(rt.store.get(pagestore.page_image_key(ref["sha256"],
+                                                                          ref["index"])))
+
+    place_gaps(kit, image_of)
     ctx = ReadContext(batch=batch_name, recogniser=rt.recogniser,
                       threshold=rt.settings.confidence_threshold, store=rt.store, kit_id=kit_id,
                       pipeline_version=version)
