@@ -5,13 +5,13 @@ registered to the form model nor showed a printed footer (`pipeline.pages.prepar
 is taken for an attachment; when it sits where a form page of the kit is missing (after
 page 3 and before page 5 of the same copy, with page 4 nowhere), it is most likely that
 page, too faint, folded or torn to register at the usual score. Such a page is examined
-again: registered against the missing page alone, at the score a footer's word earns
-(`pages.FOOTER_MIN_SCORE`); if that fails and the gap holds as many such pages as it lacks
-form pages, each is taken for its missing page by position, unread: the record lists it as
-`unreadable_page` with every field of the page not read, never an attachment beside a
-blocking `missing_form_pages`. After a copy's last page present only registration places
-a page: the photocopies follow the form, and a copy that lacks its last page is followed
-by one of them.
+again: registered against the missing pages alone, at the score a footer's word earns
+(`pages.FOOTER_MIN_SCORE`); if none registers, the gap holds as many such pages as it lacks
+form pages and each shows a grid of cells, each is taken for its missing page by
+position, unread: the record lists it as `unreadable_page` with every field of the page
+not read, never an attachment beside a blocking `missing_form_pages`. After a copy's last
+page present only registration at the usual score places a page: the photocopies follow
+the form, and a copy that lacks its last page is followed by one of them.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ def _form_page(page: PreparedPage) -> str | None:
     return kind if kind[:2] in FORM_PAGES and kind[2:3] == "p" else None
 
 
+#: Cell-sized boxes a page must show to be taken for a form page by its position.
+MIN_GRID_BOXES = 20
+
+
+def _has_grid(image: np.ndarray, dpi: int) -> bool:
+    """The page shows a form's grid of cells (a photocopy of a document does not)."""
+    return len(register.detect_boxes(image, dpi)) >= MIN_GRID_BOXES
+
+
 def gaps(kit: KitPages) -> list[tuple[str, list[str], list[int], bool]]:
     """Per form copy (owner) and gap between two of its pages present: the owner, the form
     pages missing there, the scan indexes of the stray pages (attachments and pages not
@@ -62,15 +71,17 @@ def gaps(kit: KitPages) -> list[tuple[str, list[str], list[int], bool]]:
             start = pages[lo] + 1
             stop = pages[hi] if hi in pages else len(kit.pages)
             strays = []
+            closed = hi in pages
             for i in range(start, stop):
                 page = kit.pages[i]
                 if page.blank or page.kind == "blank":
                     continue
                 if page.kind not in _STRAYS or page.printed_page:
+                    closed = False  # another kind of page between: not a run of strays
                     break
                 strays.append(i)
             if strays:
-                out.append((owner, missing, strays, hi in pages))
+                out.append((owner, missing, strays, closed))
     return out
 
 
@@ -81,11 +92,16 @@ def place_gaps(kit: KitPages, image_of: Callable[[int], np.ndarray]) -> list[int
     for owner, missing, strays, closed in gaps(kit):
         left = list(missing)
         unplaced = []
+        images = {}
         for i in strays:
+            if not left:
+                break
             page = kit.pages[i]
-            image = image_of(i)
+            images[i] = image = image_of(i)
+            # after the copy's last page no page of it follows to vouch for the stray: the
+            # usual score
             reg = register.register(image, page.dpi, candidates=tuple(left),
-                                    min_score=FOOTER_MIN_SCORE)
+                                    min_score=FOOTER_MIN_SCORE if closed else register.MIN_SCORE)
             if reg is None:
                 unplaced.append(i)
                 continue
@@ -95,9 +111,12 @@ def place_gaps(kit: KitPages, image_of: Callable[[int], np.ndarray]) -> list[int
             left.remove(reg.page)
             placed.append(i)
             log.info("page %d placed as %s by its position (score %.2f)", i, reg.page, reg.score)
-        # by position only between two pages of the copy: after its last page come the
-        # photocopies, and a copy whose last page is missing is followed by one of them
-        if closed and unplaced and len(unplaced) == len(left):
+        # by position only between two pages of the copy, where none registered (their
+        # order would then be in doubt) and each shows a form's grid of cells: after its
+        # last page come the photocopies, and a copy whose last page is missing is
+        # followed by one of them
+        if (closed and unplaced and len(unplaced) == len(strays) == len(left)
+                and all(_has_grid(images[i], kit.pages[i].dpi) for i in unplaced)):
             for i, name in zip(unplaced, left):
                 kit.pages[i] = dataclasses.replace(kit.pages[i], kind="unknown",
                                                    printed_page=name)
