@@ -7,7 +7,7 @@ Two engines read the same language data (the system's tessdata, `tesseract --lis
   command line pays a process start, loading the language model and a PNG written and read
   back on every call, about 70 ms before it reads a thing: on the 14 calls of
   `plico process sample_scans/typed-300dpi-bitonal.pdf` 1.68 s through pytesseract against
-  0.65 s in process (measured, docs/benchmarks.md). Images never touch the disk.
+  0.65 s in process (measured). Images never touch the disk.
 - ``cli``: pytesseract and the `tesseract` program, where tesserocr is not installed, or
   with ``PLICO_TESSERACT_ENGINE=cli``.
 
@@ -17,13 +17,13 @@ confidence apart); the benchmark rows in README.md are measured with the default
 
 Tesseract runs with OMP_THREAD_LIMIT=1: with OpenMP threads it is about six times slower on
 this kind of machine (measured), and Plico parallelises by pages and workers instead. Stage
-code never calls Tesseract directly; it calls these functions, which log the tool's
-stderr at DEBUG and turn its failures into Plico's exceptions.
+code never calls Tesseract directly; it calls these functions, which turn its failures into
+Plico's exceptions (with the program, its stderr is logged at DEBUG).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import os
 import re
@@ -76,10 +76,12 @@ def engine() -> str:
                          f"not {want!r}")
     if want == "cli":
         return "cli"
-    if importlib.util.find_spec("tesserocr") is None:
+    try:
+        importlib.import_module("tesserocr")  # whether it loads, its bundled libraries too
+    except ImportError as exc:
         if want == "api":
             raise MissingDependencyError("PLICO_TESSERACT_ENGINE=api needs the tesserocr "
-                                         "package (pip install tesserocr)")
+                                         f"package (pip install tesserocr): {exc}") from exc
         return "cli"
     return "api"
 
@@ -132,10 +134,24 @@ def _api(lang: str):
     return api
 
 
+def _pixels(image: np.ndarray) -> np.ndarray:
+    """A page or crop as Tesseract's library takes it: grey or RGB, 8 bits, contiguous."""
+    img = np.asarray(image)
+    if img.size == 0:
+        raise TesseractError("tesseract was given an empty image")
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype != np.uint8:
+        raise TesseractError(f"tesseract takes 8-bit images, not {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    elif img.ndim == 3:
+        img = img[:, :, 2::-1]  # OpenCV's BGR (or BGRA) to RGB
+    return np.ascontiguousarray(img)
+
+
 def _set_image(api, image: np.ndarray, psm: int, whitelist: str | None) -> None:
-    img = np.ascontiguousarray(image if image.dtype == np.uint8 else image.astype(np.uint8))
-    if img.ndim == 3:
-        img = np.ascontiguousarray(img[:, :, ::-1])  # OpenCV's BGR to Tesseract's RGB
+    img = _pixels(image)
     api.SetPageSegMode(psm)
     api.SetVariable("tessedit_char_whitelist", whitelist or "")
     channels = 1 if img.ndim == 2 else img.shape[2]
@@ -219,7 +235,10 @@ def text(image: np.ndarray, *, psm: int = 6, whitelist: str | None = None,
     if engine() == "api":
         api = _api(lang)
         _set_image(api, image, psm, whitelist)
-        return api.GetUTF8Text()
+        try:
+            return api.GetUTF8Text()
+        except RuntimeError as exc:
+            raise TesseractError(f"tesseract failed to recognise the image ({exc})") from exc
     import pytesseract
 
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline.errors import PlicoError
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +62,11 @@ def check_tesseract(_settings: Settings) -> Check:
 
     try:
         engine = tesseract.engine()
-    except ValueError as exc:
-        return Check("tesseract", False, str(exc), "PLICO_TESSERACT_ENGINE=api or cli")
-    how = f"{tesseract.version()} in process" if engine == "api" else "through pytesseract"
+        version = tesseract.version()
+    except (ValueError, PlicoError) as exc:
+        return Check("tesseract", False, str(exc), "PLICO_TESSERACT_ENGINE=api or cli, or "
+                     "pip install tesserocr")
+    how = f"{version} in process" if engine == "api" else f"the program ({version}), pytesseract"
     return Check("tesseract", True, f"{exe} ({', '.join(LANGUAGES)}); reads with {how}")
 
 

@@ -86,3 +86,16 @@ def test_a_word_without_characters_is_left_out(monkeypatch):
         _engine(monkeypatch, engine)
         assert tesseract.words(image, psm=6,
                                whitelist="'-./0123456789@ABCDEFGHIJKLMNOPQRSTUVWXYZ") == []
+
+
+def test_images_the_library_cannot_take_are_plicos_errors(monkeypatch):
+    _engine(monkeypatch, "api")
+    with pytest.raises(tesseract.TesseractError, match="empty"):
+        tesseract.text(np.zeros((0, 10), np.uint8))
+    with pytest.raises(tesseract.TesseractError, match="8-bit"):
+        tesseract.words(np.zeros((10, 10), np.float32))
+    # a mask and a BGRA crop are read as the grey page they show
+    mask = _line("ROMA") < 128
+    assert [w.text for w in tesseract.words(~mask, psm=7)] == ["ROMA"]
+    bgra = np.dstack([_line("ROMA")] * 3 + [np.full_like(_line("ROMA"), 255)])
+    assert [w.text for w in tesseract.words(bgra, psm=7)] == ["ROMA"]
