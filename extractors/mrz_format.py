@@ -121,7 +121,7 @@ def _correct(lines: list[str], fmt: str, today: date | None, ev: list[list[str |
             parsed = _parse(cand, fmt, today)
             if parsed is not None and parsed.valid:
                 support = _support(combo, cand, ev)
-                if support >= 0:  # one the heights deny is no correction: look further
+                if support is not None:  # one the heights deny is no correction: look further
                     hits.append((support, cand, parsed))
         if not hits:
             continue
@@ -133,15 +133,17 @@ def _correct(lines: list[str], fmt: str, today: date | None, ev: list[list[str |
 
 
 def _support(combo: Sequence[tuple[int, int]], lines: Sequence[str],
-             ev: list[list[str | None]] | None) -> int:  # fmt: skip
-    """How many changed cells the glyph heights agree with, minus those they contradict."""
+             ev: list[list[str | None]] | None) -> int | None:  # fmt: skip
+    """How many changed cells the glyph heights agree with; None when they deny any."""
     if ev is None:
         return 0
     score = 0
     for ln, i in combo:
         e = ev[ln][i]
         if e is not None:
-            score += 1 if (e == "D") == lines[ln][i].isdigit() else -1
+            if (e == "D") != lines[ln][i].isdigit():
+                return None
+            score += 1
     return score
 
 
