@@ -200,7 +200,7 @@ def read_receipt(image: np.ndarray, dpi: float) -> ReceiptReading:
         return ReceiptReading(None, None, 0.0, None)
     box, bbox = found
     figures, words, account = _read_band(grey, box, dpi)
-    if figures is None and words is None and account is None:
+    if figures is None and words is None and account is None and _tilt_deg(box) > 0.2:
         # the smallest rectangle round a receipt whose dashed border lost a corner to a
         # bitonal scan can stand a few degrees off (typed seed 797: 5 degrees, and nothing
         # read); the page is level, so the upright rectangle is the second guess
@@ -210,6 +210,13 @@ def read_receipt(image: np.ndarray, dpi: float) -> ReceiptReading:
     log.debug("receipt band read: figures %s, words %s", figures is not None, words is not None)
     amount, conf = decide_amount(figures, words)
     return ReceiptReading(amount, account, conf, bbox, words_read=words is not None)
+
+
+def _tilt_deg(box: np.ndarray) -> float:
+    """How far the top edge of a rectangle (cv2.boxPoints order) stands off level."""
+    pts = box[np.argsort(box[:, 1])]
+    (x0, y0), (x1, y1) = pts[:2][np.argsort(pts[:2, 0])]
+    return abs(math.degrees(math.atan2(y1 - y0, x1 - x0)))
 
 
 def _read_band(grey: np.ndarray, box: np.ndarray, dpi: float
