@@ -117,8 +117,9 @@ def _temp_root(settings: Settings) -> Path:
 
 def private_temp(settings: Settings) -> Path:
     """Send this process's temporary files to `<data_dir>/tmp/<host>-<pid>/` (mode 0700)
-    instead of the system temp folder: pytesseract writes every image it reads (MRZ strips,
-    field crops: applicants' data) to a temp file that a killed process leaves behind. The
+    instead of the system temp folder: pytesseract (PLICO_TESSERACT_ENGINE=cli) writes every
+    image it reads (MRZ strips, field crops: applicants' data) to a temp file that a killed
+    process leaves behind, and so may any library that spills to a temp file. The
     next start of any `plico` command removes the folders of dead processes
     (`sweep_stale_copies`). Called by the commands that read pages (`process`, `worker`,
     `reprocess`), not by library code: the setting is the whole process's."""

@@ -2,7 +2,7 @@
 
 `plico process` reads each raw input in memory (it used to copy it to `$TMPDIR/plico-raw-*`
 for the time of its preparation), and sends the temporary files of the libraries it calls
-(pytesseract writes every image it reads to one) to `<data_dir>/tmp/<host>-<pid>/`; the next
+(pytesseract, with PLICO_TESSERACT_ENGINE=cli, writes every image it reads to one) to `<data_dir>/tmp/<host>-<pid>/`; the next
 start of a `plico` command removes the folders of dead processes and old partial objects."""
 
 from __future__ import annotations
