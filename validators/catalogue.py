@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from pipeline.yamldata import load_yaml
 
 
 class Category(StrEnum):
@@ -25,7 +25,7 @@ class Severity(StrEnum):
 @cache
 def catalogue() -> dict[str, dict[str, Any]]:
     text = resources.files("validators").joinpath("anomalies.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 class _Missing(dict):

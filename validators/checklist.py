@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-import yaml
+from pipeline.yamldata import load_yaml
 
 
 @cache
 def _checklist() -> dict:
     text = resources.files("validators").joinpath("tables", "attachments.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def attachment_kinds() -> dict[str, str]:

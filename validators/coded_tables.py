@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-import yaml
+from pipeline.yamldata import load_yaml
 
 TABLE_NAMES = ("province", "motivo", "stato", "documento", "autorita", "stato_civile", "sesso")
 
@@ -42,7 +42,7 @@ def editions(table: str) -> tuple[Edition, ...]:
     """Every edition of a table, oldest first."""
     if table not in TABLE_NAMES:
         raise KeyError(f"unknown coded table {table!r}")
-    spec = yaml.safe_load(_data("editions.yaml"))[table]
+    spec = load_yaml(_data("editions.yaml"))[table]
     rows = list(csv.DictReader(_data(f"{table}.csv").splitlines()))
     built: dict[str, Edition] = {}
     for ed in spec:

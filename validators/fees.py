@@ -6,13 +6,13 @@ import datetime as dt
 from functools import cache
 from importlib import resources
 
-import yaml
+from pipeline.yamldata import load_yaml
 
 
 @cache
 def _fees() -> dict:
     text = resources.files("validators").joinpath("tables", "fees.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def fee_account() -> str:

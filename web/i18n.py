@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-import yaml
+from pipeline.yamldata import load_yaml
 
 LANGS = ("it", "en")
 DEFAULT = "it"
@@ -19,7 +19,7 @@ DEFAULT = "it"
 @cache
 def strings(lang: str) -> dict[str, str]:
     text = resources.files("web").joinpath("data", f"{lang}.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def translator(lang: str):

@@ -21,9 +21,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from pipeline.errors import FormModelError
+from pipeline.yamldata import load_yaml
 
 FORMS = ("m1", "m2")
 PAGE_COUNT = {"m1": 8, "m2": 3}
@@ -190,7 +189,7 @@ class FormModel:
 
 def _read(name: str) -> dict[str, Any]:
     text = resources.files("pipeline.form").joinpath("data", name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def _run(raw: list[float], default: tuple[float, float, float]) -> Run:
