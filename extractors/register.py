@@ -139,21 +139,25 @@ def _vote_similarity(det: np.ndarray, tmpl: np.ndarray, bin_pt: float = 4.0, lim
 
 
 def _match(det: np.ndarray, mapped: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest-neighbour pairs (template index, detected index) within tol points."""
-    dist = np.hypot(mapped[:, None, 0] - det[None, :, 0], mapped[:, None, 1] - det[None, :, 1])
+    """Nearest-neighbour pairs (template index, detected index) within tol points: each
+    template cell's nearest box, one template cell per box (the nearest; on a tie the first),
+    in the order the boxes are first reached."""
+    dx = mapped[:, None, 0] - det[None, :, 0]
+    dy = mapped[:, None, 1] - det[None, :, 1]
+    d2 = dx * dx + dy * dy  # squared: the same order as the distances, without the roots
     ti = np.arange(len(mapped))
-    di = dist.argmin(axis=1)
-    ok = dist[ti, di] < tol
-    # one detected box per template cell
-    pairs: dict[int, int] = {}
-    for t, d in zip(ti[ok], di[ok]):
-        if d not in pairs or dist[t, d] < dist[pairs[d], d]:
-            pairs[d] = t
-    if not pairs:
+    di = d2.argmin(axis=1)
+    ok = d2[ti, di] < tol * tol
+    t_ok, d_ok = ti[ok], di[ok]
+    if not len(t_ok):
         return np.zeros(0, int), np.zeros(0, int)
-    d_idx = np.array(list(pairs.keys()))
-    t_idx = np.array([pairs[d] for d in d_idx])
-    return t_idx, d_idx
+    best = np.lexsort((t_ok, d2[t_ok, d_ok], d_ok))  # by box, then distance, then cell
+    first = np.r_[True, d_ok[best][1:] != d_ok[best][:-1]]
+    keep = best[first]  # per box its nearest cell
+    boxes, reached = np.unique(d_ok, return_index=True)
+    order = np.argsort(reached[np.searchsorted(boxes, d_ok[keep])], kind="stable")
+    keep = keep[order]
+    return t_ok[keep], d_ok[keep]
 
 
 def _fit(det: np.ndarray, tmpl: np.ndarray) -> tuple[np.ndarray, int, float] | None:
