@@ -40,16 +40,10 @@ class _Bar:
 
 
 @dataclass(frozen=True, slots=True)
-class _Band:
-    """2 or 3 MRZ lines in page pixels: where the first line starts, the direction, the
-    length, the line thickness and each line's offset across the direction."""
+class _Band(_Bar):
+    """2 or 3 MRZ lines in page pixels: the first line as a bar (where it starts, the
+    direction, the length, the line thickness) and each line's offset across the direction."""
 
-    x0: float
-    y0: float
-    ux: float
-    uy: float
-    length: float
-    thick: float
     offsets: tuple[float, ...]
     misfit: float  # relative distance of the length from the nearest format's (lower: better)
 

@@ -119,10 +119,15 @@ def _find(grey: np.ndarray, dpi: float) -> tuple[np.ndarray, BBox] | None:
     return box, (int(x / scale), int(y / scale), int(bw / scale), int(bh / scale))
 
 
+def _top_edge(box: np.ndarray) -> np.ndarray:
+    """The top-left and top-right corners of a rectangle (cv2.boxPoints order)."""
+    pts = box[np.argsort(box[:, 1])]
+    return pts[:2][np.argsort(pts[:2, 0])]
+
+
 def _band(grey: np.ndarray, box: np.ndarray, dpi: float) -> np.ndarray:
     """The receipt's top band (_BAND_MM below its top edge), level, at _READ_DPI."""
-    pts = box[np.argsort(box[:, 1])]
-    (x0, y0), (x1, y1) = pts[:2][np.argsort(pts[:2, 0])]  # top-left, top-right corners
+    (x0, y0), (x1, y1) = _top_edge(box)
     width = math.hypot(x1 - x0, y1 - y0)
     ex = np.array([x1 - x0, y1 - y0]) / width  # along the top edge
     ey = np.array([-ex[1], ex[0]])  # down the receipt
@@ -214,8 +219,7 @@ def read_receipt(image: np.ndarray, dpi: float) -> ReceiptReading:
 
 def _tilt_deg(box: np.ndarray) -> float:
     """How far the top edge of a rectangle (cv2.boxPoints order) stands off level."""
-    pts = box[np.argsort(box[:, 1])]
-    (x0, y0), (x1, y1) = pts[:2][np.argsort(pts[:2, 0])]
+    (x0, y0), (x1, y1) = _top_edge(box)
     return abs(math.degrees(math.atan2(y1 - y0, x1 - x0)))
 
 

@@ -23,20 +23,19 @@ from collections.abc import Callable
 import numpy as np
 
 from extractors import register
+from pipeline.form.model import PAGE_COUNT
 from pipeline.pages import FOOTER_MIN_SCORE, PreparedPage
 from pipeline.split import KitPages
 
 log = logging.getLogger(__name__)
 
-#: Pages per form.
-FORM_PAGES = {"m1": 8, "m2": 3}
 #: Kinds a misclassified form page can have come out as.
 _STRAYS = ("attachment", "unknown")
 
 
 def _form_page(page: PreparedPage) -> str | None:
     kind = page.kind if page.registration is not None else (page.printed_page or "")
-    return kind if kind[:2] in FORM_PAGES and kind[2:3] == "p" else None
+    return kind if kind[:2] in PAGE_COUNT and kind[2:3] == "p" else None
 
 
 #: Cell-sized boxes a page must show to be taken for a form page by its position.
@@ -63,7 +62,7 @@ def gaps(kit: KitPages) -> list[tuple[str, list[str], list[int], bool]]:
     for owner, pages in present.items():
         form = owner[:2]
         numbers = sorted(pages)
-        bounds = list(zip(numbers, numbers[1:])) + [(numbers[-1], FORM_PAGES[form] + 1)]
+        bounds = list(zip(numbers, numbers[1:])) + [(numbers[-1], PAGE_COUNT[form] + 1)]
         for lo, hi in bounds:
             missing = [f"{form}p{n}" for n in range(lo + 1, hi)]
             if not missing:

@@ -24,6 +24,7 @@ from extractors.page_image import PageImage
 from extractors.receipt import ReceiptReading, read_receipt
 from extractors.tesseract import TesseractError
 from pipeline.form import load_form_model
+from pipeline.form.model import PAGE_COUNT
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,6 @@ FOOTER = re.compile(r"modulo\s*([12])\W{0,6}pag(?:ina|\.)?\s*(\d)\s*di\s*(\d)", 
 #: Registration score trusted when the footer already names the page (register.MIN_SCORE
 #: otherwise).
 FOOTER_MIN_SCORE = 0.2
-_PAGES = {"1": 8, "2": 3}
 
 
 def footer_page(upright: np.ndarray, dpi: int) -> str | None:
@@ -171,7 +171,7 @@ def footer_page(upright: np.ndarray, dpi: int) -> str | None:
     if m is None:
         return None
     form, number, total = m.groups()
-    if _PAGES[form] != int(total) or not 1 <= int(number) <= int(total):
+    if PAGE_COUNT[f"m{form}"] != int(total) or not 1 <= int(number) <= int(total):
         return None
     return f"m{form}p{number}"
 

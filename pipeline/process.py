@@ -286,22 +286,23 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
     with rt.session() as s:
         batch_name = s.get(db.Batch, manifest["batch_id"]).name
     kit = KitPages(assicurata=manifest["assicurata"], codice_istanza=manifest["codice_istanza"])
-    for p in manifest["pages"]:
+
+    def image_of(i: int):
+        """Page i's upright image: from memory in one process (`PageCache`), else decoded
+        from the store."""
+        ref = manifest["pages"][i]
+        image = rt.pages.take(ref["sha256"], ref["index"]) if rt.pages is not None else None
+        if image is None:
+            image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(
+                ref["sha256"], ref["index"])))
+        return image
+
+    for i, p in enumerate(manifest["pages"]):
         page = pagestore.load_page(rt.store.get(pagestore.page_meta_key(p["sha256"], p["index"])),
                                    None)
         if page.registration is not None:  # only form pages are read from their pixels
-            image = rt.pages.take(p["sha256"], p["index"]) if rt.pages is not None else None
-            if image is None:
-                image = pagestore.decode_png(rt.store.get(pagestore.page_image_key(
-                    p["sha256"], p["index"])))
-            page = dataclasses.replace(page, image=image)
+            page = dataclasses.replace(page, image=image_of(i))
         kit.add(page, p["owner"])
-
-    def image_of(i: int):
-        ref = manifest["pages"][i]
-        return pagestore.decode_png(rt.store.get(pagestore.page_image_key(ref["sha256"],
-                                                                          ref["index"])))
-
     place_gaps(kit, image_of)
     ctx = ReadContext(batch=batch_name, recogniser=rt.recogniser,
                       threshold=rt.settings.confidence_threshold, store=rt.store, kit_id=kit_id,
