@@ -101,8 +101,7 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     spell likeliest."""
     out = dict(readings)
     for kind, parts in DOCUMENT_FIELDS.items():
-        mrzs = [a.mrz["fields"] for a in attachments
-                if a.kind == kind and a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
+        mrzs = [a.mrz_fields for a in attachments if a.kind == kind and a.mrz_fields]
         if mrzs:
             _with_document(out, parts, mrzs)
     return out

@@ -58,6 +58,12 @@ class Attachment(_Model):
     mrz: dict[str, Any] | None = None  # fields, lines, check digits, valid
     amount_cents: int | None = None
 
+    @property
+    def mrz_fields(self) -> dict[str, Any] | None:
+        """The MRZ's fields where every check digit holds, else None."""
+        return self.mrz["fields"] if self.mrz and self.mrz.get("valid") and self.mrz.get("fields") \
+            else None
+
 
 class Anomaly(_Model):
     code: str

@@ -338,7 +338,7 @@ def _check_blind_slip(form: str, number: str) -> bool:
 
 
 def _valid_mrz(ctx: RuleContext, kind: str) -> list[Attachment]:
-    return [a for a in ctx.attachments(kind) if a.mrz and a.mrz.get("valid") and a.mrz.get("fields")]
+    return [a for a in ctx.attachments(kind) if a.mrz_fields]
 
 
 def mrz_mismatch(ctx: RuleContext) -> list[Anomaly]:
