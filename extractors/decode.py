@@ -52,13 +52,14 @@ from extractors.cell_dist import (
     _free_share,
     _pick,
     _with_prior,
+    SLASH,
     context_marginals,
     fold_twins,
     fold_words,
     kbest,
 )
 from extractors.cf_decode import decode_cf, fold_cf
-from extractors.recognise import DIGITS, LETTERS
+from extractors.recognise import DIGITS, LETTERS, TWINS
 from pipeline.form.model import Field, FieldKind
 from validators import codice_fiscale as cfm
 from validators.coded_tables import edition_on, editions
@@ -70,19 +71,87 @@ _NAME_WORDS = ("cognome", "nome", "comune", "città", "citta", "frontiera", "luo
 _NAME_PRIOR = 0.01  # a digit or other symbol in a name field, relative to its reading
 
 
-def _in_context(dist: CellDist, mask: Sequence[bool]) -> Decoded:
+def _in_context(dist: CellDist, mask: Sequence[bool], words: bool = False) -> Decoded:
     """Free text read with its neighbours' kind (`context_marginals`), the cells'
-    marginals maximised one by one; its share is the product of their marginals."""
+    marginals maximised one by one; its share is the product of their marginals. With
+    `words` (text of words, not an e-mail), a word of letters keeps no stray digit
+    (`_letter_words`)."""
     where = [i for i, on in enumerate(mask) if on]
     links = [b - a == 1 for a, b in itertools.pairwise(where)]
     post = context_marginals(dist, links)
-    text = "".join(dist.alphabet[j] for j in post.argmax(axis=1))
+    picks = post.argmax(axis=1)
+    text = "".join(dist.alphabet[j] for j in picks)
     free = dist.best()
-    share = float(np.prod(post.max(axis=1)))
     if dist.ll(text) < dist.ll(free) - DISAGREE:
         return Decoded(free, _free_share(dist), free, False, True, tuple(kbest(dist)))
+    picks = _no_loose_slash(dist.alphabet, post, picks, links)
+    if words:
+        picks = _letter_words(dist.alphabet, post, picks, links)
+    text = "".join(dist.alphabet[j] for j in picks)
+    share = float(np.prod(post[np.arange(len(picks)), picks]))
     hyps = tuple([(text, dist.ll(text))] + [h for h in kbest(dist) if h[0] != text])[:K]
-    return Decoded(text, share, free, text != free, False, hyps)
+    return Decoded(text, share, free, text != free, dist.ll(text) < dist.ll(free) - DISAGREE,
+                   hyps)
+
+
+def _no_loose_slash(alphabet: str, post: np.ndarray, picks: np.ndarray,
+                    links: Sequence[bool]) -> np.ndarray:
+    """`picks` with a slash that begins or ends a run of touching cells replaced by the
+    cell's likeliest other character: a slash stands between two things (12/3, 12/B); alone
+    at an end it is a slanted stroke (seed 8900: house numbers 161 and 131 came out 16/ and
+    13/, accepted)."""
+    j = alphabet.find(SLASH)
+    if j < 0:
+        return picks
+    out = picks.copy()
+    n = len(picks)
+    for i in np.flatnonzero(picks == j):
+        inside = 0 < i < n - 1 and links[i - 1] and links[i]
+        if not inside:
+            score = post[i].copy()
+            score[j] = -1.0
+            out[i] = int(np.argmax(score))
+    return out
+
+
+#: A word of free text with at least this many letters for each digit is a word of letters:
+#: its digits are letters the classifier took for digits (seed 8800: PULIZIE and SERVIZI
+#: came out PULI31E and SERV131, a writer's Z read as 3), not a code like 12B or A2.
+_LETTERS_PER_DIGIT = 3
+
+
+def _letter_words(alphabet: str, post: np.ndarray, picks: np.ndarray,
+                  links: Sequence[bool]) -> np.ndarray:
+    """`picks` with each digit of a word of letters replaced by the cell's likeliest letter.
+    A word is a run of touching letters and digits (a symbol ends it); a word of letters has
+    four characters or more and at least `_LETTERS_PER_DIGIT` letters per digit, not
+    counting look-alikes (`TWINS`), whose digit counts for its letter twin. The chosen
+    letter's share is its marginal: the field is doubted."""
+    letters = np.array([c in LETTERS for c in alphabet])
+    chars = [alphabet[j] for j in picks]
+    runs: list[list[int]] = []
+    for i, c in enumerate(chars):
+        if not c.isalnum():
+            continue
+        if runs and runs[-1][-1] == i - 1 and links[i - 1]:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    out = picks.copy()
+    for run in runs:
+        solid = [chars[k] for k in run if chars[k] not in TWINS]
+        n_letters = sum(c.isalpha() for c in solid)
+        n_digits = len(solid) - n_letters
+        if len(run) < 4 or not n_digits or n_letters < _LETTERS_PER_DIGIT * n_digits:
+            continue
+        for k in run:
+            if chars[k].isdigit():
+                score = np.where(letters, post[k], -1.0)
+                twin = alphabet.find(TWINS[chars[k]]) if chars[k] in TWINS else -1
+                if twin >= 0:
+                    score[twin] += post[k, picks[k]]  # a stroke counts for I, as folded
+                out[k] = int(np.argmax(score))
+    return out
 
 
 # ------------------------------------------------------------------------------- tables
@@ -255,16 +324,17 @@ def _letters_only(dist: CellDist) -> Decoded:
     the look-alike digits as their letters already (`field_dist`: a ring is an O, a stroke an
     I); its confidence is the product of the chosen characters' probabilities with any other
     digit or symbol only `_NAME_PRIOR` as likely a priori, so a name whose cells said 4 where
-    it now says A is doubted; when the cells say such a digit beyond `DISAGREE`, their
-    reading stays (a conflict, for a person to see)."""
+    it now says A is doubted. When the cells say such a digit beyond `DISAGREE` the name
+    still reads the cells' best letters, as a conflict (review) with the cells' own reading
+    beside it (`free`): seed 8800's MIRZA had come out MIR3A."""
     free = dist.best()
     hard = _free(_with_prior(dist, NAME_CHARS, 0.0))
-    if dist.ll(hard.text) < dist.ll(free) - DISAGREE:
-        return Decoded(free, _free_share(dist), free, False, True, hard.hyps)
     soft = _with_prior(dist, NAME_CHARS, _NAME_PRIOR)
     share = float(np.prod([soft.probs[i, soft.alphabet.index(c)]
                            for i, c in enumerate(hard.text)])) if hard.text else 1.0
-    return replace(hard, confidence=share, free=free, changed=hard.text != free)
+    conflict = dist.ll(hard.text) < dist.ll(free) - DISAGREE
+    return replace(hard, confidence=share, free=free, changed=hard.text != free,
+                   conflict=conflict)
 
 
 def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
@@ -287,6 +357,28 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
     if is_cf_field(f) and not cfm.check(value).check_ok:
         return "codice_fiscale_check_fails"
     return None
+
+
+def province_siglas(city: str) -> tuple[str, ...]:
+    """The province codes a city's name stands for: a province of the MOD.209 table, any
+    edition (PESARO: PS), or a comune of the ISTAT list (PADOVA: PD). A Questura sits in its
+    province's chief town, so the city written after "Al Signor Questore di" names the
+    sigla written beside it."""
+    return _siglas_by_name().get(_bare(city), ())
+
+
+@cache
+def _siglas_by_name() -> dict[str, tuple[str, ...]]:
+    names = [(name, code) for e in editions("province") for code, name in e.entries]
+    names += [(c.name, c.sigla) for c in comuni()]
+    out: dict[str, set[str]] = {}
+    for name, code in names:
+        out.setdefault(_bare(name), set()).add(code)
+    return {k: tuple(sorted(v)) for k, v in out.items() if k}
+
+
+def _bare(name: str) -> str:
+    return "".join(c for c in plain_upper(name) if c.isalpha())
 
 
 def _is_comune(value: str, n: int) -> bool:
@@ -331,6 +423,16 @@ def _is_name_field(f: Field) -> bool:
         and "codice" not in label and "numero" not in label
 
 
+#: Text fields that hold one code of a table the form does not print: the visa's type, A, C
+#: or D (validators/tables/tipo_visto.csv). Seed 8900: a D read as 0 had been accepted.
+_TEXT_TABLES = {"Tipo visto": "tipo_visto"}
+
+
+def text_table(f: Field) -> str | None:
+    """The coded table a text field's value comes from, None for free text."""
+    return _TEXT_TABLES.get(f.label) if f.kind is FieldKind.TEXT else None
+
+
 def is_cf_field(f: Field) -> bool:
     return f.kind is FieldKind.TEXT and len(f.cells) == 16 and "codice fiscale" in f.label.lower()
 
@@ -344,8 +446,9 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     these cells when the caller has it already."""
     if dist.n == 0:
         return Decoded("", 1.0, "", False, False, (("", 0.0),))
-    if f.kind is FieldKind.CODE and f.table:
-        return decode_code(dist, f.table, on)
+    table = f.table if f.kind is FieldKind.CODE else text_table(f)
+    if table:
+        return decode_code(dist, table, on)
     if f.kind is FieldKind.DATE:
         return decode_date(dist, date_years(f))
     # names, codici fiscali and free text are decoded on the cells with their look-alikes
@@ -357,7 +460,8 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     if _is_name_field(f) and dist.calibrated:
         return _as_read(_letters_only(folded or field_dist(f, dist, mask)), dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
-        return _as_read(_in_context(folded or field_dist(f, dist, mask), mask), dist)
+        words = _is_wording(f) and "mail" not in f.label.lower()
+        return _as_read(_in_context(folded or field_dist(f, dist, mask), mask, words), dist)
     return _free(dist)
 
 

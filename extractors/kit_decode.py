@@ -1,6 +1,7 @@
 """Decoding across the fields of one kit: each comune with its province and CAP, each
-codice fiscale with the surname, name, birth date and sex of the same form copy
-(`decode_kit`), and a field checked against another document's value (`with_document`).
+codice fiscale with the surname, name, birth date and sex of the same form copy, dates in
+the order the world puts them (`decode_kit`), and a field checked against another document's
+value (`with_document`).
 
 Each field comes decoded on its own (extractors/decode.py) as a `KitField`; a kit-level
 value replaces a field's own only within the never-invent margin (`DISAGREE`) of what its
@@ -9,6 +10,7 @@ cells say.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -151,9 +153,54 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float,
         conflict=False))
 
 
+#: Per form, (earlier, later) date fields of one copy that cannot be the other way round:
+#: everyone named is born before the application (m1.28) and the applicant before entering
+#: Italy (m1.48), who enters before applying; a visa is valid from before it is valid until
+#: (m1.56, m1.57).
+DATE_ORDER = {"m1": (("34", "48"), ("48", "28"), ("56", "57"),
+                     *((b, "28") for b in ("34", "131", "140", "147", "154", "161", "168")))}
+
+
+def _day(text: str) -> dt.date | None:
+    """A date field's cells (DDMMYYYY) as a day, None when they are not one."""
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return dt.date(int(text[4:]), int(text[2:4]), int(text[:2]))
+    except ValueError:
+        return None
+
+
+def _date_order(first: KitField, then: KitField) -> dict[str, tuple[str, float]] | None:
+    """Two dates in order: when their readings are the wrong way round, the likeliest pair
+    of their hypotheses that is in order, with its share among the pairs in order and the
+    readings as they stand (`DISAGREE` less likely a priori, as a conflict is); an empty dict
+    when no pair is in order; None when the readings are in order or not both days."""
+    a, b = _day(first.decoded.text), _day(then.decoded.text)
+    if a is None or b is None or a <= b:
+        return None
+    pairs = [(sa + sb, ta, tb) for ta, sa in first.decoded.hyps for tb, sb in then.decoded.hyps
+             if (da := _day(ta)) is not None and (db := _day(tb)) is not None and da <= db]
+    if not pairs:
+        return {}
+    scores = np.array([p[0] for p in pairs])
+    read = first.dist.ll(first.decoded.text) + then.dist.ll(then.decoded.text) - DISAGREE
+    top = max(scores.max(), read)
+    w = np.exp(scores - top)
+    share = float(w.max() / (w.sum() + math.exp(read - top)))
+    _, ta, tb = pairs[int(np.argmax(scores))]
+    return {"first": (ta, share), "then": (tb, share)}
+
+
+def _doubt(fields: dict[str, KitField], key: str) -> None:
+    kf = fields[key]
+    fields[key] = replace(kf, decoded=replace(kf.decoded, conflict=True))
+
+
 def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
     """Decoding across the fields of one kit: each comune with its province and CAP, each
-    codice fiscale with the surname, name, birth date and sex of the same form copy.
+    codice fiscale with the surname, name, birth date and sex of the same form copy, the
+    dates of `DATE_ORDER` in order.
     Keys are record keys (``m1.31``, ``m1#2.31``, ``m2.31``); fields not given (empty, or
     read from a text layer) are left out of the joint decoding."""
     out = dict(fields)
@@ -184,4 +231,14 @@ def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
             for part, (text, share) in got.items():
                 if part in keys and keys[part] in out:
                     _set(out, keys[part], text, share)
+        for first, then in DATE_ORDER.get(form, ()):
+            keys = {"first": f"{prefix}.{first}", "then": f"{prefix}.{then}"}
+            if not all(k in out for k in keys.values()):
+                continue
+            got = _date_order(out[keys["first"]], out[keys["then"]])
+            for part, key in keys.items():
+                if got is not None and part not in got:
+                    _doubt(out, key)  # no reading puts them in order: a person looks
+                elif got and got[part][0] != out[key].decoded.text:
+                    _set(out, key, *got[part])
     return out

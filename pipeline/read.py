@@ -107,6 +107,19 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     return out
 
 
+def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+    """The Questura's province code (m1.questore_sigla) decoded with the city written on the
+    line before it, "Al Signor Questore di PADOVA" (`decode.province_siglas`), as a document's
+    value is (`kit_decode.with_document`): seed 8900's PD read as PO, Prato, was accepted."""
+    out = dict(readings)
+    line = out.get("m1.questore")
+    if line is not None and isinstance(line.value, str) and line.value:
+        siglas = decode.province_siglas(line.value)
+        if siglas:
+            _with_document(out, {"m1.questore_sigla": "sigla"}, [{"sigla": s} for s in siglas])
+    return out
+
+
 def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrzs: list[dict]) -> None:
     model = load_form_model()
     for key, part in parts.items():
@@ -241,8 +254,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 fields_not_read=[f"{owner}.{f.id}" for f in form_page.fields]))
         elif page.kind == "unknown":
             anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
-    decoded = _decode_with_documents(_decode_kit({key: r for key, r, _, _ in pending}),
-                                     attachments)
+    decoded = _decode_with_questura(_decode_with_documents(
+        _decode_kit({key: r for key, r, _, _ in pending}), attachments))
     for key, _, i, crop in pending:
         r = decoded[key]
         f = model.field(key)

@@ -343,9 +343,30 @@ def test_a_name_never_takes_a_digit_and_doubts_the_letter_it_chose():
     got = D.decode_field(f, dist("GENOV4", TEXT, 0.55, {5: ("A", 0.40)}))
     assert got.text == "GENOVA" and got.changed and got.free == "GENOV4"
     assert got.confidence < 0.1
-    # ... and a 4 the cells are sure of stays as read, as a conflict (review)
-    sure = D.decode_field(f, dist("GENOV4", TEXT, 0.999))
-    assert sure.text == "GENOV4" and sure.conflict
+    # ... and where the cells are sure of the 4 the name still takes their best letter, as a
+    # conflict (review) with the cells' reading beside it
+    sure = D.decode_field(f, dist("GENOV4", TEXT, 0.999, {5: ("A", 0.0009)}))
+    assert (sure.text, sure.free, sure.conflict) == ("GENOVA", "GENOV4", True)
+    assert D.contradiction(f, sure.text) is None
+
+
+def test_a_word_of_letters_in_free_text_keeps_no_stray_digit():
+    """Seed 8800: a writer's Z read as 3 in ADDETTO ALLE PULIZIE and SERVIZI. A word of
+    letters takes each digit's likeliest letter and is doubted; codes, numbers beside
+    letters and e-mails keep their digits."""
+    mansione, email = MODEL.field("m2.19"), MODEL.field("m1.73")
+    text = "PULI31E"
+    got = D.decode_field(mansione, dist(text, TEXT, 0.99, {4: ("Z", 0.008)}))
+    assert (got.text, got.free, got.changed) == ("PULIZIE", text, True)
+    assert got.confidence < 0.05
+    sure = D.decode_field(mansione, dist(text, TEXT, 0.9999, {4: ("Z", 0.00005)}))
+    assert sure.text == "PULIZIE" and sure.conflict
+    for kept in ("VIA ROMA 12B", "EDIFICIO C4", "PIANO 3"):
+        mask = tuple(c != " " for c in kept)
+        d = dist(kept.replace(" ", ""), TEXT, 0.99)
+        assert D.decode_field(mansione, d, mask=mask).text == kept.replace(" ", "")
+    mail = "MARIO7@LIBERO.IT"
+    assert D.decode_field(email, dist(mail, TEXT, 0.99)).text == mail
 
 
 def test_look_alike_classes_count_for_their_twin_where_the_field_admits_only_it():
@@ -503,3 +524,59 @@ def test_comuni_table_is_the_packages_list():
     assert shipped == D.comuni_from_package()
     milano = [c for c in shipped if c.name == "MILANO"]
     assert len(milano) == 1 and milano[0].sigla == "MI" and "20121" in milano[0].caps
+
+
+def test_dates_the_world_orders_are_decoded_in_order():
+    """Seed 8900: a visa valid from 2025 read as 2029, after the day it is valid until,
+    and accepted. A pair the wrong way round takes its likeliest pair in order; when no
+    reading puts them in order both go to a person."""
+    since = kit_field("m1.56", "26032029", DIGITS, p=0.9, doubt={7: ("5", 0.09)})
+    until = kit_field("m1.57", "01062025", DIGITS, p=0.99)
+    assert (since.decoded.text, until.decoded.text) == ("26032029", "01062025")
+    out = decode_kit({"m1.56": since, "m1.57": until})
+    assert out["m1.56"].decoded.text == "26032025" and out["m1.56"].decoded.changed
+    assert out["m1.57"].decoded.text == "01062025"
+    clear = decode_kit({"m1.56": kit_field("m1.56", "26032029", DIGITS, p=0.999), "m1.57": until})
+    assert clear["m1.56"].decoded.conflict and clear["m1.57"].decoded.conflict
+    assert clear["m1.56"].decoded.text == "26032029"
+    in_order = kit_field("m1.56", "26032025", DIGITS, p=0.9)
+    assert decode_kit({"m1.56": in_order, "m1.57": until})["m1.56"] == in_order
+    # the applicant entered Italy (m1.48) before applying (m1.28)
+    entry = kit_field("m1.48", "15042025", DIGITS, p=0.9, doubt={7: ("3", 0.09)})
+    applied = kit_field("m1.28", "12032025", DIGITS, p=0.99)
+    assert decode_kit({"m1.48": entry, "m1.28": applied})["m1.48"].decoded.text == "15042023"
+
+
+def test_the_questuras_sigla_is_decoded_with_the_city_written_before_it():
+    """NIST writers, seed 8900: the Questura of PADOVA's sigla PD read as PO (Prato) and
+    accepted. The city on the line names the province; a clear sigla stays as written."""
+    from extractors.fields import FieldReading
+    from pipeline.read import _decode_with_questura
+
+    def reading(key: str, text: str, **kw) -> FieldReading:
+        kf = kit_field(key, text, LETTERS, **kw)
+        return FieldReading(key, kf.decoded.text, kf.decoded.confidence,
+                            tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
+                            kf.decoded.text, kf.dist, kf.decoded,
+                            tuple((on, 0.9) for on in kf.mask))
+
+    line = FieldReading("m1.questore", "PADOVA", 0.9, (), (0, 0, 1, 1), "PADOVA")
+    misread = reading("m1.questore_sigla", "PO", p=0.9, doubt={1: ("D", 0.09)})
+    assert misread.value == "PO"
+    got = _decode_with_questura({"m1.questore": line, "m1.questore_sigla": misread})
+    assert got["m1.questore_sigla"].value == "PD"
+    assert got["m1.questore_sigla"].decoded.free == "PO"
+    clear = reading("m1.questore_sigla", "PO", p=0.9999)
+    kept = _decode_with_questura({"m1.questore": line, "m1.questore_sigla": clear})
+    assert kept["m1.questore_sigla"].value == "PO"
+    unknown = FieldReading("m1.questore", "PADOUA", 0.5, (), (0, 0, 1, 1), "PADOUA")
+    assert _decode_with_questura({"m1.questore": unknown, "m1.questore_sigla": misread}
+                                 )["m1.questore_sigla"] == misread
+
+
+def test_the_visa_type_is_one_of_the_schengen_types():
+    """Seed 8900: a visa type D read as 0 was accepted; the field holds A, C or D."""
+    f = MODEL.field("m1.51")
+    assert D.text_table(f) == "tipo_visto" and D.text_table(MODEL.field("m1.50")) is None
+    got = D.decode_field(f, dist("0", TEXT, 0.9, {0: ("D", 0.05)}))
+    assert got.text == "D" and got.changed

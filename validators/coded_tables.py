@@ -1,5 +1,6 @@
 """The MOD.209 coded tables (province, motivo, stato, documento, autorita, stato civile,
-sesso), read from validators/tables/*.csv with their editions (editions.yaml)."""
+sesso) and the Schengen visa types (tipo_visto), read from validators/tables/*.csv with their
+editions (editions.yaml)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from importlib import resources
 
 from pipeline.yamldata import load_yaml
 
-TABLE_NAMES = ("province", "motivo", "stato", "documento", "autorita", "stato_civile", "sesso")
+TABLE_NAMES = ("province", "motivo", "stato", "documento", "autorita", "stato_civile", "sesso",
+               "tipo_visto")
 
 
 @dataclass(frozen=True, slots=True)
