@@ -35,7 +35,6 @@ import csv
 import datetime as dt
 import itertools
 import math
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -43,8 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from extractors import gazetteer
 from extractors.cell_dist import (
     DISAGREE,
+    PLAUSIBLE,
     K,
     CellDist,
     Decoded,
@@ -61,6 +62,7 @@ from extractors.cell_dist import (
 from extractors.cf_decode import decode_cf, fold_cf
 from extractors.recognise import DIGITS, LETTERS, TWINS
 from pipeline.form.model import Field, FieldKind
+from pipeline.normalise import plain_upper
 from validators import codice_fiscale as cfm
 from validators.coded_tables import edition_on, editions
 
@@ -228,17 +230,6 @@ def decode_date(dist: CellDist, years: tuple[int, int] = (1900, 2099)) -> Decode
 # ------------------------------------------------------------------------------- comuni
 
 
-def plain_upper(text: str) -> str:
-    """An Italian name in block capitals as forms want it: an accented letter becomes the
-    letter and an apostrophe (Cantù -> CANTU')."""
-    out = []
-    for ch in text.upper().replace("’", "'"):
-        base = unicodedata.normalize("NFKD", ch)
-        letters = "".join(c for c in base if not unicodedata.combining(c))
-        out.append(letters + ("'" if letters != base else ""))
-    return "".join(out)
-
-
 @dataclass(frozen=True, slots=True)
 class Comune:
     name: str  # block capitals
@@ -359,6 +350,12 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
     return None
 
 
+#: The ISTAT list's province codes (Forli'-Cesena FC, Pesaro e Urbino PU) and the older ones
+#: the kit's first table prints for the same provinces (FO, PS), which stay valid
+#: (validators/tables/editions.yaml, province "later-2017").
+SIGLA_ALIASES = {"FC": ("FO",), "PU": ("PS",), "FO": ("FC",), "PS": ("PU",)}
+
+
 def province_siglas(city: str) -> tuple[str, ...]:
     """The province codes a city's name stands for: a province of the MOD.209 table, any
     edition (PESARO: PS), or a comune of the ISTAT list (PADOVA: PD). A Questura sits in its
@@ -373,7 +370,7 @@ def _siglas_by_name() -> dict[str, tuple[str, ...]]:
     names += [(c.name, c.sigla) for c in comuni()]
     out: dict[str, set[str]] = {}
     for name, code in names:
-        out.setdefault(_bare(name), set()).add(code)
+        out.setdefault(_bare(name), set()).update((code, *SIGLA_ALIASES.get(code, ())))
     return {k: tuple(sorted(v)) for k, v in out.items() if k}
 
 
@@ -423,6 +420,36 @@ def _is_name_field(f: Field) -> bool:
         and "codice" not in label and "numero" not in label
 
 
+def is_birth_city_field(f: Field) -> bool:
+    """A city of birth abroad (the applicant's, a family member's)."""
+    return f.kind is FieldKind.TEXT and f.label.lower() == "città di nascita"
+
+
+def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
+    """A city of birth weighed against the world's towns (`gazetteer`): when the name read
+    is no town's and a town's name is within `DISAGREE` of it, the likeliest such town, its
+    share against the other towns and the reading as it stands (`DISAGREE` less likely a
+    priori). Within `PLAUSIBLE` the reading stays, in conflict (to review), with the town as
+    its first alternative. A name no town's is within reach of stays as read: a village."""
+    known, texts, idx = gazetteer.by_cells("".join("x" if on else "." for on in mask),
+                                           dist.alphabet)
+    if own.conflict or not texts or own.text in known:
+        return own
+    scores = dist.logp[np.arange(dist.n), idx].sum(axis=1)
+    read = dist.ll(own.text)
+    best = int(np.argmax(scores))
+    top = scores[best]
+    if top < read - PLAUSIBLE:
+        return own
+    if top < read - DISAGREE:
+        hyps = tuple(h for h in own.hyps if h[0] != texts[best]) + ((texts[best], top + PLAUSIBLE),)
+        return replace(own, conflict=True, hyps=hyps)
+    share = 1.0 / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
+    text = texts[best]
+    hyps = tuple([(text, float(top))] + [h for h in own.hyps if h[0] != text])[:K]
+    return replace(own, text=text, confidence=float(share), changed=text != own.free, hyps=hyps)
+
+
 #: Text fields that hold one code of a table the form does not print: the visa's type, A, C
 #: or D (validators/tables/tipo_visto.csv). Seed 8900: a D read as 0 had been accepted.
 _TEXT_TABLES = {"Tipo visto": "tipo_visto"}
@@ -458,7 +485,11 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     if is_cf_field(f):
         return _as_read(decode_cf(folded or field_dist(f, dist, mask)), dist)
     if _is_name_field(f) and dist.calibrated:
-        return _as_read(_letters_only(folded or field_dist(f, dist, mask)), dist)
+        folded = folded or field_dist(f, dist, mask)
+        got = _letters_only(folded)
+        if is_birth_city_field(f):
+            got = _in_gazetteer(folded, mask, got)
+        return _as_read(got, dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
         words = _is_wording(f) and "mail" not in f.label.lower()
         return _as_read(_in_context(folded or field_dist(f, dist, mask), mask, words), dist)

@@ -19,7 +19,7 @@ import numpy as np
 
 from extractors.cell_dist import DISAGREE, PLAUSIBLE, CellDist, Decoded
 from extractors.cf_decode import CF_GROUPS, decode_cf_joint
-from extractors.decode import _COMUNE_GROUPS, _comuni_by_mask, cell_mask
+from extractors.decode import SIGLA_ALIASES, _COMUNE_GROUPS, _comuni_by_mask, cell_mask
 from pipeline.form.model import Field
 
 
@@ -192,6 +192,24 @@ def _date_order(first: KitField, then: KitField) -> dict[str, tuple[str, float]]
     return {"first": (ta, share), "then": (tb, share)}
 
 
+def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | None,
+                          zk: str | None) -> list[str]:
+    """The comune field and the province or CAP beside it that are not the comune's, when
+    the comune is one of the ISTAT list: both to a person, who sees which is wrong (NIST
+    seed 9200: BERGAMO's BG read BS with confidence, and accepted)."""
+    com = fields[ck]
+    mask = "".join("x" if on else "." for on in com.mask)
+    named = [c for c in _comuni_by_mask(len(com.mask)).get(mask, [])
+             if "".join(c.name[:len(com.mask)].split()) == com.decoded.text]
+    if not named:
+        return []
+    siglas = {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}
+    caps = {z for c in named for z in c.caps}
+    wrong = [k for k, ok in ((pk, siglas), (zk, caps))
+             if k is not None and k in fields and fields[k].decoded.text not in ok]
+    return [ck, *wrong] if wrong else []
+
+
 def _doubt(fields: dict[str, KitField], key: str) -> None:
     kf = fields[key]
     fields[key] = replace(kf, decoded=replace(kf.decoded, conflict=True))
@@ -215,6 +233,8 @@ def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
             for part, key in (("comune", ck), ("province", pk), ("cap", zk)):
                 if part in got and key in out:
                     _set(out, key, *got[part], over_conflict=part == "comune")
+            for key in _disagree_with_comune(out, ck, pk, zk):
+                _doubt(out, key)
         for g in CF_GROUPS.get(form, ()):
             keys = {part: f"{prefix}.{fid}" for part, fid in
                     (("cf", g.cf), ("surname", g.surname), ("name", g.name),

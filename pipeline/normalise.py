@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Sequence
 
 Cells = Sequence[str | None]
@@ -77,3 +78,14 @@ def date_cells(value: dt.date | str) -> list[str]:
     if len(value) != 8:
         raise ValueError(f"a raw date has 8 characters, not {value!r}")
     return list(value)
+
+
+def plain_upper(text: str) -> str:
+    """An Italian name in block capitals as forms want it: an accented letter becomes the
+    letter and an apostrophe (Cantù -> CANTU')."""
+    out = []
+    for ch in text.upper().replace("’", "'"):
+        base = unicodedata.normalize("NFKD", ch)
+        letters = "".join(c for c in base if not unicodedata.combining(c))
+        out.append(letters + ("'" if letters != base else ""))
+    return "".join(out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +110,19 @@ def _decode_with_documents(readings: dict[str, FieldReading],
 def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
     """The Questura's province code (m1.questore_sigla) decoded with the city written on the
     line before it, "Al Signor Questore di PADOVA" (`decode.province_siglas`), as a document's
-    value is (`kit_decode.with_document`): seed 8900's PD read as PO, Prato, was accepted."""
+    value is (`kit_decode.with_document`): seed 8900's PD read as PO, Prato, was accepted. A
+    code the city's cells could not spell stays as read, in conflict (to review)."""
     out = dict(readings)
-    line = out.get("m1.questore")
-    if line is not None and isinstance(line.value, str) and line.value:
-        siglas = decode.province_siglas(line.value)
-        if siglas:
-            _with_document(out, {"m1.questore_sigla": "sigla"}, [{"sigla": s} for s in siglas])
+    line, key = out.get("m1.questore"), "m1.questore_sigla"
+    if line is None or not isinstance(line.value, str) or not line.value:
+        return out
+    siglas = decode.province_siglas(line.value)
+    if siglas:
+        _with_document(out, {key: "sigla"}, [{"sigla": s} for s in siglas])
+    r = out.get(key)
+    if siglas and r is not None and r.decoded is not None and r.decoded.text not in siglas:
+        out[key] = redecode(r, (load_form_model().field(key), r.filled),
+                            replace(r.decoded, conflict=True))
     return out
 
 

