@@ -17,6 +17,7 @@ hence `_filled_cells`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,15 +79,24 @@ def _offset(profile: np.ndarray, centres: Sequence[float], line: float, radius: 
     matched together: a stroke written along one side darkens one of them, the border both.
     Ties go to the smaller shift.
     """
+    shifts = _SHIFTS[radius] if radius in _SHIFTS else sorted(range(-radius, radius + 1), key=abs)
+    ends = [0.0, *itertools.accumulate(profile.tolist())]  # ends[k]: the first k rows' sum
+    n = len(profile)
+    half = line / 2
     best, best_score = 0, -1.0
-    for d in sorted(range(-radius, radius + 1), key=abs):
+    for d in shifts:
         score = 0.0
         for c in centres:
-            a, b = _span(c + d, line)
-            score += float(profile[max(a, 0) : max(b, 0)].sum())
+            a = min(max(math.floor(c + d - half), 0), n)
+            b = min(max(math.ceil(c + d + half), a), n)
+            score += ends[b] - ends[a]
         if score > best_score + 1e-6:
             best, best_score = d, score
     return best
+
+
+#: The shifts `_offset` tries, smallest first, per radius.
+_SHIFTS = {r: sorted(range(-r, r + 1), key=abs) for r in range(1, 9)}
 
 
 def _interior(
