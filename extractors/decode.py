@@ -366,11 +366,13 @@ def province_siglas(city: str) -> tuple[str, ...]:
 
 @cache
 def _siglas_by_name() -> dict[str, tuple[str, ...]]:
+    # both lists are in block capitals already (`plain_upper`)
     names = [(name, code) for e in editions("province") for code, name in e.entries]
     names += [(c.name, c.sigla) for c in comuni()]
     out: dict[str, set[str]] = {}
     for name, code in names:
-        out.setdefault(_bare(name), set()).update((code, *SIGLA_ALIASES.get(code, ())))
+        key = "".join(filter(str.isalpha, name))
+        out.setdefault(key, set()).update((code, *SIGLA_ALIASES.get(code, ())))
     return {k: tuple(sorted(v)) for k, v in out.items() if k}
 
 
@@ -431,21 +433,20 @@ def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded
     share against the other towns and the reading as it stands (`DISAGREE` less likely a
     priori). Within `PLAUSIBLE` the reading stays, in conflict (to review), with the town as
     its first alternative. A name no town's is within reach of stays as read: a village."""
-    known, texts, idx = gazetteer.by_cells("".join("x" if on else "." for on in mask),
-                                           dist.alphabet)
-    if own.conflict or not texts or own.text in known:
+    idx = gazetteer.by_cells("".join("x" if on else "." for on in mask), dist.alphabet)
+    if own.conflict or not len(idx) or (idx == dist.columns(own.text)).all(axis=1).any():
         return own
     scores = dist.logp[np.arange(dist.n), idx].sum(axis=1)
     read = dist.ll(own.text)
     best = int(np.argmax(scores))
     top = scores[best]
+    text = "".join(dist.alphabet[j] for j in idx[best])
     if top < read - PLAUSIBLE:
         return own
     if top < read - DISAGREE:
-        hyps = tuple(h for h in own.hyps if h[0] != texts[best]) + ((texts[best], top + PLAUSIBLE),)
+        hyps = tuple(h for h in own.hyps if h[0] != text) + ((text, top + PLAUSIBLE),)
         return replace(own, conflict=True, hyps=hyps)
     share = 1.0 / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
-    text = texts[best]
     hyps = tuple([(text, float(top))] + [h for h in own.hyps if h[0] != text])[:K]
     return replace(own, text=text, confidence=float(share), changed=text != own.free, hyps=hyps)
 

@@ -62,32 +62,45 @@ def write_cities_csv(path: Path = CITIES_CSV) -> int:
 @cache
 def cities() -> frozenset[str]:
     """The names of `CITIES_CSV`."""
+    return frozenset(_lines())
+
+
+@cache
+def _lines() -> tuple[str, ...]:
     lines = CITIES_CSV.read_text(encoding="utf-8").split("\n")
-    return frozenset(line for line in lines if line and not line.startswith("#")) - {"name"}
-
-
-_MASK = str.maketrans({c: "x" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ'-"} | {" ": "."})
+    return tuple(line for line in lines if line and not line.startswith("#") and line != "name")
 
 
 @cache
-def _by_mask(n: int) -> dict[str, list[str]]:
-    """The names by the cells they fill in a field of n cells ('x' filled, '.' empty; a
-    name is cut to the field's length), each as its filled cells' text."""
-    out: dict[str, list[str]] = {}
-    for name in cities():
-        cut = name[:n]
-        out.setdefault(cut.translate(_MASK).ljust(n, "."), []).append(cut.replace(" ", ""))
-    return out
+def _padded() -> np.ndarray:
+    """Every name as ASCII codes, names x the longest name, padded with 0."""
+    names = _lines()
+    return np.array(names, dtype="S").view(np.uint8).reshape(len(names), -1)
+
+
+def _cut(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every name cut or padded to n cells: (ASCII codes, names x n, and which cells it
+    fills)."""
+    raw = _padded()[:, :n]
+    if raw.shape[1] < n:
+        raw = np.pad(raw, ((0, 0), (0, n - raw.shape[1])))
+    return raw, (raw != ord(" ")) & (raw != 0)
 
 
 @cache
-def by_cells(mask: str, alphabet: str) -> tuple[frozenset[str], tuple[str, ...], np.ndarray]:
-    """The names a field whose cells are filled as `mask` says can hold, as their filled
-    cells' text: as a set, in order, and each as column indices into `alphabet` (names x
-    filled cells)."""
-    texts = sorted({t for t in _by_mask(len(mask)).get(mask, ()) if all(c in alphabet for c in t)})
-    idx = np.array([[alphabet.index(c) for c in t] for t in texts], dtype=np.intp)
-    return frozenset(texts), tuple(texts), idx.reshape(len(texts), mask.count("x"))
+def by_cells(mask: str, alphabet: str) -> np.ndarray:
+    """The names a field whose cells are filled as `mask` says ('x' filled, '.' empty; a
+    name is cut to the field's length) can hold, each as the column indices of its filled
+    cells' characters in `alphabet` (names x filled cells)."""
+    raw, filled = _cut(len(mask))
+    want = np.frombuffer(mask.encode("ascii"), np.uint8) == ord("x")
+    codes = raw[(filled == want).all(axis=1)][:, want]
+    lut = np.full(256, -1, np.intp)
+    for i, c in enumerate(alphabet):
+        if c.isascii():
+            lut[ord(c)] = i
+    idx = lut[codes]
+    return idx[(idx >= 0).all(axis=1)]
 
 
 if __name__ == "__main__":
