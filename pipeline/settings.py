@@ -79,9 +79,6 @@ class Settings(BaseSettings):
         default=0.60, ge=0.0, le=1.0,
         description="Fields read below this go to review (chosen on validation seed 6000).",
     )
-    tesseract_threads: int = Field(
-        default=1, ge=1, le=64, description="OMP_THREAD_LIMIT for tesseract (1 is fastest here)."
-    )
     max_image_pixels: int = Field(
         default=200_000_000,
         ge=1_000_000,
