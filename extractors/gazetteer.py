@@ -65,42 +65,56 @@ def cities() -> frozenset[str]:
     return frozenset(_lines())
 
 
-@cache
-def _lines() -> tuple[str, ...]:
+#: Characters of a name kept for decoding: the longest city-of-birth field has 55 cells.
+KEEP_CHARS = 56
+
+
+def _lines() -> list[str]:
     lines = CITIES_CSV.read_text(encoding="utf-8").split("\n")
-    return tuple(line for line in lines if line and not line.startswith("#") and line != "name")
+    return [line for line in lines if line and not line.startswith("#") and line != "name"]
 
 
 @cache
 def _padded() -> np.ndarray:
-    """Every name as ASCII codes, names x the longest name, padded with 0."""
-    names = _lines()
-    return np.array(names, dtype="S").view(np.uint8).reshape(len(names), -1)
+    """Every name's first `KEEP_CHARS` characters as ASCII codes, names x KEEP_CHARS,
+    padded with 0 (6.9 MB), read a slice at a time: the list as Python strings would hold
+    20 MB more for the life of the process."""
+    with CITIES_CSV.open("rb") as fh:
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        out = np.zeros(total, dtype=f"S{KEEP_CHARS}")
+        fh.seek(0)
+        n = 0
+        for lines in iter(lambda: fh.readlines(1 << 18), []):
+            names = [line.rstrip(b"\n") for line in lines
+                     if not line.startswith(b"#") and line != b"name\n" and line.strip()]
+            out[n:n + len(names)] = names
+            n += len(names)
+    return out[:n].view(np.uint8).reshape(n, KEEP_CHARS)
 
 
-def _cut(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every name cut or padded to n cells: (ASCII codes, names x n, and which cells it
-    fills)."""
+@cache
+def _shapes(n: int) -> np.ndarray:
+    """Per name, which of n cells it fills, packed in bits (names x ceil(n / 8))."""
+    if n > KEEP_CHARS:
+        raise ValueError(f"a field of {n} cells is longer than the names kept ({KEEP_CHARS})")
     raw = _padded()[:, :n]
-    if raw.shape[1] < n:
-        raw = np.pad(raw, ((0, 0), (0, n - raw.shape[1])))
-    return raw, (raw != ord(" ")) & (raw != 0)
+    return np.packbits((raw != ord(" ")) & (raw != 0), axis=1)
 
 
 @cache
 def by_cells(mask: str, alphabet: str) -> np.ndarray:
     """The names a field whose cells are filled as `mask` says ('x' filled, '.' empty; a
     name is cut to the field's length) can hold, each as the column indices of its filled
-    cells' characters in `alphabet` (names x filled cells)."""
-    raw, filled = _cut(len(mask))
+    cells' characters in `alphabet` (uint8, names x filled cells)."""
     want = np.frombuffer(mask.encode("ascii"), np.uint8) == ord("x")
-    codes = raw[(filled == want).all(axis=1)][:, want]
-    lut = np.full(256, -1, np.intp)
+    rows = np.flatnonzero((_shapes(len(mask)) == np.packbits(want)).all(axis=1))
+    codes = _padded()[rows][:, np.flatnonzero(want)]
+    lut = np.full(256, 255, np.uint8)
     for i, c in enumerate(alphabet):
         if c.isascii():
             lut[ord(c)] = i
     idx = lut[codes]
-    return idx[(idx >= 0).all(axis=1)]
+    return idx[(idx != 255).all(axis=1)]
 
 
 if __name__ == "__main__":

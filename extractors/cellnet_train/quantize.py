@@ -24,8 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from extractors import cellnet
 from extractors.cellnet_train import data
 from extractors.cellnet_train.train import (Config, accuracy_by_source, build_set,
