@@ -1,6 +1,6 @@
 """Fit the field decoder's confidence calibration and review threshold on validation kits.
 
-    .venv/bin/python tools/calibrate_decode.py --seeds 6000-6003 --kits 3
+    .venv/bin/python tools/calibrate_decode.py --seeds 6000-6007 --kits 3
 
 Generates hand-filled and typed kits of the validation seeds (never the bench's), their hand
 written by writers the cell classifier never trained on (`--writers`, default nist-cal: the
@@ -64,7 +64,7 @@ def _samples(seed: int, kits: int, filled_by: str, dpi: int, root: Path,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", default="6000-6003", help="first-last validation seeds")
+    ap.add_argument("--seeds", default="6000-6007", help="first-last validation seeds")
     ap.add_argument("--kits", type=int, default=3, help="kits per seed and fill")
     ap.add_argument("--dpis", default="200,300", help="scan resolutions, one per seed in turn")
     ap.add_argument("--writers", default="nist-cal",
