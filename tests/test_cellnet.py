@@ -128,3 +128,28 @@ def test_an_ensemble_averages_its_members_calibrated_logits(tmp_path):
                              str(tmp_path / "again"), str(joined), str(members[0])], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert nested.returncode == 2 and "itself an ensemble" in nested.stderr
+
+
+def test_quantizing_keeps_the_float_model_and_its_figures(tmp_path):
+    out = tmp_path / "model"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "train_cells.py"), "--tiny", "--threads", "1",
+                    "--out", str(out)], check=True, cwd=ROOT, capture_output=True, timeout=300)
+    before = json.loads((out / "cellnet.json").read_text())
+    x = cellnet.batch(_field("A7", 3, 200, "grey"))
+
+    def logits(path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    float_logits = logits(out / "cellnet.onnx")
+    for _ in range(2):  # again: from the float model kept beside it, not the 8-bit one
+        subprocess.run([sys.executable, str(ROOT / "tools" / "quantize_cells.py"), "--dir", str(out)],
+                       check=True, cwd=ROOT, capture_output=True, timeout=300)
+        meta = json.loads((out / "cellnet.json").read_text())
+        assert meta["float32"]["bench_accuracy"] == before["bench_accuracy"]
+        assert meta["float32"]["temperature"] == before["temperature"]
+        assert meta["quantized"]["float_model"] == "cellnet.fp32.onnx" and meta["temperature"] > 0
+        np.testing.assert_array_equal(logits(out / "cellnet.fp32.onnx"), float_logits)
+        got = logits(out / "cellnet.onnx")
+        assert got.shape == float_logits.shape and np.isfinite(got).all()
+        assert (out / "cellnet.onnx").stat().st_size < (out / "cellnet.fp32.onnx").stat().st_size

@@ -23,7 +23,7 @@ from typing import Any
 from extractors import cellnet
 from extractors.cellnet_train import data
 from extractors.cellnet_train.train import (Config, accuracy_by_source, build_set,
-                                            fit_temperature)
+                                            fit_temperature, save_meta)
 
 _KEEP = ("classes", "input", "parameters", "config", "data")
 
@@ -96,10 +96,8 @@ def build(members: list[Path], metas: list[dict[str, Any]], out: Path, command: 
         "command": command,
     })
     tmp.replace(out / "cellnet.onnx")
-    (out / "cellnet.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    log("bench: " + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in bench.items())
-        + f"; temperature {temperature}; {len(members)} members; "
-        + f"{time.perf_counter() - started:.0f} s -> {out}")
+    save_meta(out, meta, log, f"temperature {temperature}; {len(members)} members; "
+              f"{time.perf_counter() - started:.0f} s")
     return meta
 
 

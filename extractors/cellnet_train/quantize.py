@@ -27,7 +27,7 @@ from typing import Any
 from extractors import cellnet
 from extractors.cellnet_train import data
 from extractors.cellnet_train.train import (Config, accuracy_by_source, build_set,
-                                            fit_temperature)
+                                            fit_temperature, save_meta)
 
 FP32 = "cellnet.fp32.onnx"
 #: Validation cells whose activations set the quantization ranges.
@@ -95,10 +95,8 @@ def quantize(folder: Path, log=print) -> dict[str, Any]:
         },
     })
     tmp.replace(onnx_path)
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    log("bench: " + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in meta["bench_accuracy"].items())
-        + f"; agreement with float {agree:.4f}; temperature {meta['temperature']}; "
-        + f"{time.perf_counter() - started:.0f} s -> {folder}")
+    save_meta(folder, meta, log, f"agreement with float {agree:.4f}; temperature "
+              f"{meta['temperature']}; {time.perf_counter() - started:.0f} s")
     return meta
 
 

@@ -259,10 +259,15 @@ def train(cfg: Config, out: Path, command: str, log=print) -> dict:
         "torch": torch.__version__,
         "command": command,
     }
-    (out / "cellnet.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    log("bench: " + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in bench.items())
-        + f"; temperature {temperature}; {params} parameters; {elapsed:.0f} s -> {out}")
+    save_meta(out, meta, log, f"temperature {temperature}; {params} parameters; {elapsed:.0f} s")
     return meta
+
+
+def save_meta(out: Path, meta: dict, log, note: str) -> None:
+    """Write `meta` as out/cellnet.json and log its bench figures, then `note`."""
+    (out / "cellnet.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    log("bench: " + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in meta["bench_accuracy"].items())
+        + f"; {note} -> {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
