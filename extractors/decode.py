@@ -451,6 +451,51 @@ def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded
     return replace(own, text=text, confidence=float(share), changed=text != own.free, hyps=hyps)
 
 
+def is_address_field(f: Field) -> bool:
+    """An Italian address, street first (VIA ROMA): Indirizzo, Indirizzo dell'alloggio."""
+    return f.kind is FieldKind.TEXT and f.label.lower().startswith("indirizzo")
+
+
+DUG_CSV = COMUNI_CSV.with_name("dug.csv")
+
+
+@cache
+def street_types() -> tuple[str, ...]:
+    """The generic names of a street an address begins with (validators/tables/dug.csv)."""
+    with DUG_CSV.open(newline="", encoding="utf-8") as fh:
+        return tuple(r["dug"] for r in csv.DictReader(line for line in fh
+                                                      if not line.startswith("#")))
+
+
+def _street_type(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
+    """An address whose first word is no street type (VI4, COQSO, PIAZZN) weighed against
+    the street types of its length, as a city of birth against the towns (`_in_gazetteer`):
+    one the cells support within `DISAGREE` of their reading takes its place; within
+    `PLAUSIBLE` the address goes to review with it among its alternatives."""
+    where = [i for i, on in enumerate(mask) if on]
+    n = next((k for k, (a, b) in enumerate(itertools.pairwise(where), 1) if b - a != 1),
+             len(where))
+    word = own.text[:n]
+    types = [t for t in street_types() if len(t) == n and dist.columns(t + own.text[n:])]
+    if own.conflict or not types or word in street_types():
+        return own
+    rows = np.arange(n)
+    scores = np.array([dist.logp[rows, dist.columns(t + own.text[n:])[:n]].sum() for t in types])
+    read = float(dist.logp[rows, dist.columns(own.text)[:n]].sum())
+    best = int(np.argmax(scores))
+    top = float(scores[best])
+    text = types[best] + own.text[n:]
+    if top < read - PLAUSIBLE:
+        return own
+    others = [h for h in own.hyps if h[0] != text]
+    if top < read - DISAGREE:
+        return replace(own, conflict=True,
+                       hyps=tuple(others) + ((text, dist.ll(text) + PLAUSIBLE),))
+    share = 1.0 / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
+    return replace(own, text=text, confidence=min(own.confidence, float(share)),
+                   changed=text != own.free, hyps=tuple([(text, dist.ll(text))] + others)[:K])
+
+
 #: Text fields that hold one code of a table the form does not print: the visa's type, A, C
 #: or D (validators/tables/tipo_visto.csv). Seed 8900: a D read as 0 had been accepted.
 _TEXT_TABLES = {"Tipo visto": "tipo_visto"}
@@ -493,7 +538,11 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
         return _as_read(got, dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
         words = _is_wording(f) and "mail" not in f.label.lower()
-        return _as_read(_in_context(folded or field_dist(f, dist, mask), mask, words), dist)
+        folded = folded or field_dist(f, dist, mask)
+        got = _in_context(folded, mask, words)
+        if is_address_field(f):
+            got = _street_type(folded, mask, got)
+        return _as_read(got, dist)
     return _free(dist)
 
 

@@ -632,3 +632,48 @@ def test_a_province_or_cap_that_is_not_the_comunes_goes_to_a_person():
            "m1.72": kit_field("m1.72", "43155", DIGITS, p=0.999)}
     out = decode_kit(cap)
     assert out["m1.72"].decoded.conflict and not out["m1.66"].decoded.conflict
+
+
+def test_a_childs_surname_is_decoded_with_the_parents():
+    """NIST writers, seed 9200: EL FASSI read EL SASSI in two children's surname fields,
+    accepted. A parent's surname the cells could be mends it; a surname clearly other (a
+    child with the other parent's, or another) stays as written."""
+    from extractors.fields import FieldReading
+    from pipeline.read import _decode_family_surnames
+
+    def reading(key: str, text: str, **kw) -> FieldReading:
+        kf = kit_field(key, text, TEXT, **kw)
+        value = " ".join(spell(kf.mask, kf.decoded.text).split())
+        return FieldReading(key, value, kf.decoded.confidence,
+                            tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
+                            kf.decoded.text, kf.dist, kf.decoded,
+                            tuple((on, 0.9) for on in kf.mask))
+
+    applicant = reading("m1.3", "EL FASSI", p=0.99)
+    child = reading("m1.144", "EL SASSI", p=0.93, doubt={2: ("F", 0.06)})
+    assert child.value == "EL SASSI"
+    got = _decode_family_surnames({"m1.3": applicant, "m1.144": child})
+    assert got["m1.144"].value == "EL FASSI" and got["m1.144"].decoded.free == "ELSASSI"
+    other = reading("m1.151", "KAUR", p=0.99)
+    kept = _decode_family_surnames({"m1.3": applicant, "m1.151": other})
+    assert kept["m1.151"] == other
+
+
+def test_an_address_begins_with_a_street_type():
+    """NIST writers, seeds 9000-9900: VIA read VI4 and V14, CORSO COQSO, PIAZZA PIAZZN. A
+    street type the cells support replaces a first word that is none; a clear other first
+    word stays."""
+    f = MODEL.field("m1.68")
+    assert D.is_address_field(f) and "VIA" in D.street_types() and "CORSO" in D.street_types()
+
+    def read(text: str, **kw):
+        mask = tuple(c != " " for c in text.ljust(len(f.cells)))
+        return D.decode_field(f, dist(text.replace(" ", ""), TEXT, **kw), mask=mask)
+
+    got = read("VI4 ROMA", p=0.93, doubt={2: ("A", 0.06)})
+    assert (got.text, got.free, got.changed) == ("VIAROMA", "VI4ROMA", True)
+    assert read("COQSO ITALIA", p=0.93, doubt={2: ("R", 0.06)}).text == "CORSOITALIA"
+    sure = read("COQSO ITALIA", p=0.99, doubt={2: ("R", 0.005)})
+    assert sure.text == "COQSOITALIA" and sure.conflict
+    assert read("VIA ROMA", p=0.95).text == "VIAROMA"
+    assert read("XQZ ROMA", p=0.999).text == "XQZROMA"
