@@ -432,12 +432,21 @@ def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded
     is no town's and a town's name is within `DISAGREE` of it, the likeliest such town, its
     share against the other towns and the reading as it stands (`DISAGREE` less likely a
     priori). Within `PLAUSIBLE` the reading stays, in conflict (to review), with the town as
-    its first alternative. A name no town's is within reach of stays as read: a village."""
+    its first alternative. A name no town's is within reach of stays as read: a village. A
+    town's name the cells read as it stands (nothing folded or changed) has as confidence
+    its share against the other towns and any other reading (`DISAGREE` less likely a
+    priori), when that is higher than its own."""
     idx = gazetteer.by_cells("".join("x" if on else "." for on in mask), dist.alphabet)
-    if own.conflict or not len(idx) or (idx == dist.columns(own.text)).all(axis=1).any():
+    if own.conflict or not len(idx):
         return own
     scores = dist.logp[np.arange(dist.n), idx].sum(axis=1)
     read = dist.ll(own.text)
+    if (idx == dist.columns(own.text)).all(axis=1).any():
+        if own.changed:
+            return own
+        top = max(float(scores.max()), read)
+        share = math.exp(read - top) / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
+        return replace(own, confidence=max(own.confidence, float(share)))
     best = int(np.argmax(scores))
     top = scores[best]
     text = "".join(dist.alphabet[j] for j in idx[best])

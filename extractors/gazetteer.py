@@ -105,7 +105,7 @@ def _shapes(n: int) -> np.ndarray:
 def by_cells(mask: str, alphabet: str) -> np.ndarray:
     """The names a field whose cells are filled as `mask` says ('x' filled, '.' empty; a
     name is cut to the field's length) can hold, each as the column indices of its filled
-    cells' characters in `alphabet` (uint8, names x filled cells)."""
+    cells' characters in `alphabet` (uint8, names x filled cells), each once."""
     want = np.frombuffer(mask.encode("ascii"), np.uint8) == ord("x")
     rows = np.flatnonzero((_shapes(len(mask)) == np.packbits(want)).all(axis=1))
     codes = _padded()[rows][:, np.flatnonzero(want)]
@@ -114,7 +114,12 @@ def by_cells(mask: str, alphabet: str) -> np.ndarray:
         if c.isascii():
             lut[ord(c)] = i
     idx = lut[codes]
-    return idx[(idx != 255).all(axis=1)]
+    idx = np.ascontiguousarray(idx[(idx != 255).all(axis=1)])
+    if not idx.size:
+        return idx
+    # a name cut to the field can be another's: each text once
+    _, first = np.unique(idx.view(f"V{idx.shape[1]}").ravel(), return_index=True)
+    return idx[np.sort(first)]
 
 
 if __name__ == "__main__":

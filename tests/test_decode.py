@@ -677,3 +677,16 @@ def test_an_address_begins_with_a_street_type():
     assert sure.text == "COQSOITALIA" and sure.conflict
     assert read("VIA ROMA", p=0.95).text == "VIAROMA"
     assert read("XQZ ROMA", p=0.999).text == "XQZROMA"
+
+
+def test_a_city_of_birth_read_as_a_town_is_surer_than_its_cells_alone():
+    """A town's name read with some doubt in a cell is likelier than the cells alone say: no
+    other town is near, and a name no town has is e^3 less likely a priori. Between two
+    towns the share is split."""
+    f = MODEL.field("m1.38")
+    cells = dist("KARACHI", TEXT, 0.78, {4: ("E", 0.2)})
+    alone = D._letters_only(D.field_dist(f, cells, (True,) * 7))
+    got = D.decode_field(f, cells)
+    assert got.text == "KARACHI" and got.confidence > 0.8 > 0.3 > alone.confidence
+    two = D.decode_field(f, dist("RABAT", TEXT, 0.6, {0: ("B", 0.39)}))
+    assert two.text == "RABAT" and two.confidence < 0.7
