@@ -428,14 +428,10 @@ def is_birth_city_field(f: Field) -> bool:
 
 
 def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
-    """A city of birth weighed against the world's towns (`gazetteer`): when the name read
-    is no town's and a town's name is within `DISAGREE` of it, the likeliest such town, its
-    share against the other towns and the reading as it stands (`DISAGREE` less likely a
-    priori). Within `PLAUSIBLE` the reading stays, in conflict (to review), with the town as
-    its first alternative. A name no town's is within reach of stays as read: a village. A
-    town's name the cells read as it stands (nothing folded or changed) has as confidence
-    its share against the other towns and any other reading (`DISAGREE` less likely a
-    priori), when that is higher than its own."""
+    """A city of birth weighed against the world's towns (`gazetteer`, `_from_list`): a name
+    no town's within reach stays as read (a village). A town's name the cells read as it
+    stands (nothing folded or changed) has as confidence its share against the other towns
+    and any other reading (`DISAGREE` less likely a priori), when that is higher."""
     idx = gazetteer.by_cells("".join("x" if on else "." for on in mask), dist.alphabet)
     if own.conflict or not len(idx):
         return own
@@ -448,16 +444,28 @@ def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded
         share = math.exp(read - top) / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
         return replace(own, confidence=max(own.confidence, float(share)))
     best = int(np.argmax(scores))
-    top = scores[best]
     text = "".join(dist.alphabet[j] for j in idx[best])
+    return _from_list(dist, own, text, scores, read)
+
+
+def _from_list(dist: CellDist, own: Decoded, text: str, scores: np.ndarray, read: float,
+               keep_share: bool = False) -> Decoded:
+    """`own`, a reading no entry of a list is, weighed against the list (towns, street
+    types): `text` is the likeliest entry, `scores` every entry's log-likelihood over the
+    cells the list decides and `read` the reading's over the same cells. Taken within
+    `DISAGREE`, with its share against the other entries and the reading (`DISAGREE` less
+    likely a priori), or the reading's own confidence if lower (`keep_share`); within
+    `PLAUSIBLE` the reading stays, in conflict (review), the entry among its alternatives."""
+    top = float(scores.max())
     if top < read - PLAUSIBLE:
         return own
+    others = [h for h in own.hyps if h[0] != text]
     if top < read - DISAGREE:
-        hyps = tuple(h for h in own.hyps if h[0] != text) + ((text, top + PLAUSIBLE),)
-        return replace(own, conflict=True, hyps=hyps)
-    share = 1.0 / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
-    hyps = tuple([(text, float(top))] + [h for h in own.hyps if h[0] != text])[:K]
-    return replace(own, text=text, confidence=float(share), changed=text != own.free, hyps=hyps)
+        return replace(own, conflict=True,
+                       hyps=tuple(others) + ((text, dist.ll(text) + PLAUSIBLE),))
+    share = float(1.0 / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top)))
+    return replace(own, text=text, confidence=min(own.confidence, share) if keep_share else share,
+                   changed=text != own.free, hyps=tuple([(text, dist.ll(text))] + others)[:K])
 
 
 def is_address_field(f: Field) -> bool:
@@ -478,9 +486,7 @@ def street_types() -> tuple[str, ...]:
 
 def _street_type(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
     """An address whose first word is no street type (VI4, COQSO, PIAZZN) weighed against
-    the street types of its length, as a city of birth against the towns (`_in_gazetteer`):
-    one the cells support within `DISAGREE` of their reading takes its place; within
-    `PLAUSIBLE` the address goes to review with it among its alternatives."""
+    the street types of its length (`_from_list`), the rest of the address as read."""
     where = [i for i, on in enumerate(mask) if on]
     n = next((k for k, (a, b) in enumerate(itertools.pairwise(where), 1) if b - a != 1),
              len(where))
@@ -491,18 +497,8 @@ def _street_type(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
     rows = np.arange(n)
     scores = np.array([dist.logp[rows, dist.columns(t + own.text[n:])[:n]].sum() for t in types])
     read = float(dist.logp[rows, dist.columns(own.text)[:n]].sum())
-    best = int(np.argmax(scores))
-    top = float(scores[best])
-    text = types[best] + own.text[n:]
-    if top < read - PLAUSIBLE:
-        return own
-    others = [h for h in own.hyps if h[0] != text]
-    if top < read - DISAGREE:
-        return replace(own, conflict=True,
-                       hyps=tuple(others) + ((text, dist.ll(text) + PLAUSIBLE),))
-    share = 1.0 / (np.exp(scores - top).sum() + math.exp(read - DISAGREE - top))
-    return replace(own, text=text, confidence=min(own.confidence, float(share)),
-                   changed=text != own.free, hyps=tuple([(text, dist.ll(text))] + others)[:K])
+    text = types[int(np.argmax(scores))] + own.text[n:]
+    return _from_list(dist, own, text, scores, read, keep_share=True)
 
 
 #: Text fields that hold one code of a table the form does not print: the visa's type, A, C

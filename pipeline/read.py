@@ -102,8 +102,8 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     out = dict(readings)
     for kind, parts in DOCUMENT_FIELDS.items():
         mrzs = [a.mrz_fields for a in attachments if a.kind == kind and a.mrz_fields]
-        if mrzs:
-            _with_document(out, parts, mrzs)
+        for key, part in parts.items() if mrzs else ():
+            _with_values(out, key, [_spelled(part, m.get(part)) for m in mrzs])
     return out
 
 
@@ -120,11 +120,11 @@ def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, Fiel
     SASSI in two children's fields, accepted)."""
     out = dict(readings)
     for prefix in sorted({k.split(".", 1)[0] for k in out if k.startswith("m1")}):
-        parents = [{"surname": r.value} for k in ("3", "128")
+        parents = [r.value for k in ("3", "128")
                    if (r := out.get(f"{prefix}.{k}")) is not None and isinstance(r.value, str)
                    and r.value]
-        if parents:
-            _with_document(out, {f"{prefix}.{c}": "surname" for c in CHILD_SURNAMES}, parents)
+        for child in CHILD_SURNAMES if parents else ():
+            _with_values(out, f"{prefix}.{child}", parents)
     return out
 
 
@@ -139,7 +139,7 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
         return out
     siglas = decode.province_siglas(line.value)
     if siglas:
-        _with_document(out, {key: "sigla"}, [{"sigla": s} for s in siglas])
+        _with_values(out, key, list(siglas))
     r = out.get(key)
     if siglas and r is not None and r.decoded is not None and r.decoded.text not in siglas:
         out[key] = redecode(r, (load_form_model().field(key), r.filled),
@@ -147,18 +147,17 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
     return out
 
 
-def _with_document(out: dict[str, FieldReading], parts: dict[str, str], mrzs: list[dict]) -> None:
-    model = load_form_model()
-    for key, part in parts.items():
-        r = out.get(key)
-        if r is None or r.dist is None or r.decoded is None or not r.filled:
-            continue
-        f = model.field(key)
-        mask = tuple(on for on, _ in r.filled)
-        got = kit_decode.with_document(kit_decode.KitField(f, mask, r.dist, r.decoded),
-                                       *(_spelled(part, m.get(part)) for m in mrzs))
-        if got is not None and got != r.decoded:
-            out[key] = redecode(r, (f, r.filled), got)
+def _with_values(out: dict[str, FieldReading], key: str, values: list[str]) -> None:
+    """Field `key` of `out` decoded with `values` (each spelled as the cells would hold it)
+    as another document's (`kit_decode.with_document`)."""
+    r = out.get(key)
+    if r is None or r.dist is None or r.decoded is None or not r.filled:
+        return
+    f = load_form_model().field(key)
+    mask = tuple(on for on, _ in r.filled)
+    got = kit_decode.with_document(kit_decode.KitField(f, mask, r.dist, r.decoded), *values)
+    if got is not None and got != r.decoded:
+        out[key] = redecode(r, (f, r.filled), got)
 
 
 def _threshold(ctx: ReadContext, r: FieldReading) -> float:
