@@ -21,6 +21,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -79,7 +80,7 @@ def _offset(profile: np.ndarray, centres: Sequence[float], line: float, radius: 
     matched together: a stroke written along one side darkens one of them, the border both.
     Ties go to the smaller shift.
     """
-    shifts = _SHIFTS[radius] if radius in _SHIFTS else sorted(range(-radius, radius + 1), key=abs)
+    shifts = _shifts(radius)
     ends = [0.0, *itertools.accumulate(profile.tolist())]  # ends[k]: the first k rows' sum
     n = len(profile)
     half = line / 2
@@ -95,8 +96,10 @@ def _offset(profile: np.ndarray, centres: Sequence[float], line: float, radius: 
     return best
 
 
-#: The shifts `_offset` tries, smallest first, per radius.
-_SHIFTS = {r: sorted(range(-r, r + 1), key=abs) for r in range(1, 9)}
+@cache
+def _shifts(radius: int) -> tuple[int, ...]:
+    """The shifts `_offset` tries, smallest first."""
+    return tuple(sorted(range(-radius, radius + 1), key=abs))
 
 
 def _interior(

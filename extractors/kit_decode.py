@@ -21,6 +21,7 @@ from extractors.cell_dist import DISAGREE, PLAUSIBLE, CellDist, Decoded
 from extractors.cf_decode import CF_GROUPS, decode_cf_joint
 from extractors.decode import SIGLA_ALIASES, _COMUNE_GROUPS, _comuni_by_mask, cell_mask
 from pipeline.form.model import Field
+from validators.rules import BIRTH_DATES, PERIODS
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +155,11 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float,
 
 
 #: Per form, (earlier, later) date fields of one copy that cannot be the other way round:
-#: everyone named is born before the application (m1.28) and the applicant before entering
-#: Italy (m1.48), who enters before applying; a visa is valid from before it is valid until
-#: (m1.56, m1.57).
-DATE_ORDER = {"m1": (("34", "48"), ("48", "28"), ("56", "57"),
-                     *((b, "28") for b in ("34", "131", "140", "147", "154", "161", "168")))}
+#: everyone named is born before the application (m1.28: `rules.BIRTH_DATES`) and the
+#: applicant before entering Italy (m1.48), who enters before applying; a period is valid from
+#: before it is valid until (`rules.PERIODS`).
+DATE_ORDER = {"m1": (("34", "48"), ("48", "28"), *PERIODS,
+                     *((b.split(".")[1], "28") for b in BIRTH_DATES if b.startswith("m1.")))}
 
 
 def _day(text: str) -> dt.date | None:

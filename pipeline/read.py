@@ -25,6 +25,7 @@ from pipeline.normalise import date_cells, parse_date
 from pipeline.pages import PreparedPage
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
+from validators.rules import CHILD_BLOCKS
 
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
 # digits or a digit among letters. Such a reading is not corrected here (the value stays as
@@ -107,8 +108,6 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     return out
 
 
-#: The surname fields of the children of section 12 (Modulo 1 pages 6-8).
-CHILD_SURNAMES = ("137", "144", "151", "158", "165")
 
 
 def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
@@ -123,7 +122,7 @@ def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, Fiel
         parents = [r.value for k in ("3", "128")
                    if (r := out.get(f"{prefix}.{k}")) is not None and isinstance(r.value, str)
                    and r.value]
-        for child in CHILD_SURNAMES if parents else ():
+        for child in CHILD_BLOCKS if parents else ():  # a block's first field: the surname
             _with_values(out, f"{prefix}.{child}", parents)
     return out
 
