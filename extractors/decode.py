@@ -42,9 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from extractors import gazetteer
+from extractors import gazetteer, spelling
 from extractors.cell_dist import (
     DISAGREE,
+    FLOOR,
     PLAUSIBLE,
     K,
     CellDist,
@@ -73,11 +74,14 @@ _NAME_WORDS = ("cognome", "nome", "comune", "città", "citta", "frontiera", "luo
 _NAME_PRIOR = 0.01  # a digit or other symbol in a name field, relative to its reading
 
 
-def _in_context(dist: CellDist, mask: Sequence[bool], words: bool = False) -> Decoded:
+def _in_context(dist: CellDist, mask: Sequence[bool], words: bool = False,
+                spell: str | None = None) -> Decoded:
     """Free text read with its neighbours' kind (`context_marginals`), the cells'
     marginals maximised one by one; its share is the product of their marginals. With
     `words` (text of words, not an e-mail), a word of letters keeps no stray digit
-    (`_letter_words`)."""
+    (`_letter_words`); with `spell`, each word of letters is spelt by that source's
+    spelling model (`_spelt`), and the text is doubted if the spelling is `DISAGREE` less
+    likely in the cells than their reading."""
     where = [i for i, on in enumerate(mask) if on]
     links = [b - a == 1 for a, b in itertools.pairwise(where)]
     post = context_marginals(dist, links)
@@ -89,11 +93,55 @@ def _in_context(dist: CellDist, mask: Sequence[bool], words: bool = False) -> De
     picks = _no_loose_slash(dist.alphabet, post, picks, links)
     if words:
         picks = _letter_words(dist.alphabet, post, picks, links)
+    factors = post[np.arange(len(picks)), picks]
+    read = "".join(dist.alphabet[j] for j in picks)
+    if spell:
+        picks, factors = _spelt(dist.alphabet, post, picks, links, spell)
     text = "".join(dist.alphabet[j] for j in picks)
-    share = float(np.prod(post[np.arange(len(picks)), picks]))
+    share = float(np.prod(factors))
+    conflict = dist.ll(text) < max(dist.ll(free), dist.ll(read)) - DISAGREE
     hyps = tuple([(text, dist.ll(text))] + [h for h in kbest(dist) if h[0] != text])[:K]
-    return Decoded(text, share, free, text != free, dist.ll(text) < dist.ll(free) - DISAGREE,
-                   hyps)
+    return Decoded(text, share, free, text != free, conflict, hyps)
+
+
+def _words_of(chars: Sequence[bool], links: Sequence[bool]) -> list[list[int]]:
+    """Runs of touching cells where `chars` is true (a word's letters)."""
+    out: list[list[int]] = []
+    for i, ok in enumerate(chars):
+        if ok and out and out[-1][-1] == i - 1 and links[i - 1]:
+            out[-1].append(i)
+        elif ok:
+            out.append([i])
+    return out
+
+
+def _spelt(alphabet: str, post: np.ndarray, picks: np.ndarray, links: Sequence[bool],
+           source: str) -> tuple[np.ndarray, np.ndarray]:
+    """`picks` with each word of letters (`_words_of`) spelt by the cells' letter marginals
+    and `source`'s spelling model (`spelling.decode_words`), and per cell the factor of the
+    text's share: a spelt word's posterior share (spread over its cells) times each cell's
+    chance of holding a letter or a look-alike digit (`TWINS`); elsewhere the chosen
+    character's marginal."""
+    letters = np.array([c in LETTERS for c in alphabet])
+    words = _words_of([bool(letters[j]) for j in picks], links)
+    factors = post[np.arange(len(picks)), picks]
+    if not words:
+        return picks, factors
+    cols = np.flatnonzero(letters)
+    p = post[:, letters].copy()
+    for digit, letter in TWINS.items():  # a stroke counts for I, as `fold_twins` counts it
+        if digit.isdigit() and digit in alphabet and letter in alphabet:
+            p[:, int(np.searchsorted(cols, alphabet.index(letter)))] += \
+                post[:, alphabet.index(digit)]
+    mass = p.sum(axis=1)
+    logp = np.log(np.maximum(p / np.maximum(mass[:, None], 1e-12), FLOOR))
+    out = picks.copy()
+    for word in words:
+        got, log_share = spelling.decode_words(logp, [word], source=source)
+        for i, j in got.items():
+            out[i] = cols[j]
+        factors[word] = mass[word] * math.exp(log_share / len(word))
+    return out, factors
 
 
 def _no_loose_slash(alphabet: str, post: np.ndarray, picks: np.ndarray,
@@ -310,22 +358,40 @@ _COMUNE_FIELDS = {form: {c for c, _, _ in groups} for form, groups in _COMUNE_GR
 NAME_CHARS = LETTERS + "'-. "
 
 
-def _letters_only(dist: CellDist) -> Decoded:
+def _letters_only(dist: CellDist, mask: Sequence[bool] | None = None) -> Decoded:
     """A name of a person or place: letters and ' - . only, never a digit. `dist` counts
     the look-alike digits as their letters already (`field_dist`: a ring is an O, a stroke an
-    I); its confidence is the product of the chosen characters' probabilities with any other
-    digit or symbol only `_NAME_PRIOR` as likely a priori, so a name whose cells said 4 where
-    it now says A is doubted. When the cells say such a digit beyond `DISAGREE` the name
-    still reads the cells' best letters, as a conflict (review) with the cells' own reading
-    beside it (`free`): seed 8800's MIRZA had come out MIR3A."""
+    I). Each word (touching cells of letters, `mask`) is spelt by the cells and the spelling
+    model together (`spelling.decode_words`: MELNYH becomes MELNYK). Its confidence is the
+    spelling's posterior share, times each cell's chance of holding a letter (or the symbol
+    read) with any digit or other symbol only `_NAME_PRIOR` as likely a priori, so a name
+    whose cells said 4 where it now says A is doubted. When the cells say such a digit
+    beyond `DISAGREE`, or the spelling is that much less likely than the cells' best
+    letters, the name goes to review (a conflict) with the cells' own reading beside it
+    (`free`): seed 8800's MIRZA had come out MIR3A."""
     free = dist.best()
     hard = _free(_with_prior(dist, NAME_CHARS, 0.0))
     soft = _with_prior(dist, NAME_CHARS, _NAME_PRIOR)
-    share = float(np.prod([soft.probs[i, soft.alphabet.index(c)]
-                           for i, c in enumerate(hard.text)])) if hard.text else 1.0
-    conflict = dist.ll(hard.text) < dist.ll(free) - DISAGREE
-    return replace(hard, confidence=share, free=free, changed=hard.text != free,
-                   conflict=conflict)
+    if not hard.text:
+        return replace(hard, confidence=1.0, free=free)
+    letters = np.array([c in LETTERS for c in dist.alphabet])
+    is_letter = [c in LETTERS for c in hard.text]
+    where = [i for i, on in enumerate(mask) if on] if mask is not None else list(range(dist.n))
+    words = _words_of(is_letter, [b - a == 1 for a, b in itertools.pairwise(where)])
+    p = dist.probs[:, letters]
+    logp = np.log(np.maximum(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12), FLOOR))
+    picks, log_share = spelling.decode_words(logp, words)
+    chars = list(hard.text)
+    for i, j in picks.items():
+        chars[i] = LETTERS[j]
+    text = "".join(chars)
+    mass = [soft.probs[i, letters].sum() if ok else soft.probs[i, soft.alphabet.index(c)]
+            for i, (c, ok) in enumerate(zip(text, is_letter))]
+    share = math.exp(log_share) * float(np.prod(mass))
+    ll = dist.ll(text)
+    conflict = ll < dist.ll(free) - DISAGREE or ll < dist.ll(hard.text) - DISAGREE
+    hyps = tuple([(text, ll)] + [h for h in hard.hyps if h[0] != text])[:K]
+    return Decoded(text, share, free, text != free, conflict, hyps)
 
 
 def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
@@ -537,14 +603,14 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
         return _as_read(decode_cf(folded or field_dist(f, dist, mask)), dist)
     if _is_name_field(f) and dist.calibrated:
         folded = folded or field_dist(f, dist, mask)
-        got = _letters_only(folded)
+        got = _letters_only(folded, mask)
         if is_birth_city_field(f):
             got = _in_gazetteer(folded, mask, got)
         return _as_read(got, dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
         words = _is_wording(f) and "mail" not in f.label.lower()
         folded = folded or field_dist(f, dist, mask)
-        got = _in_context(folded, mask, words)
+        got = _in_context(folded, mask, words, "italy" if words else None)
         if is_address_field(f):
             got = _street_type(folded, mask, got)
         return _as_read(got, dist)

@@ -75,7 +75,7 @@ def _lines() -> list[str]:
 
 
 @cache
-def _padded() -> np.ndarray:
+def names_ascii() -> np.ndarray:
     """Every name's first `KEEP_CHARS` characters as ASCII codes, names x KEEP_CHARS,
     padded with 0 (6.9 MB), read a slice at a time: the list as Python strings would hold
     20 MB more for the life of the process."""
@@ -97,7 +97,7 @@ def _shapes(n: int) -> np.ndarray:
     """Per name, which of n cells it fills, packed in bits (names x ceil(n / 8))."""
     if n > KEEP_CHARS:
         raise ValueError(f"a field of {n} cells is longer than the names kept ({KEEP_CHARS})")
-    raw = _padded()[:, :n]
+    raw = names_ascii()[:, :n]
     return np.packbits((raw != ord(" ")) & (raw != 0), axis=1)
 
 
@@ -108,7 +108,7 @@ def by_cells(mask: str, alphabet: str) -> np.ndarray:
     cells' characters in `alphabet` (uint8, names x filled cells), each once."""
     want = np.frombuffer(mask.encode("ascii"), np.uint8) == ord("x")
     rows = np.flatnonzero((_shapes(len(mask)) == np.packbits(want)).all(axis=1))
-    codes = _padded()[rows][:, np.flatnonzero(want)]
+    codes = names_ascii()[rows][:, np.flatnonzero(want)]
     lut = np.full(256, 255, np.uint8)
     for i, c in enumerate(alphabet):
         if c.isascii():

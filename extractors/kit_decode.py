@@ -108,7 +108,8 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
     cells as spaces; of several documents' values, a family's passports, the one the cells
     spell likeliest) as a hypothesis as likely a priori as the cells' own reading: taken
     when the cells support it within `DISAGREE` of their best reading, its share against
-    that reading. Within `PLAUSIBLE` the cells' reading stays, in conflict (to review), with
+    that reading (or the field's own confidence where its decoding agrees and is surer).
+    Within `PLAUSIBLE` the cells' reading stays, in conflict (to review), with
     the document's value as a hypothesis `PLAUSIBLE` more likely a priori than the cells
     alone say (it leads the field's alternatives for the reviewer and the rules); else None.
     """
@@ -122,9 +123,10 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
     if ll < free_ll - DISAGREE:
         hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + PLAUSIBLE),)
         return replace(kf.decoded, conflict=True, hyps=hyps)
-    if text == kf.decoded.text:
-        return kf.decoded
     share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))
+    if text == kf.decoded.text:
+        # the cells' decoding and the document agree: as sure as the surer of the two
+        return replace(kf.decoded, confidence=max(kf.decoded.confidence, share))
     return replace(kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,
                    conflict=False)
 

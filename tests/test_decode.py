@@ -339,10 +339,11 @@ def test_a_name_never_takes_a_digit_and_doubts_the_letter_it_chose():
     clear = D.decode_field(f, dist("GENOVA", TEXT, 0.97))
     assert clear.text == "GENOVA" and not clear.changed and clear.confidence > 0.8
     # a digit with no letter twin: the cells lean to 4 (0.55) over A (0.40): the name reads
-    # A, with a low confidence ...
+    # A, less sure than where the same cells lean to A ...
     got = D.decode_field(f, dist("GENOV4", TEXT, 0.55, {5: ("A", 0.40)}))
     assert got.text == "GENOVA" and got.changed and got.free == "GENOV4"
-    assert got.confidence < 0.1
+    lean_a = D.decode_field(f, dist("GENOVA", TEXT, 0.55, {5: ("4", 0.40)}))
+    assert lean_a.text == "GENOVA" and got.confidence < 0.7 * lean_a.confidence
     # ... and where the cells are sure of the 4 the name still takes their best letter, as a
     # conflict (review) with the cells' reading beside it
     sure = D.decode_field(f, dist("GENOV4", TEXT, 0.999, {5: ("A", 0.0009)}))
@@ -687,6 +688,6 @@ def test_a_city_of_birth_read_as_a_town_is_surer_than_its_cells_alone():
     cells = dist("KARACHI", TEXT, 0.78, {4: ("E", 0.2)})
     alone = D._letters_only(D.field_dist(f, cells, (True,) * 7))
     got = D.decode_field(f, cells)
-    assert got.text == "KARACHI" and got.confidence > 0.8 > 0.3 > alone.confidence
+    assert got.text == "KARACHI" and got.confidence > max(alone.confidence, 0.8)
     two = D.decode_field(f, dist("RABAT", TEXT, 0.6, {0: ("B", 0.39)}))
     assert two.text == "RABAT" and two.confidence < 0.7
