@@ -25,7 +25,7 @@ from pipeline.normalise import date_cells, parse_date
 from pipeline.pages import PreparedPage
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
-from validators.rules import CHILD_BLOCKS
+from validators.rules import CHILD_BLOCKS, REQUIRED_FIELDS
 
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
 # digits or a digit among letters. Such a reading is not corrected here (the value stays as
@@ -184,6 +184,31 @@ def _status(ctx: ReadContext, f, r: FieldReading, why: str | None) -> str:
         and why is None else "review"
 
 
+#: Modulo 1 pages every application writes on (the pages of `REQUIRED_FIELDS`: surname,
+#: name, motivo on page 1; birth date, citizenship on page 2).
+WRITTEN_PAGES = frozenset(REQUIRED_FIELDS.values())
+
+
+def _empty(r: FieldReading) -> bool:
+    return r.value in ("", False, None)
+
+
+def _must_be_written(form: str, number: int, readings: dict[str, FieldReading]) -> bool:
+    """A page every application writes on whose every field reads empty: its ink is faint
+    or the scan's threshold erased it (NIST seed 9750: a 200 dpi bitonal page 1 came out
+    white, 30 fields read empty and accepted). Nothing on it can be accepted as read."""
+    return form == "m1" and number in WRITTEN_PAGES and all(map(_empty, readings.values()))
+
+
+#: Why an empty field is not accepted: on a written page that reads empty, or required.
+_EMPTY_WHY = ("form_page_reads_empty", "required_field_empty")
+
+
+def _required(key: str) -> bool:
+    form, _, field_id = key.partition(".")
+    return form.startswith("m1") and field_id in REQUIRED_FIELDS
+
+
 def _page_ref(p: PreparedPage, owner: str) -> PageRef:
     return PageRef(
         source=p.source.source, sha256=p.source.source_sha256, index=p.source.index,
@@ -228,6 +253,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     anomalies: list[Anomaly] = []
     attachments: list[Attachment] = []
     pending: list[tuple[str, FieldReading, int, str | None]] = []
+    blank_pages: set[int] = set()  # written pages that read empty (`_must_be_written`)
     t = time.perf_counter()
     for i, (page, owner) in enumerate(zip(kit.pages, kit.owners)):
         if page.registration is not None:
@@ -243,11 +269,16 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             if text_layer:
                 readings.update(read_text_fields(page.source.text_words, form_page,
                                                  page.registration.as_array(), page.dpi, prefix))
+            if _must_be_written(form, number_, readings):
+                blank_pages.add(i)
+                anomalies.append(Anomaly.make(
+                    "unreadable_page", pages=[i], reason="form_page_reads_empty",
+                    form_page=page.kind, fields_not_read=sorted(readings)))
             for key, r in readings.items():
                 # an empty field gets a crop only when it goes to review (an empty value
-                # contradicts nothing)
-                has_value = r.value not in ("", False)
-                keep = has_value or _status(ctx, model.field(key), r, None) == "review"
+                # contradicts nothing, unless the form needs one there)
+                keep = not _empty(r) or i in blank_pages or _required(key) \
+                    or _status(ctx, model.field(key), r, None) == "review"
                 crop = _save_crop(ctx, name, key, registered, r.bbox) if keep else None
                 pending.append((key, r, i, crop))
         elif page.kind in ("passport", "permit") and page.mrz is not None:
@@ -285,6 +316,9 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         r = decoded[key]
         f = model.field(key)
         why = decode.contradiction(f, r.value)
+        if _empty(r) and (i in blank_pages or _required(key)):
+            # never accepted: the page's unreadable_page, or missing_required_field, says why
+            why = _EMPTY_WHY[0] if i in blank_pages else _EMPTY_WHY[1]
         status = _status(ctx, f, r, why)
         changed = r.decoded is not None and r.decoded.changed
         read_as = " ".join(r.raw.split()) if changed else None
@@ -292,7 +326,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
                                  status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as,
                                  alternatives=alts or None)
-        if status == "review":
+        if status == "review" and why not in _EMPTY_WHY:
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
                                           value=r.value, confidence=round(r.confidence, 3),
                                           read_as=read_as or r.value, repaired=changed,

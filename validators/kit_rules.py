@@ -47,12 +47,21 @@ class RuleContext:
 
     # --- fields ---------------------------------------------------------------------------
 
+    @cached_property
+    def not_read(self) -> frozenset[str]:
+        """Fields an unreadable_page lists as not read (a form page that could not be
+        registered, or one every application writes on that reads empty): nothing is known
+        of them, so no rule takes them as empty; that anomaly already sends them to a
+        person."""
+        return frozenset(k for a in self.record.anomalies if a.code == "unreadable_page"
+                         for k in a.evidence.get("fields_not_read") or ())
+
     def field(self, key: str) -> FieldValue | None:
-        return self.record.fields.get(key)
+        return None if key in self.not_read else self.record.fields.get(key)
 
     def has(self, key: str) -> bool:
-        """Whether the field was on a page of the envelope (empty or not)."""
-        return key in self.record.fields
+        """Whether the field was read on a page of the envelope (empty or not)."""
+        return self.field(key) is not None
 
     def text(self, key: str) -> str:
         f = self.field(key)

@@ -250,7 +250,8 @@ def missing_required_field(ctx: RuleContext) -> list[Anomaly]:
             key = f"{o}.{n}"
             if page in pages and ctx.has(key) and not ctx.text(key):
                 out.append(ctx.anomaly("missing_required_field", fields=[key], field=key))
-        if 1 in pages and not ctx.choices(o, REQUEST_FIELDS):
+        read = any(ctx.has(f"{o}.{n}") for n in REQUEST_FIELDS)  # not: unreadable_page's
+        if 1 in pages and read and not ctx.choices(o, REQUEST_FIELDS):
             keys = [f"{o}.{n}" for n in REQUEST_FIELDS]
             out.append(ctx.anomaly("missing_required_field", fields=keys, field=f"{o}.8-12"))
     return out
@@ -419,8 +420,8 @@ def children_count_mismatch(ctx: RuleContext) -> list[Anomaly]:
     not judged when one of those pages is missing (missing_form_pages says so)."""
     out = []
     for o in ctx.copies:
-        if not {1, 6, 7, 8} <= ctx.form_pages(o):
-            continue
+        if not {1, 6, 7, 8} <= ctx.form_pages(o) or not ctx.has(f"{o}.26"):
+            continue  # a page missing, or the count not read (unreadable_page)
         listed = sum(1 for first in CHILD_BLOCKS
                      if any(ctx.text(f"{o}.{n}") for n in range(first, first + 7)))
         declared = ctx.int_value(f"{o}.26") or 0
