@@ -423,6 +423,10 @@ def test_contradictions_of_what_the_form_guarantees():
     assert D.contradiction(MODEL.field("m1.72"), "1O121") == "letter_in_digits"
     assert D.contradiction(MODEL.field("m1.68"), "VIA 20 SETTEMBRE") is None  # an address
     assert D.contradiction(MODEL.field("m1.3"), "") is None
+    questore = MODEL.field("m1.questore")
+    assert D.contradiction(questore, "ANO") == "not_a_questura_city"
+    assert D.contradiction(questore, "MILANO") is None
+    assert D.contradiction(questore, "PESARO") is None  # a province of the table, any edition
 
 
 def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one():
