@@ -146,13 +146,16 @@ def _word(logp: np.ndarray, lm: np.ndarray, weight: float) -> tuple[list[int], f
     return paths[k], float(best[k] + end[k]), float(np.logaddexp.reduce(total + end))
 
 
-def decode_words(logp: np.ndarray, words: Sequence[Sequence[int]], weight: float = WEIGHT,
+def decode_words(logp: np.ndarray, words: Sequence[Sequence[int]],
+                 weight: float | None = None,
                  source: str = "world") -> tuple[dict[int, int], float]:
     """The best spelling of each word: `logp` holds per cell the log-probability of each of
     A-Z (rows normalised over the letters), `words` the rows of each word in order. Returns
     the chosen letter index per row and the log posterior share of the chosen spelling of
-    all the words together among all their spellings, under `source`'s model."""
+    all the words together among all their spellings, under `source`'s model, weighed by
+    `weight` (None: `WEIGHT`; 0 reads each cell's likeliest letter)."""
     lm = model(source)
+    weight = WEIGHT if weight is None else weight
     out: dict[int, int] = {}
     share = 0.0
     for rows in words:

@@ -474,6 +474,19 @@ def bench_cells(
     typer.echo(run(seed, n, tesseract, detail, model))
 
 
+@bench_app.command("names")
+def bench_names(
+    seed: Annotated[int, typer.Option("--seed")] = 9800,
+    n: Annotated[int, typer.Option("--n", min=1, help="Names and streets each.")] = 600,
+    writers: Annotated[str, typer.Option(
+        "--writers", help="nist-bench (never trained or tuned on) or nist-cal.")] = "nist-bench",
+) -> None:
+    """Names and streets in real hand print decoded with and without the spelling model."""
+    from extractors.spelling_bench import run
+
+    typer.echo(run(seed, n, writers))
+
+
 from pipeline import ops_cli  # worker, submit, status, reprocess, bench scale
 from web.cli import register_bench as register_web_bench  # bench web
 from pipeline.opsextra import register as register_ops_extra  # noqa: E402

@@ -72,3 +72,17 @@ def test_a_name_field_is_spelt_and_a_far_fetched_spelling_is_doubted():
     # sure cells of a spelling the model finds odd are read as written
     odd = D.decode_field(f, dist("MELNYH", TEXT, 0.97, {5: ("K", 0.012)}))
     assert (odd.text, odd.conflict) == ("MELNYH", False)
+
+
+def test_bench_names_reads_real_hand_print_both_ways(shared):
+    from extractors.spelling_bench import run
+    from sample_scans.synth import nist
+
+    assert nist.available(), f"{nist.npz_path()} is missing from shared/handprint"
+    report = run(seed=5, n=8, writers="nist-cal")
+    rows = {line[:24].strip(): line[24:].split() for line in report.splitlines()[2:-1]}
+    assert int(rows["street"][0]) == 8 and int(rows["all"][0]) >= 12
+    for row in rows.values():
+        assert all(0.0 <= float(v.rstrip("%")) <= 100.0 for v in row[1:])
+    assert float(rows["all"][2].rstrip("%")) >= float(rows["all"][1].rstrip("%"))
+    assert report.splitlines()[-1].startswith("decoding: ")
