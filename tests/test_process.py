@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pikepdf
-import pytest
 from PIL import Image
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
