@@ -696,3 +696,14 @@ def test_a_city_of_birth_read_as_a_town_is_surer_than_its_cells_alone():
     assert got.text == "KARACHI" and got.confidence > max(alone.confidence, 0.8)
     two = D.decode_field(f, dist("RABAT", TEXT, 0.6, {0: ("B", 0.39)}))
     assert two.text == "RABAT" and two.confidence < 0.7
+
+
+def test_a_document_numbers_leading_look_alike_is_only_as_sure_as_the_pair_says():
+    """A permit number's first stroke: 1 (0.75) or I (0.19), as NIST writers' I come out.
+    Neither the neighbours nor the classifier decide it: the share drops to the 1's share of
+    the pair. A first character with no look-alike (7) is left as it is."""
+    f = MODEL.field("m1.18")  # Numero del permesso
+    stroke = D.decode_field(f, dist("169256273", TEXT, 0.75, {0: ("I", 0.19)}))
+    clear = D.decode_field(f, dist("769256273", TEXT, 0.75, {0: ("T", 0.19)}))
+    assert stroke.text == "169256273" and clear.text == "769256273"
+    assert stroke.confidence < 0.85 * clear.confidence
