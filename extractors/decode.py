@@ -533,6 +533,18 @@ def text_table(f: Field) -> str | None:
     return _TEXT_TABLES.get(f.label) if f.kind is FieldKind.TEXT else None
 
 
+def field_group(f: Field) -> str:
+    """The kind of reading a comb field's decoded confidence measures, for its calibration
+    (`decode_calibration.calibrate`): a name (spelt, weighed against lists), words (an
+    address, spelt), a code of letters and digits (a document number), a codice fiscale, or
+    the field's kind (date, digits, code of a table)."""
+    if is_cf_field(f):
+        return "cf"
+    if f.kind is FieldKind.TEXT:
+        return "name" if _is_name_field(f) else "words" if _is_wording(f) else "code_text"
+    return f.kind.value
+
+
 def is_cf_field(f: Field) -> bool:
     return f.kind is FieldKind.TEXT and len(f.cells) == 16 and "codice fiscale" in f.label.lower()
 

@@ -18,8 +18,8 @@ boundary), each word read on its own.
 
 `decode_words` finds the best spelling of a name's words under the cells' probabilities and
 the model (`WEIGHT`), exactly, over each cell's likeliest letters (`CANDIDATES`), and its
-posterior share among all spellings. Measured on NIST SD19 handwriting never trained on
-(docs/benchmarks.md, "spelling model").
+posterior share among all spellings. Measured on NIST SD19 handwriting never trained on by
+`plico bench names` (extractors/spelling_bench.py; docs/benchmarks.md).
 """
 
 from __future__ import annotations
