@@ -607,17 +607,3 @@ def _as_read(got: Decoded, dist: CellDist) -> Decoded:
     """`got` with the cells' own reading as its `free` (decoded on a folded distribution)."""
     cells = dist.best()
     return replace(got, free=cells, changed=got.text != cells)
-
-
-def warm() -> None:
-    """Build the decoder's tables that every field shares (the days of 1900-2099, the comuni,
-    the province names, the street types, the spelling models, the towns' names): before a
-    process forks its workers (`pipeline.jobs`), so that each inherits them instead of
-    building its own."""
-    _dates()
-    comuni()
-    _siglas_by_name()
-    street_types()
-    gazetteer.names_ascii()
-    for source in spelling.SOURCES:
-        spelling.model(source)

@@ -96,11 +96,6 @@ class JobPool:
 
     def __init__(self, settings: Settings, recogniser_factory: Callable[[], object],
                  jobs: int) -> None:
-        from extractors import decode
-        from pipeline.form import load_form_model
-
-        load_form_model()
-        decode.warm()  # read-only tables, inherited by every child
         self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_open,
                                          initargs=(settings, recogniser_factory, os.getpid()))
