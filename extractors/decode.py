@@ -40,27 +40,22 @@ from functools import cache
 
 import numpy as np
 
-from extractors import gazetteer, spelling
-from extractors.comuni import COMUNI_CSV, Comune, comuni, table_rows
+from extractors import gazetteer
 from extractors.cell_dist import (
     DISAGREE,
-    FLOOR,
     PLAUSIBLE,
     K,
     CellDist,
     Decoded,
     _free,
-    _free_share,
     _pick,
-    _with_prior,
-    SLASH,
-    context_marginals,
     fold_twins,
     fold_words,
-    kbest,
 )
 from extractors.cf_decode import decode_cf, fold_cf
-from extractors.recognise import DIGITS, LETTERS, TWINS
+from extractors.comuni import COMUNI_CSV, Comune, comuni, table_rows
+from extractors.free_text import NAME_CHARS, in_context, letters_only
+from extractors.recognise import DIGITS, TWINS
 from pipeline.form.model import Field, FieldKind
 from pipeline.normalise import plain_upper
 from validators import codice_fiscale as cfm
@@ -70,137 +65,6 @@ from validators.coded_tables import edition_on, editions
 EDITION_PENALTY = math.log(3.0)
 #: Fields holding names of people and places: letters, spaces and ' - . only.
 _NAME_WORDS = ("cognome", "nome", "comune", "città", "citta", "frontiera", "luogo")
-_NAME_PRIOR = 0.01  # a digit or other symbol in a name field, relative to its reading
-
-
-def _in_context(dist: CellDist, mask: Sequence[bool], words: bool = False,
-                spell: str | None = None) -> Decoded:
-    """Free text read with its neighbours' kind (`context_marginals`), the cells'
-    marginals maximised one by one; its share is the product of their marginals. With
-    `words` (text of words, not an e-mail), a word of letters keeps no stray digit
-    (`_letter_words`); with `spell`, each word of letters is spelt by that source's
-    spelling model (`_spelt`), and the text is doubted if the spelling is `DISAGREE` less
-    likely in the cells than their reading."""
-    where = [i for i, on in enumerate(mask) if on]
-    links = [b - a == 1 for a, b in itertools.pairwise(where)]
-    post = context_marginals(dist, links)
-    picks = post.argmax(axis=1)
-    text = "".join(dist.alphabet[j] for j in picks)
-    free = dist.best()
-    if dist.ll(text) < dist.ll(free) - DISAGREE:
-        return Decoded(free, _free_share(dist), free, False, True, tuple(kbest(dist)))
-    picks = _no_loose_slash(dist.alphabet, post, picks, links)
-    if words:
-        picks = _letter_words(dist.alphabet, post, picks, links)
-    factors = post[np.arange(len(picks)), picks]
-    read = "".join(dist.alphabet[j] for j in picks)
-    if spell:
-        picks, factors = _spelt(dist.alphabet, post, picks, links, spell)
-    text = "".join(dist.alphabet[j] for j in picks)
-    share = float(np.prod(factors))
-    conflict = dist.ll(text) < max(dist.ll(free), dist.ll(read)) - DISAGREE
-    hyps = tuple([(text, dist.ll(text))] + [h for h in kbest(dist) if h[0] != text])[:K]
-    return Decoded(text, share, free, text != free, conflict, hyps)
-
-
-def _words_of(chars: Sequence[bool], links: Sequence[bool]) -> list[list[int]]:
-    """Runs of touching cells where `chars` is true (a word's letters)."""
-    out: list[list[int]] = []
-    for i, ok in enumerate(chars):
-        if ok and out and out[-1][-1] == i - 1 and links[i - 1]:
-            out[-1].append(i)
-        elif ok:
-            out.append([i])
-    return out
-
-
-def _spelt(alphabet: str, post: np.ndarray, picks: np.ndarray, links: Sequence[bool],
-           source: str) -> tuple[np.ndarray, np.ndarray]:
-    """`picks` with each word of letters (`_words_of`) spelt by the cells' letter marginals
-    and `source`'s spelling model (`spelling.decode_words`), and per cell the factor of the
-    text's share: a spelt word's posterior share (spread over its cells) times each cell's
-    chance of holding a letter or a look-alike digit (`TWINS`); elsewhere the chosen
-    character's marginal."""
-    letters = np.array([c in LETTERS for c in alphabet])
-    words = _words_of([bool(letters[j]) for j in picks], links)
-    factors = post[np.arange(len(picks)), picks]
-    if not words:
-        return picks, factors
-    cols = np.flatnonzero(letters)
-    p = post[:, letters].copy()
-    for digit, letter in TWINS.items():  # a stroke counts for I, as `fold_twins` counts it
-        if digit.isdigit() and digit in alphabet and letter in alphabet:
-            p[:, int(np.searchsorted(cols, alphabet.index(letter)))] += \
-                post[:, alphabet.index(digit)]
-    mass = p.sum(axis=1)
-    logp = np.log(np.maximum(p / np.maximum(mass[:, None], 1e-12), FLOOR))
-    out = picks.copy()
-    for word in words:
-        got, log_share = spelling.decode_words(logp, [word], source=source)
-        for i, j in got.items():
-            out[i] = cols[j]
-        factors[word] = mass[word] * math.exp(log_share / len(word))
-    return out, factors
-
-
-def _no_loose_slash(alphabet: str, post: np.ndarray, picks: np.ndarray,
-                    links: Sequence[bool]) -> np.ndarray:
-    """`picks` with a slash that begins or ends a run of touching cells replaced by the
-    cell's likeliest other character: a slash stands between two things (12/3, 12/B); alone
-    at an end it is a slanted stroke (seed 8900: house numbers 161 and 131 came out 16/ and
-    13/, accepted)."""
-    j = alphabet.find(SLASH)
-    if j < 0:
-        return picks
-    out = picks.copy()
-    n = len(picks)
-    for i in np.flatnonzero(picks == j):
-        inside = 0 < i < n - 1 and links[i - 1] and links[i]
-        if not inside:
-            score = post[i].copy()
-            score[j] = -1.0
-            out[i] = int(np.argmax(score))
-    return out
-
-
-#: A word of free text with at least this many letters for each digit is a word of letters:
-#: its digits are letters the classifier took for digits (seed 8800: PULIZIE and SERVIZI
-#: came out PULI31E and SERV131, a writer's Z read as 3), not a code like 12B or A2.
-_LETTERS_PER_DIGIT = 3
-
-
-def _letter_words(alphabet: str, post: np.ndarray, picks: np.ndarray,
-                  links: Sequence[bool]) -> np.ndarray:
-    """`picks` with each digit of a word of letters replaced by the cell's likeliest letter.
-    A word is a run of touching letters and digits (a symbol ends it); a word of letters has
-    four characters or more and at least `_LETTERS_PER_DIGIT` letters per digit, not
-    counting look-alikes (`TWINS`), whose digit counts for its letter twin. The chosen
-    letter's share is its marginal: the field is doubted."""
-    letters = np.array([c in LETTERS for c in alphabet])
-    chars = [alphabet[j] for j in picks]
-    runs: list[list[int]] = []
-    for i, c in enumerate(chars):
-        if not c.isalnum():
-            continue
-        if runs and runs[-1][-1] == i - 1 and links[i - 1]:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    out = picks.copy()
-    for run in runs:
-        solid = [chars[k] for k in run if chars[k] not in TWINS]
-        n_letters = sum(c.isalpha() for c in solid)
-        n_digits = len(solid) - n_letters
-        if len(run) < 4 or not n_digits or n_letters < _LETTERS_PER_DIGIT * n_digits:
-            continue
-        for k in run:
-            if chars[k].isdigit():
-                score = np.where(letters, post[k], -1.0)
-                twin = alphabet.find(TWINS[chars[k]]) if chars[k] in TWINS else -1
-                if twin >= 0:
-                    score[twin] += post[k, picks[k]]  # a stroke counts for I, as folded
-                out[k] = int(np.argmax(score))
-    return out
 
 
 # ------------------------------------------------------------------------------- tables
@@ -303,45 +167,6 @@ _COMUNE_FIELDS = {form: {c for c, _, _ in groups} for form, groups in _COMUNE_GR
 
 
 # ---------------------------------------------------------------------------- one field
-
-
-NAME_CHARS = LETTERS + "'-. "
-
-
-def _letters_only(dist: CellDist, mask: Sequence[bool] | None = None) -> Decoded:
-    """A name of a person or place: letters and ' - . only, never a digit. `dist` counts
-    the look-alike digits as their letters already (`field_dist`: a ring is an O, a stroke an
-    I). Each word (touching cells of letters, `mask`) is spelt by the cells and the spelling
-    model together (`spelling.decode_words`: MELNYH becomes MELNYK). Its confidence is the
-    spelling's posterior share, times each cell's chance of holding a letter (or the symbol
-    read) with any digit or other symbol only `_NAME_PRIOR` as likely a priori, so a name
-    whose cells said 4 where it now says A is doubted. When the cells say such a digit
-    beyond `DISAGREE`, or the spelling is that much less likely than the cells' best
-    letters, the name goes to review (a conflict) with the cells' own reading beside it
-    (`free`): seed 8800's MIRZA had come out MIR3A."""
-    free = dist.best()
-    hard = _free(_with_prior(dist, NAME_CHARS, 0.0))
-    soft = _with_prior(dist, NAME_CHARS, _NAME_PRIOR)
-    if not hard.text:
-        return replace(hard, confidence=1.0, free=free)
-    letters = np.array([c in LETTERS for c in dist.alphabet])
-    is_letter = [c in LETTERS for c in hard.text]
-    where = [i for i, on in enumerate(mask) if on] if mask is not None else list(range(dist.n))
-    words = _words_of(is_letter, [b - a == 1 for a, b in itertools.pairwise(where)])
-    p = dist.probs[:, letters]
-    logp = np.log(np.maximum(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12), FLOOR))
-    picks, log_share = spelling.decode_words(logp, words)
-    chars = list(hard.text)
-    for i, j in picks.items():
-        chars[i] = LETTERS[j]
-    text = "".join(chars)
-    mass = [soft.probs[i, letters].sum() if ok else soft.probs[i, soft.alphabet.index(c)]
-            for i, (c, ok) in enumerate(zip(text, is_letter))]
-    share = math.exp(log_share) * float(np.prod(mass))
-    ll = dist.ll(text)
-    conflict = ll < dist.ll(free) - DISAGREE or ll < dist.ll(hard.text) - DISAGREE
-    hyps = tuple([(text, ll)] + [h for h in hard.hyps if h[0] != text])[:K]
-    return Decoded(text, share, free, text != free, conflict, hyps)
 
 
 def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
@@ -554,7 +379,7 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
     """What one field's filled cells say under the field's own constraints (no context
     from other fields; `kit_decode.decode_kit` adds that). `on`: the application date, for tables;
     `mask`: which cells are filled (free text reads letters and digits by their neighbours,
-    `_in_context`, with a classifier's probabilities); `folded`: `field_dist`'s answer for
+    `free_text.in_context`, with a classifier's probabilities); `folded`: `field_dist`'s answer for
     these cells when the caller has it already."""
     if dist.n == 0:
         return Decoded("", 1.0, "", False, False, (("", 0.0),))
@@ -571,14 +396,14 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
         return _as_read(decode_cf(folded or field_dist(f, dist, mask)), dist)
     if _is_name_field(f) and dist.calibrated:
         folded = folded or field_dist(f, dist, mask)
-        got = _letters_only(folded, mask)
+        got = letters_only(folded, mask)
         if is_birth_city_field(f):
             got = _in_gazetteer(folded, mask, got)
         return _as_read(got, dist)
     if f.kind is FieldKind.TEXT and dist.calibrated:
         words = _is_wording(f) and "mail" not in f.label.lower()
         folded = folded or field_dist(f, dist, mask)
-        got = _in_context(folded, mask, words, "italy" if words else None)
+        got = in_context(folded, mask, words, "italy" if words else None)
         if is_address_field(f):
             got = _street_type(folded, mask, got)
         if not _is_wording(f):

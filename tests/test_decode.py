@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from extractors import comuni
+from extractors import comuni, free_text
 from extractors import decode as D
 from extractors.cell_dist import CellDist, fold_twins, from_probabilities, from_reading
 from extractors.decode_calibration import isotonic
@@ -322,10 +322,10 @@ def test_a_slash_between_letters_reads_as_the_letter_it_looks_like():
     """A slanted hand-printed I looks like a slash (seed 7600: V/A, BATT/STI); between
     numbers, or after one, a clear slash stays."""
     via = dist("V/A", TEXT, p=0.95, doubt={1: ("I", 0.4)})
-    assert D._in_context(via, (True,) * 3).text == "VIA"
+    assert free_text.in_context(via, (True,) * 3).text == "VIA"
     for text in ("12/3", "12/B"):
         clear = dist(text, TEXT, p=0.9, doubt={2: ("I", 0.05)})
-        assert D._in_context(clear, (True,) * len(text)).text == text
+        assert free_text.in_context(clear, (True,) * len(text)).text == text
 
 
 def test_a_name_never_takes_a_digit_and_doubts_the_letter_it_chose():
@@ -691,7 +691,7 @@ def test_a_city_of_birth_read_as_a_town_is_surer_than_its_cells_alone():
     towns the share is split."""
     f = MODEL.field("m1.38")
     cells = dist("KARACHI", TEXT, 0.78, {4: ("E", 0.2)})
-    alone = D._letters_only(D.field_dist(f, cells, (True,) * 7))
+    alone = free_text.letters_only(D.field_dist(f, cells, (True,) * 7))
     got = D.decode_field(f, cells)
     assert got.text == "KARACHI" and got.confidence > max(alone.confidence, 0.8)
     two = D.decode_field(f, dist("RABAT", TEXT, 0.6, {0: ("B", 0.39)}))
