@@ -112,9 +112,9 @@ OUT_OF_YEARS = math.log(100.0)
 
 
 def date_years(f: Field, today=None) -> tuple[int, int]:
-    """Plausible years of a date field: a birth from 1900 to this year; a document's
-    validity within 30 years either side; any other date (the application, an entry, an
-    issue, a registration) from 1950 to next year."""
+    """Plausible years of a date field, the decoder's prior: a birth from 1900 to this year;
+    a document's validity within 30 years either side; any other date (the application, an
+    entry, an issue, a registration) from 1950 to next year."""
     import datetime as dt
 
     year = (today or dt.date.today()).year
@@ -124,6 +124,26 @@ def date_years(f: Field, today=None) -> tuple[int, int]:
     if "valido" in label or "scadenza" in label:
         return year - 30, year + 30
     return 1950, year + 1
+
+
+def possible_years(f: Field, today=None) -> tuple[int, int]:
+    """The years a date field can hold at all (`contradiction`): `date_years`, and for the
+    end of a document's validity no more than `VALID_AHEAD` years ahead."""
+    import datetime as dt
+
+    first, last = date_years(f, today)
+    label = f.label.lower()
+    if "sino" in label or "scadenza" in label:
+        last = min(last, (today or dt.date.today()).year + VALID_AHEAD)
+    return first, last
+
+
+#: Years ahead a document held today can be valid until: nearly every State issues passports
+#: for ten years at most, a Schengen visa is valid for five at most (Regulation (EC) No
+#: 810/2009, art. 24(2)), a residence permit for less; one year more for a term that runs
+#: from an issue date before the application. NIST seed 9760: a passport valid until 2031
+#: read 2051, accepted.
+VALID_AHEAD = 11
 
 
 def decode_date(dist: CellDist, years: tuple[int, int] = (1900, 2099)) -> Decoded:
@@ -171,9 +191,10 @@ _COMUNE_FIELDS = {form: {c for c, _, _ in groups} for form, groups in _COMUNE_GR
 
 def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
     """Why `value` cannot be what the form holds in `f`, or None: a digit in a name of a
-    person or place, a letter in a digit field, an impossible date, a comune of a comune
-    field not in the ISTAT list (first `n_cells` characters, as the cells hold it), a
-    Questura's line naming no province's town (NIST seed 9530: MILANO read ANO, accepted)."""
+    person or place, a letter in a digit field, an impossible date or one outside its
+    field's possible years (`possible_years`), a comune of a comune field not in the ISTAT list
+    (first `n_cells` characters, as the cells hold it), a Questura's line naming no
+    province's town (NIST seed 9530: MILANO read ANO, accepted)."""
     if not isinstance(value, str) or not value:
         return None
     if _is_name_field(f) and any(c.isdigit() for c in value):
@@ -182,9 +203,12 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
         return "letter_in_digits"
     if f.kind is FieldKind.DATE:
         try:
-            dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             return "impossible_date"
+        first, last = possible_years(f)
+        if not first <= day.year <= last:
+            return "date_out_of_range"
     if f.id in _COMUNE_FIELDS.get(f.form, ()) and not _is_comune(value, n_cells or len(f.cells)):
         return "comune_not_in_istat"
     if is_cf_field(f) and not cfm.check(value).check_ok:

@@ -424,6 +424,11 @@ def test_contradictions_of_what_the_form_guarantees():
     assert D.contradiction(MODEL.field("m1.72"), "1O121") == "letter_in_digits"
     assert D.contradiction(MODEL.field("m1.68"), "VIA 20 SETTEMBRE") is None  # an address
     assert D.contradiction(MODEL.field("m1.3"), "") is None
+    year = dt.date.today().year
+    passport_until = MODEL.field("m1.45")  # Valido sino al
+    assert D.contradiction(passport_until, f"{year + 25}-03-21") == "date_out_of_range"
+    assert D.contradiction(passport_until, f"{year + 5}-03-21") is None
+    assert D.contradiction(MODEL.field("m1.34"), f"{year + 1}-01-01") == "date_out_of_range"
     questore = MODEL.field("m1.questore")
     assert D.contradiction(questore, "ANO") == "not_a_questura_city"
     assert D.contradiction(questore, "MILANO") is None
