@@ -29,6 +29,7 @@ from extractors.cell_dist import (
     _free_share,
     _with_prior,
     context_marginals,
+    fold_twins,
     kbest,
 )
 from extractors.recognise import LETTERS, TWINS
@@ -60,7 +61,7 @@ def in_context(dist: CellDist, mask: Sequence[bool], words: bool = False,
     factors = post[np.arange(len(picks)), picks]
     read = "".join(dist.alphabet[j] for j in picks)
     if spell:
-        picks, factors = _spelt(dist.alphabet, post, picks, links, spell)
+        picks, factors = _spelt(dist.alphabet, post, picks, factors, links, spell)
     text = "".join(dist.alphabet[j] for j in picks)
     share = float(np.prod(factors))
     conflict = dist.ll(text) < max(dist.ll(free), dist.ll(read)) - DISAGREE
@@ -79,33 +80,35 @@ def _words_of(chars: Sequence[bool], links: Sequence[bool]) -> list[list[int]]:
     return out
 
 
-def _spelt(alphabet: str, post: np.ndarray, picks: np.ndarray, links: Sequence[bool],
-           source: str) -> tuple[np.ndarray, np.ndarray]:
+def _spelt(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray,
+           links: Sequence[bool], source: str) -> tuple[np.ndarray, np.ndarray]:
     """`picks` with each word of letters (`_words_of`) spelt by the cells' letter marginals
-    and `source`'s spelling model (`spelling.decode_words`), and per cell the factor of the
-    text's share: a spelt word's posterior share (spread over its cells) times each cell's
-    chance of holding a letter or a look-alike digit (`TWINS`); elsewhere the chosen
-    character's marginal."""
+    and `source`'s spelling model (`spelling.decode_words`), and `factors` (per cell, the
+    chosen character's marginal) with a spelt word's cells taking the word's posterior share
+    (spread over its cells) times each cell's chance of holding a letter or a look-alike
+    digit (`fold_twins`)."""
     letters = np.array([c in LETTERS for c in alphabet])
     words = _words_of([bool(letters[j]) for j in picks], links)
-    factors = post[np.arange(len(picks)), picks]
     if not words:
         return picks, factors
+    folded = fold_twins(CellDist(alphabet, post, True), LETTERS).probs
+    logp, mass = _letter_logp(folded, letters)
     cols = np.flatnonzero(letters)
-    p = post[:, letters].copy()
-    for digit, letter in TWINS.items():  # a stroke counts for I, as `fold_twins` counts it
-        if digit.isdigit() and digit in alphabet and letter in alphabet:
-            p[:, int(np.searchsorted(cols, alphabet.index(letter)))] += \
-                post[:, alphabet.index(digit)]
-    mass = p.sum(axis=1)
-    logp = np.log(np.maximum(p / np.maximum(mass[:, None], 1e-12), FLOOR))
-    out = picks.copy()
+    out, factors = picks.copy(), factors.copy()
     for word in words:
         got, log_share = spelling.decode_words(logp, [word], source=source)
         for i, j in got.items():
             out[i] = cols[j]
         factors[word] = mass[word] * math.exp(log_share / len(word))
     return out, factors
+
+
+def _letter_logp(probs: np.ndarray, letters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, the log-probability of each letter among the letters (what the spelling
+    model weighs), and the cell's probability of holding a letter at all."""
+    p = probs[:, letters]
+    mass = p.sum(axis=1)
+    return np.log(np.maximum(p / np.maximum(mass[:, None], 1e-12), FLOOR)), mass
 
 
 def _no_loose_slash(alphabet: str, post: np.ndarray, picks: np.ndarray,
@@ -188,9 +191,7 @@ def letters_only(dist: CellDist, mask: Sequence[bool] | None = None) -> Decoded:
     is_letter = [c in LETTERS for c in hard.text]
     where = [i for i, on in enumerate(mask) if on] if mask is not None else list(range(dist.n))
     words = _words_of(is_letter, [b - a == 1 for a, b in itertools.pairwise(where)])
-    p = dist.probs[:, letters]
-    logp = np.log(np.maximum(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12), FLOOR))
-    picks, log_share = spelling.decode_words(logp, words)
+    picks, log_share = spelling.decode_words(_letter_logp(dist.probs, letters)[0], words)
     chars = list(hard.text)
     for i, j in picks.items():
         chars[i] = LETTERS[j]
