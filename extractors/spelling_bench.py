@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
-import yaml
 
 from extractors import decode, gazetteer, spelling
 from extractors.cell_dist import from_probabilities
@@ -28,17 +26,17 @@ from extractors.cellnet_train import data
 from extractors.recognise import TEXT, CellBatchItem
 from pipeline.form import load_form_model
 from pipeline.form.model import FieldKind
+from sample_scans.synth import people
 
-PEOPLE = Path(__file__).resolve().parent.parent / "sample_scans" / "synth" / "data" / "people.yaml"
 _SPLITS = {"nist-bench": "bench", "nist-cal": "val"}
 _COMBOS = ((200, "grey"), (200, "bitonal"), (300, "grey"), (300, "bitonal"))
 
 
 def _pools() -> dict[str, list[str]]:
-    pools = yaml.safe_load(PEOPLE.read_text(encoding="utf-8"))
-    people = sorted({n for nat in pools["nationalities"].values()
+    pools = people.data()
+    names = sorted({n for nat in pools["nationalities"].values()
                      for key in ("male", "female", "surnames") for n in nat[key]})
-    return {"name": people, "street": sorted(pools["streets"])}
+    return {"name": names, "street": sorted(pools["streets"])}
 
 
 def run(seed: int, n: int, writers: str = "nist-bench") -> str:
