@@ -108,17 +108,15 @@ def main() -> int:
     fill_of = np.array(fills)
     kx, ky = isotonic(x, y)
     cal = np.interp(x, kx, ky)
-    best = 1.0
-    # each fill on its own: typed fields, nearly all right, must not buy hand print a lower
-    # bar; and the lowest threshold from which every higher one also holds the bar, not the
-    # first that happens to (precision against threshold is not monotone on a few hundred
-    # fields: a low threshold that holds by chance let 98.9% through on fresh seeds)
-    for t in sorted(set(np.round(cal, 4)), reverse=True):
+    best = None
+    # each fill on its own: typed fields, nearly all right, must not buy hand print a lower bar
+    for t in sorted(set(np.round(cal, 4))):
         accepted = ok & (cal >= t)
-        if accepted.sum() and not all(y[accepted & (fill_of == f)].mean() >= args.precision
-                                      for f in set(fills) if (accepted & (fill_of == f)).any()):
+        if accepted.sum() and all(y[accepted & (fill_of == f)].mean() >= args.precision
+                                  for f in set(fills) if (accepted & (fill_of == f)).any()):
+            best = float(t)
             break
-        best = float(t)
+    best = 1.0 if best is None else best
     accepted = ok & (cal >= best)
     fit = {
         "x": kx, "y": ky, "threshold": best,
