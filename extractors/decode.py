@@ -115,8 +115,6 @@ def date_years(f: Field, today=None) -> tuple[int, int]:
     """Plausible years of a date field, the decoder's prior: a birth from 1900 to this year;
     a document's validity within 30 years either side; any other date (the application, an
     entry, an issue, a registration) from 1950 to next year."""
-    import datetime as dt
-
     year = (today or dt.date.today()).year
     label = f.label.lower()
     if "nato" in label:
@@ -129,8 +127,6 @@ def date_years(f: Field, today=None) -> tuple[int, int]:
 def possible_years(f: Field, today=None) -> tuple[int, int]:
     """The years a date field can hold at all (`contradiction`): `date_years`, and for the
     end of a document's validity no more than `VALID_AHEAD` years ahead."""
-    import datetime as dt
-
     first, last = date_years(f, today)
     label = f.label.lower()
     if "sino" in label or "scadenza" in label:
@@ -244,13 +240,16 @@ def _siglas_by_name() -> dict[str, tuple[str, ...]]:
     names += [(c.name, c.sigla) for c in comuni()]
     out: dict[str, set[str]] = {}
     for name, code in names:
-        key = "".join(filter(str.isalpha, name))
-        out.setdefault(key, set()).update((code, *SIGLA_ALIASES.get(code, ())))
+        out.setdefault(_letters(name), set()).update((code, *SIGLA_ALIASES.get(code, ())))
     return {k: tuple(sorted(v)) for k, v in out.items() if k}
 
 
 def _bare(name: str) -> str:
-    return "".join(c for c in plain_upper(name) if c.isalpha())
+    return _letters(plain_upper(name))
+
+
+def _letters(name: str) -> str:
+    return "".join(filter(str.isalpha, name))
 
 
 def _is_comune(value: str, n: int) -> bool:

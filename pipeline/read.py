@@ -108,8 +108,6 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     return out
 
 
-
-
 def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
     """Each child's surname decoded with the applicant's (m1.3) and the spouse's (m1.128) as
     a document's values are (`kit_decode.with_document`): most children carry a parent's
