@@ -128,6 +128,14 @@ def fold_twins(dist: CellDist, allowed: str) -> CellDist:
     return _fold_rows(dist, [(range(dist.n), allowed)]) if dist.calibrated else dist
 
 
+def fold_toward(dist: CellDist, text: str) -> CellDist:
+    """`dist` with each cell's look-alike of `text`'s character there (`recognise.TWINS`)
+    counted for that character: how well the cells fit a value that another source decides
+    (a check-valid MRZ), where a plain stroke is an I as much as a 1."""
+    return _fold_rows(dist, [([i], dist.alphabet.replace(TWINS[c], "")) for i, c in
+                             enumerate(text[:dist.n]) if c in TWINS and TWINS[c] in dist.alphabet])
+
+
 def _fold_rows(dist: CellDist, kinds: Sequence[tuple[Sequence[int], str]]) -> CellDist:
     """`dist` with, in the given rows, each look-alike outside the given characters moved
     to its twin inside them (`recognise.TWINS`); rows still sum to 1."""

@@ -450,6 +450,20 @@ def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one(
     assert with_document(same, "BEN AMOR") == same.decoded
 
 
+def test_a_permit_mrz_decides_the_look_alike_the_cells_cannot():
+    """NIST seed 9351: the permit number I50843680, its I written as a plain stroke and read
+    1 at 0.95 (I 0.02), went to review with the check-valid MRZ's value as an alternative.
+    The cells cannot tell I from 1; the MRZ can: its value is taken. A digit that is no
+    look-alike of the MRZ's character (a 7 where it says 2) is still not mended."""
+    kf = kit_field("m1.18", "150843680", TEXT, p=0.95, doubt={0: ("I", 0.02)})
+    assert kf.decoded.text.startswith("1")
+    got = with_document(kf, "I50843680")
+    assert got is not None and got.text == "I50843680" and got.changed and not got.conflict
+    assert got.confidence > 0.9
+    other = kit_field("m1.18", "I50843680", TEXT, p=0.97, doubt={1: ("S", 0.01)})
+    assert with_document(other, "I70843680") is None
+
+
 def test_a_passport_mrz_the_cells_could_still_spell_sends_the_name_to_review():
     """NIST writers, anomalies seed 904: GHEORGHE's G written like a 5 and read GHEORSHE,
     accepted, and mrz_mismatch raised against the passport. E at 1/200 of F's probability
