@@ -99,13 +99,23 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     still spell sends the field to review with the MRZ's value; a value the cells clearly
     spell otherwise stays as written, for mrz_mismatch to weigh. Where a kit holds several
     passports (a family's), each field is weighed against the one whose value its cells
-    spell likeliest."""
+    spell likeliest. So is each Modulo 1 copy's (a family member's form, m1#2: NIST seed
+    9351, a second applicant's permit number I43980229 read 143980279 beside its permit's
+    check-valid MRZ)."""
     out = dict(readings)
+    copies = _m1_copies(out)
     for kind, parts in DOCUMENT_FIELDS.items():
         mrzs = [a.mrz_fields for a in attachments if a.kind == kind and a.mrz_fields]
         for key, part in parts.items() if mrzs else ():
-            _with_values(out, key, [_spelled(part, m.get(part)) for m in mrzs])
+            values = [_spelled(part, m.get(part)) for m in mrzs]
+            for copy in copies:
+                _with_values(out, f"{copy}.{key.split('.', 1)[1]}", values)
     return out
+
+
+def _m1_copies(readings: dict[str, FieldReading]) -> list[str]:
+    """The kit's Modulo 1 copies as their fields' prefixes: m1, m1#2..."""
+    return sorted({k.split(".", 1)[0] for k in readings if k.startswith("m1")})
 
 
 def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
@@ -116,7 +126,7 @@ def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, Fiel
     alternatives, a surname clearly other stays as written (NIST seed 9200: EL FASSI read EL
     SASSI in two children's fields, accepted)."""
     out = dict(readings)
-    for prefix in sorted({k.split(".", 1)[0] for k in out if k.startswith("m1")}):
+    for prefix in _m1_copies(out):
         parents = [r.value for k in ("3", "128")
                    if (r := out.get(f"{prefix}.{k}")) is not None and isinstance(r.value, str)
                    and r.value]
