@@ -139,7 +139,7 @@ def _date_hyps(d: Decoded) -> list[tuple[str, float, object]]:
 def decode_cf_joint(
     cf: CellDist, surname: Decoded, name: Decoded, birth: Decoded, sex: Decoded | None,
     surname_text: Sequence[str], name_text: Sequence[str],
-) -> dict[str, tuple[str, float]]:
+) -> tuple[dict[str, tuple[str, float]], bool]:
     """Joint decoding of a codice fiscale and the fields it encodes.
 
     A hypothesis is a surname, a name, a birth date and a sex (each among its field's best
@@ -149,10 +149,11 @@ def decode_cf_joint(
     each field as read on its own, the CF decoded alone, less `CF_DISAGREE`. The answer,
     for "cf", "surname", "name", "birth", "sex": the text chosen (one character per filled
     cell; the surname and name with their spaces given in `*_text` as hypothesis spellings)
-    and its posterior share. Empty when it cannot be decided jointly.
+    and its posterior share (empty when it cannot be decided jointly); and, when the
+    disagreeing hypothesis wins, the parts in dispute (`_disputed`), for review.
     """
     if cf.n != 16:
-        return {}
+        return {}, ()
     lp = cf.logp
     place_best, back = _place_table(cf)
     sexes = [("M", 0.0), ("F", 0.0)] if sex is None else \
@@ -188,5 +189,31 @@ def decode_cf_joint(
     w = np.exp(scores - scores.max())
     w /= w.sum()
     best = hyps[int(np.argmax(scores))][1]
-    return {part: (value, float(sum(wi for wi, (_, h) in zip(w, hyps) if h[part] == value)))
-            for part, value in best.items()}
+    parts = {part: (value, float(sum(wi for wi, (_, h) in zip(w, hyps) if h[part] == value)))
+             for part, value in best.items()}
+    if best is not own:
+        return parts, ()
+    return parts, _disputed(alone, surname_text[0], name_text[0], birth, sex)
+
+
+def _disputed(alone: Decoded, surname: str, name: str, birth: Decoded,
+              sex: Decoded | None) -> tuple[str, ...]:
+    """Where a code decoded alone and the fields read beside it part: the code itself when
+    its cells were changed to make its check character hold (NIST seed 9352: RMDFTM86B52...
+    read BMDFTMB6B52... and mended to BMDFTM86R52..., whose month contradicts the birth date
+    read at 1.0), and each field whose part of the code it does not give (seed 9353: the
+    code's MMD against MAHMOUD read MANMOUO, accepted). One side is misread or the person's
+    data disagree: either way a person looks."""
+    code = alone.text
+    out = ["cf"] if alone.changed else []
+    if cfm.surname_code(surname) != code[:3]:
+        out.append("surname")
+    if cfm.name_code(name) != code[3:6]:
+        out.append("name")
+    days = _date_hyps(birth)[:1]
+    for _, _, day in days:
+        if code[6:11] not in (cfm.date_sex_code(day, "M"), cfm.date_sex_code(day, "F")):
+            out.append("birth")
+        elif sex is not None and code[6:11] != cfm.date_sex_code(day, sex.text):
+            out.append("sex")
+    return tuple(out)

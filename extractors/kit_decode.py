@@ -258,7 +258,7 @@ def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
                 continue
             sx = out.get(keys.get("sex", ""))
             sur, nam = out[keys["surname"]], out[keys["name"]]
-            got = decode_cf_joint(
+            got, disputed = decode_cf_joint(
                 out[keys["cf"]].dist, sur.decoded, nam.decoded, out[keys["birth"]].decoded,
                 sx.decoded if sx is not None else None,
                 [spell(sur.mask, t) for t, _ in sur.decoded.hyps],
@@ -266,6 +266,9 @@ def decode_kit(fields: Mapping[str, KitField]) -> dict[str, KitField]:
             for part, (text, share) in got.items():
                 if part in keys and keys[part] in out:
                     _set(out, keys[part], text, share)
+            for part in disputed:
+                if part in keys and keys[part] in out:
+                    _doubt(out, keys[part])
         for first, then in DATE_ORDER.get(form, ()):
             keys = {"first": f"{prefix}.{first}", "then": f"{prefix}.{then}"}
             if not all(k in out for k in keys.values()):

@@ -475,6 +475,23 @@ def test_a_passport_mrz_the_cells_could_still_spell_sends_the_name_to_review():
     assert "BENAMOR" in {t for t, _ in got.hyps}
 
 
+def test_a_name_the_codice_fiscale_contradicts_is_not_accepted():
+    """NIST seed 9353: MAHMOUD read MANMOUO with sure cells beside a codice fiscale read
+    whole and check-valid (its name part MMD): the name goes to review, the code stays."""
+    cf = encode("ABDALLAH", "MAHMOUD", dt.date(1974, 11, 27), "M", "Z336")
+    fields = {
+        "m1.31": kit_field("m1.31", cf, TEXT, p=0.99),
+        "m1.3": kit_field("m1.3", "ABDALLAH", TEXT, p=0.99),
+        "m1.4": kit_field("m1.4", "MANMOUO", TEXT, p=0.99),
+        "m1.34": kit_field("m1.34", "27111974", DIGITS, p=0.99),
+        "m1.33": kit_field("m1.33", "M", LETTERS, p=0.99),
+    }
+    got = decode_kit(fields)
+    assert got["m1.4"].decoded.conflict and got["m1.4"].decoded.text == "MANMOUO"
+    assert not got["m1.31"].decoded.conflict and got["m1.31"].decoded.text == cf
+    assert not any(got[k].decoded.conflict for k in ("m1.3", "m1.34", "m1.33"))
+
+
 def test_a_cf_whose_cells_break_its_structure_stays_a_conflict_through_the_kit():
     """Seed 8300 kit 3 (NIST writers): the Z of Z222 read 3 clearly. The joint decoding's
     'CF disagrees with the fields' hypothesis is the cells' own reading: it must not clear
