@@ -211,11 +211,18 @@ def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | Non
                           zk: str | None) -> list[str]:
     """The comune field and the province or CAP beside it that are not the comune's, when
     the comune is one of the ISTAT list: both to a person, who sees which is wrong (NIST
-    seed 9200: BERGAMO's BG read BS with confidence, and accepted)."""
+    seed 9200: BERGAMO's BG read BS with confidence, and accepted). A comune read as no
+    comune of the list is weighed as the list's comune its cells spell likeliest, within
+    `PLAUSIBLE` (NIST seed 9351: SANTA FLAVIA read SANTA FLAVIN, to review, and its PA
+    read PN, Pordenone's, accepted)."""
     com = fields[ck]
     mask = "".join("x" if on else "." for on in com.mask)
-    named = [c for c in _comuni_by_mask(len(com.mask)).get(mask, [])
-             if "".join(c.name[:len(com.mask)].split()) == com.decoded.text]
+    cands = _comuni_by_mask(len(com.mask)).get(mask, [])
+    texts = ["".join(c.name[:len(com.mask)].split()) for c in cands]
+    named = [c for c, t in zip(cands, texts) if t == com.decoded.text]
+    if not named and cands:
+        ll, i = max((com.dist.ll(t), i) for i, t in enumerate(texts))
+        named = [cands[i]] if ll >= com.dist.ll(com.dist.best()) - PLAUSIBLE else []
     if not named:
         return []
     siglas = {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}

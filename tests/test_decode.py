@@ -674,6 +674,16 @@ def test_a_province_or_cap_that_is_not_the_comunes_goes_to_a_person():
            "m1.72": kit_field("m1.72", "43155", DIGITS, p=0.999)}
     out = decode_kit(cap)
     assert out["m1.72"].decoded.conflict and not out["m1.66"].decoded.conflict
+    # seed 9351: SANTA FLAVIA's last A read N clearly, no comune of the list; its PA read
+    # PN (Pordenone) is weighed against the list's likeliest comune, SANTA FLAVIA (PA)
+    out = decode_kit({"m1.6": kit_field("m1.6", "SANTA FLAVIN", TEXT, p=0.999,
+                                        doubt={10: ("A", 0.002)}),
+                      "m1.5": kit_field("m1.5", "PN", LETTERS, p=0.999)})
+    assert out["m1.5"].decoded.text == "PN" and out["m1.5"].decoded.conflict
+    out = decode_kit({"m1.6": kit_field("m1.6", "SANTA FLAVIN", TEXT, p=0.999,
+                                        doubt={10: ("A", 0.002)}),
+                      "m1.5": kit_field("m1.5", "PA", LETTERS, p=0.999)})
+    assert not out["m1.5"].decoded.conflict
 
 
 def test_a_childs_surname_is_decoded_with_the_parents():
