@@ -48,10 +48,12 @@ class ReadContext:
     pipeline_version: str = __version__
 
 
-def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+def _decode_kit(readings: dict[str, FieldReading],
+                documented: frozenset[str] = frozenset()) -> dict[str, FieldReading]:
     """Kit-level field-aware decoding (extractors/kit_decode.py): code tables by the edition in
     force on the application date (m1.28), each comune with its province and CAP, each
-    codice fiscale jointly with the surname, name, birth date and sex of its form copy."""
+    codice fiscale jointly with the surname, name, birth date and sex of its form copy;
+    `documented`: the fields a document's value fixed (`kit_decode.decode_kit`)."""
     model = load_form_model()
     app = readings.get("m1.28")
     on = parse_date(app.value) if app is not None and isinstance(app.value, str) else None
@@ -67,7 +69,7 @@ def _decode_kit(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
             decoded = decode.decode_field(f, d, on)
         kit[key] = kit_decode.KitField(f, tuple(filled for filled, _ in r.filled), d, decoded)
     out = dict(readings)
-    for key, kf in kit_decode.decode_kit(kit).items():
+    for key, kf in kit_decode.decode_kit(kit, documented).items():
         if kf.decoded != readings[key].decoded:
             out[key] = redecode(readings[key], (kf.field, readings[key].filled), kf.decoded)
     return out
@@ -318,8 +320,15 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 fields_not_read=[f"{owner}.{f.id}" for f in form_page.fields]))
         elif page.kind == "unknown":
             anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
+    # the documents' values first, so that each codice fiscale is decoded with the names
+    # and numbers they fix (NIST anomalies seed 911: ROSA's R read B in the code and the
+    # name; the code decoded with BOSA stood against the passport's ROSA), then again on
+    # what the kit-level decoding changed
+    read = {key: r for key, r, _, _ in pending}
+    documented = _decode_with_documents(read, attachments)
+    fixed = frozenset(k for k, r in documented.items() if r is not read[k])
     decoded = _decode_family_surnames(_decode_with_questura(_decode_with_documents(
-        _decode_kit({key: r for key, r, _, _ in pending}), attachments)))
+        _decode_kit(documented, fixed), attachments)))
     for key, _, i, crop in pending:
         r = decoded[key]
         f = model.field(key)
