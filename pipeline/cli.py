@@ -185,9 +185,10 @@ def process(
         def one(src: Path):
             return process_batch(src, out, settings, recogniser, advance, runtime=rt)[0]
 
-        # more batches in flight than processes: one waiting on its split or its records
-        # leaves work for the pool
-        threads = stack.enter_context(ThreadPoolExecutor(2 * jobs if jobs > 1 else 1))
+        # every batch in flight at once (a thread only waits on the pool): one waiting on
+        # its split or its records leaves work for the pool, and no batch starts late
+        threads = stack.enter_context(ThreadPoolExecutor(
+            min(max(len(inputs), 2 * jobs), 64) if jobs > 1 else 1))
         for number, (src, future) in enumerate(
                 zip(inputs, [threads.submit(one, src) for src in inputs]), 1):
             try:
