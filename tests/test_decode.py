@@ -777,3 +777,24 @@ def test_a_document_numbers_leading_look_alike_is_only_as_sure_as_the_pair_says(
     clear = D.decode_field(f, dist("769256273", TEXT, 0.75, {0: ("T", 0.19)}))
     assert stroke.text == "169256273" and clear.text == "769256273"
     assert stroke.confidence < 0.85 * clear.confidence
+
+
+def test_a_declared_childs_block_that_reads_empty_is_not_accepted_empty():
+    """NIST seed 9670: a 200 dpi bitonal scan erased the first child's block; m1.26 says one
+    child, and the block's 7 fields were accepted empty. The blocks the count says are
+    written and that read empty are listed; a count of none, a written block, or the blocks
+    after the count are not."""
+    from extractors.fields import FieldReading
+    from pipeline.read import _declared_children_empty
+
+    def reading(key: str, value: str) -> FieldReading:
+        return FieldReading(key, value, 1.0, (), (0, 0, 1, 1), value)
+
+    blocks = {f"m1.{n}": reading(f"m1.{n}", "") for n in range(137, 172)}
+    got = _declared_children_empty({"m1.26": reading("m1.26", "01"), **blocks})
+    assert got == {f"m1.{n}" for n in range(137, 144)}
+    written = {**blocks, "m1.137": reading("m1.137", "ALAOUI")}
+    assert _declared_children_empty({"m1.26": reading("m1.26", "02"), **written}) == \
+        {f"m1.{n}" for n in range(144, 151)}
+    assert _declared_children_empty({"m1.26": reading("m1.26", "00"), **blocks}) == set()
+    assert _declared_children_empty({"m1.26": reading("m1.26", ""), **blocks}) == set()
