@@ -57,7 +57,7 @@ from extractors.comuni import COMUNI_CSV, Comune, comuni, table_rows
 from extractors.free_text import NAME_CHARS, in_context, letters_only
 from extractors.recognise import DIGITS, TWINS
 from pipeline.form.model import Field, FieldKind
-from pipeline.normalise import plain_upper
+from pipeline.normalise import edit_distance, plain_upper
 from validators import codice_fiscale as cfm
 from validators.coded_tables import edition_on, editions
 
@@ -231,6 +231,29 @@ def province_siglas(city: str) -> tuple[str, ...]:
     province's chief town, so the city written after "Al Signor Questore di" names the
     sigla written beside it."""
     return _siglas_by_name().get(_bare(city), ())
+
+
+def questura_siglas(city: str) -> tuple[str, ...]:
+    """`province_siglas`, or, for a name that is none, the province of the MOD.209 table
+    (any edition) whose name is one letter off, when only one is and the name has five
+    letters or more: the Questore's line read PANOVA still names Padova (NIST seed 9570),
+    a hypothesis the code's own cells must support (`kit_decode.with_document`)."""
+    exact = province_siglas(city)
+    bare = _bare(city)
+    if exact or len(bare) < 5:
+        return exact
+    near = {name: codes for name, codes in _province_siglas().items()
+            if abs(len(name) - len(bare)) <= 1 and edit_distance(name, bare) == 1}
+    return next(iter(near.values())) if len(near) == 1 else ()
+
+
+@cache
+def _province_siglas() -> dict[str, tuple[str, ...]]:
+    out: dict[str, set[str]] = {}
+    for e in editions("province"):
+        for code, name in e.entries:
+            out.setdefault(_letters(name), set()).update((code, *SIGLA_ALIASES.get(code, ())))
+    return {k: tuple(sorted(v)) for k, v in out.items() if k}
 
 
 @cache

@@ -140,7 +140,7 @@ def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, Fiel
 def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
     """Each form's Questura province code (m1.questore_sigla, m2.questore_sigla...) decoded
     with the city written on the kit's "Al Signor Questore di PADOVA" lines
-    (`decode.province_siglas`), as a document's value is (`kit_decode.with_document`): seed
+    (`decode.questura_siglas`), as a document's value is (`kit_decode.with_document`): seed
     8900's PD read as PO, Prato, was accepted. One envelope goes to one Questura, so every
     form's line counts for every form's code (NIST seed 9630: Modulo 2's PD read PO beside
     Modulo 1's PADOVA, accepted). A code the cities' cells could not spell stays as read, in
@@ -148,7 +148,7 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
     out = dict(readings)
     siglas = sorted({s for k, r in out.items() if k.endswith(".questore")
                      and isinstance(r.value, str) and r.value
-                     for s in decode.province_siglas(r.value)})
+                     for s in decode.questura_siglas(r.value)})
     for key in [k for k in out if k.endswith(".questore_sigla")] if siglas else ():
         _with_values(out, key, siglas)
         r = out[key]

@@ -636,9 +636,16 @@ def test_the_questuras_sigla_is_decoded_with_the_city_written_before_it():
     clear = reading("m1.questore_sigla", "PO", p=0.9999)
     kept = _decode_with_questura({"m1.questore": line, "m1.questore_sigla": clear})
     assert kept["m1.questore_sigla"].value == "PO" and kept["m1.questore_sigla"].doubtful
-    unknown = FieldReading("m1.questore", "PADOUA", 0.5, (), (0, 0, 1, 1), "PADOUA")
+    unknown = FieldReading("m1.questore", "PXDXUA", 0.5, (), (0, 0, 1, 1), "PXDXUA")
     assert _decode_with_questura({"m1.questore": unknown, "m1.questore_sigla": misread}
                                  )["m1.questore_sigla"] == misread
+    # a line one letter off a province's name (seed 9570: PANOVA), and Modulo 2's code
+    # decoded with Modulo 1's line: one envelope, one Questura
+    near = FieldReading("m1.questore", "PANOVA", 0.5, (), (0, 0, 1, 1), "PANOVA")
+    m2 = reading("m2.questore_sigla", "PO", p=0.9, doubt={1: ("D", 0.09)})
+    got = _decode_with_questura({"m1.questore": near, "m2.questore_sigla": m2})
+    assert got["m2.questore_sigla"].value == "PD"
+    assert D.questura_siglas("PANOVA") == ("PD",) and D.questura_siglas("ROMX") == ()
 
 
 def test_the_visa_type_is_one_of_the_schengen_types():
