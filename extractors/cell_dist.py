@@ -131,7 +131,11 @@ def fold_twins(dist: CellDist, allowed: str) -> CellDist:
 def fold_toward(dist: CellDist, text: str) -> CellDist:
     """`dist` with each cell's look-alike of `text`'s character there (`recognise.TWINS`)
     counted for that character: how well the cells fit a value that another source decides
-    (a check-valid MRZ), where a plain stroke is an I as much as a 1."""
+    (a check-valid MRZ), where a plain stroke is an I as much as a 1. A classifier's
+    distribution only: print draws S and 5, Z and 2 apart, and Tesseract's readings keep
+    their twins anyway (`from_reading`)."""
+    if not dist.calibrated:
+        return dist
     return _fold_rows(dist, [([i], dist.alphabet.replace(TWINS[c], "")) for i, c in
                              enumerate(text[:dist.n]) if c in TWINS and TWINS[c] in dist.alphabet])
 

@@ -139,7 +139,7 @@ def _date_hyps(d: Decoded) -> list[tuple[str, float, object]]:
 def decode_cf_joint(
     cf: CellDist, surname: Decoded, name: Decoded, birth: Decoded, sex: Decoded | None,
     surname_text: Sequence[str], name_text: Sequence[str],
-) -> tuple[dict[str, tuple[str, float]], bool]:
+) -> tuple[dict[str, tuple[str, float]], tuple[str, ...]]:
     """Joint decoding of a codice fiscale and the fields it encodes.
 
     A hypothesis is a surname, a name, a birth date and a sex (each among its field's best
@@ -204,7 +204,7 @@ def _disputed(alone: Decoded, surname: str, name: str, birth: Decoded,
     read at 1.0), and each field whose part of the code it does not give (seed 9353: the
     code's MMD against MAHMOUD read MANMOUO, accepted). One side is misread or the person's
     data disagree: either way a person looks."""
-    code = alone.text
+    code = cfm._de_omocodia(alone.text)  # an omocode's letters stand for its digits
     out = ["cf"] if alone.changed else []
     if cfm.surname_code(surname) != code[:3]:
         out.append("surname")

@@ -117,7 +117,8 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
     texts = {t for v in values if (t := _document_text(kf, v)) is not None}
     if not texts:
         return None
-    gap, ll, free_ll, text = min(_fit(kf.dist, t) for t in texts)
+    gap, ll, free_ll, text = min((_fit(kf.dist, t) for t in sorted(texts)),
+                                 key=lambda fit: (fit[0], -fit[1]))
     if ll < free_ll - PLAUSIBLE:
         return None
     if ll < free_ll - DISAGREE:
@@ -125,7 +126,8 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
         return replace(kf.decoded, conflict=True, hyps=hyps)
     share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))
     # the document's value is then the field's only hypothesis: a codice fiscale decoded
-    # jointly with it takes it as read (`decode_kit` runs after this)
+    # jointly with it (`decode_kit`, after the reader's first pass of documents) takes it
+    # as read
     if text == kf.decoded.text:
         # the cells' decoding and the document agree: as sure as the surer of the two
         return replace(kf.decoded, confidence=max(kf.decoded.confidence, share),
@@ -225,7 +227,8 @@ def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | Non
     named = [c for c, t in zip(cands, texts) if t == com.decoded.text]
     if not named and cands:
         ll, i = max((com.dist.ll(t), i) for i, t in enumerate(texts))
-        named = [cands[i]] if ll >= com.dist.ll(com.dist.best()) - PLAUSIBLE else []
+        named = [c for c, t in zip(cands, texts) if t == texts[i]] \
+            if ll >= com.dist.ll(com.dist.best()) - PLAUSIBLE else []
     if not named:
         return []
     siglas = {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}

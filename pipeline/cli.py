@@ -185,10 +185,11 @@ def process(
         def one(src: Path):
             return process_batch(src, out, settings, recogniser, advance, runtime=rt)[0]
 
-        # every batch in flight at once (a thread only waits on the pool): one waiting on
-        # its split or its records leaves work for the pool, and no batch starts late
+        # more batches in flight than processes, up to 8 (a thread only waits on the pool;
+        # each may hold a database connection): one waiting on its split or its records
+        # leaves work for the pool, and a run of a few batches starts none late
         threads = stack.enter_context(ThreadPoolExecutor(
-            min(max(len(inputs), 2 * jobs), 64) if jobs > 1 else 1))
+            max(2 * jobs, min(len(inputs), 8)) if jobs > 1 else 1))
         for number, (src, future) in enumerate(
                 zip(inputs, [threads.submit(one, src) for src in inputs]), 1):
             try:

@@ -225,12 +225,15 @@ def _declared_children_empty(readings: dict[str, FieldReading]) -> set[str]:
     out: set[str] = set()
     for o in _m1_copies(readings):
         count = readings.get(f"{o}.26")
-        if count is None or not isinstance(count.value, str) or not count.value.isdigit():
+        if count is None or not isinstance(count.value, str) or not count.value.isascii() \
+                or not count.value.isdigit():
             continue
-        for first in CHILD_BLOCKS[:int(count.value)]:
-            keys = [k for n in range(first, first + 7) if (k := f"{o}.{n}") in readings]
-            if keys and all(_empty(readings[k]) for k in keys):
-                out.update(keys)
+        blocks = [[k for n in range(first, first + 7) if (k := f"{o}.{n}") in readings]
+                  for first in CHILD_BLOCKS]
+        empty = [b for b in blocks if b and all(_empty(readings[k]) for k in b)]
+        written = sum(1 for b in blocks if b) - len(empty)
+        # fewer written than declared: the first empty blocks, as many as are missing
+        out.update(k for b in empty[:max(int(count.value) - written, 0)] for k in b)
     return out
 
 
@@ -346,7 +349,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     # what the kit-level decoding changed
     read = {key: r for key, r, _, _ in pending}
     documented = _decode_with_documents(read, attachments)
-    fixed = frozenset(k for k, r in documented.items() if r is not read[k])
+    fixed = frozenset(k for k, r in documented.items() if r is not read[k]
+                      and r.decoded is not None and not r.decoded.conflict)
     decoded = _decode_family_surnames(_decode_with_questura(_decode_with_documents(
         _decode_kit(documented, fixed), attachments)))
     unlisted = _declared_children_empty(decoded)
