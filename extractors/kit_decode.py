@@ -136,6 +136,14 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
                    conflict=False, hyps=((text, ll),))
 
 
+def document_gap(kf: KitField, spelled: str) -> float:
+    """How much less likely the cells make a document's value (`spelled` as the cells would
+    hold it) than their own best reading, in nats, at most `PLAUSIBLE` (also when the value
+    does not lie on the cells): which of a family's documents a form copy's fields spell."""
+    text = _document_text(kf, spelled)
+    return PLAUSIBLE if text is None else min(_fit(kf.dist, text)[0], PLAUSIBLE)
+
+
 def _fit(dist: CellDist, text: str) -> tuple[float, float, float, str]:
     """How far `text` (a document's value) lies below the cells' best reading, its
     log-likelihood and the best's, each cell's look-alike of the document's character

@@ -99,20 +99,37 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     beside the cells' own reading (`kit_decode.with_document`): a misread character the MRZ
     spells otherwise is mended, the cells' reading kept (read_as); one the cells could
     still spell sends the field to review with the MRZ's value; a value the cells clearly
-    spell otherwise stays as written, for mrz_mismatch to weigh. Where a kit holds several
-    passports (a family's), each field is weighed against the one whose value its cells
-    spell likeliest. So is each Modulo 1 copy's (a family member's form, m1#2: NIST seed
-    9351, a second applicant's permit number I43980229 read 143980279 beside its permit's
-    check-valid MRZ)."""
+    spell otherwise stays as written, for mrz_mismatch to weigh. So is each Modulo 1 copy's
+    (a family member's form, m1#2: NIST seed 9351, a second applicant's permit number
+    I43980229 read 143980279 beside its permit's check-valid MRZ). Where a kit holds several
+    passports or permits (a family's), each copy is decoded with the one whose values its
+    fields spell likeliest together, never a field with one person's and the next with
+    another's."""
     out = dict(readings)
-    copies = _m1_copies(out)
     for kind, parts in DOCUMENT_FIELDS.items():
         mrzs = [a.mrz_fields for a in attachments if a.kind == kind and a.mrz_fields]
-        for key, part in parts.items() if mrzs else ():
-            values = [_spelled(part, m.get(part)) for m in mrzs]
-            for copy in copies:
-                _with_values(out, f"{copy}.{key.split('.', 1)[1]}", values)
+        for copy in _m1_copies(out) if mrzs else ():
+            fields = {f"{copy}.{key.split('.', 1)[1]}": part for key, part in parts.items()}
+            mrz = min(mrzs, key=lambda m: sum(_gap(out, k, _spelled(part, m.get(part)))
+                                               for k, part in fields.items()))
+            for key, part in fields.items():
+                _with_values(out, key, [_spelled(part, mrz.get(part))])
     return out
+
+
+def _gap(out: dict[str, FieldReading], key: str, spelled: str) -> float:
+    """`kit_decode.document_gap` of field `key` as read; 0 for a field not read by cells."""
+    kf = _kit_field(out, key)
+    return 0.0 if kf is None else kit_decode.document_gap(kf, spelled)
+
+
+def _kit_field(out: dict[str, FieldReading], key: str) -> kit_decode.KitField | None:
+    """Field `key` of `out` as the kit-level decoding weighs it; None if not read by cells."""
+    r = out.get(key)
+    if r is None or r.dist is None or r.decoded is None or not r.filled:
+        return None
+    return kit_decode.KitField(load_form_model().field(key), tuple(on for on, _ in r.filled),
+                               r.dist, r.decoded)
 
 
 def _m1_copies(readings: dict[str, FieldReading]) -> list[str]:
@@ -161,14 +178,11 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
 def _with_values(out: dict[str, FieldReading], key: str, values: list[str]) -> None:
     """Field `key` of `out` decoded with `values` (each spelled as the cells would hold it)
     as another document's (`kit_decode.with_document`)."""
-    r = out.get(key)
-    if r is None or r.dist is None or r.decoded is None or not r.filled:
-        return
-    f = load_form_model().field(key)
-    mask = tuple(on for on, _ in r.filled)
-    got = kit_decode.with_document(kit_decode.KitField(f, mask, r.dist, r.decoded), *values)
-    if got is not None and got != r.decoded:
-        out[key] = redecode(r, (f, r.filled), got)
+    kf = _kit_field(out, key)
+    got = kit_decode.with_document(kf, *values) if kf is not None else None
+    if got is not None and got != kf.decoded:
+        r = out[key]
+        out[key] = redecode(r, (kf.field, r.filled), got)
 
 
 def _threshold(ctx: ReadContext, r: FieldReading) -> float:

@@ -827,3 +827,33 @@ def test_an_omocode_codice_fiscale_agrees_with_its_birth_date():
     sex = Decoded("M", 0.99, "M", False, False, (("M", 0.0),))
     assert _disputed(alone, "ROSSI", "MARIO", birth, sex) == ()
     assert _disputed(alone, "ROSSI", "MARCO", birth, sex) == ("name",)
+
+
+def test_each_form_copy_is_decoded_with_one_persons_documents():
+    """A family's two passports: the second applicant's copy (m1#2) is decoded with the
+    passport its fields spell together (SINGH GURPREET), so its birth date's doubtful last
+    digit takes that passport's 1991, not the applicant's 1990 the cells lean to."""
+    from extractors.fields import FieldReading
+    from pipeline.read import _decode_with_documents
+    from pipeline.record import Attachment
+
+    def reading(key: str, text: str, alphabet: str, **kw) -> FieldReading:
+        kf = kit_field(key, text, alphabet, **kw)
+        value = " ".join(spell(kf.mask, kf.decoded.text).split())
+        return FieldReading(key, value, kf.decoded.confidence,
+                            tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
+                            kf.decoded.text, kf.dist, kf.decoded,
+                            tuple((on, 0.9) for on in kf.mask))
+
+    def passport(surname: str, given: str, born: str) -> Attachment:
+        return Attachment(kind="passport", pages=[3], mrz={"valid": True, "fields": {
+            "surname": surname, "given_names": given, "birth_date": born}})
+
+    fields = {"m1.3": reading("m1.3", "KAUR", TEXT, p=0.99),
+              "m1.34": reading("m1.34", "01021990", DIGITS, p=0.99),
+              "m1#2.3": reading("m1#2.3", "SINGH", TEXT, p=0.99),
+              "m1#2.34": reading("m1#2.34", "01021990", DIGITS, p=0.6, doubt={7: ("1", 0.35)})}
+    got = _decode_with_documents(fields, [passport("KAUR", "HARPREET", "1990-02-01"),
+                                          passport("SINGH", "GURPREET", "1991-02-01")])
+    assert got["m1#2.34"].decoded.text == "01021991"
+    assert got["m1.34"].decoded.text == "01021990"
