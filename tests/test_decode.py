@@ -49,6 +49,17 @@ def kit_field(key: str, text: str, alphabet: str, **kw) -> KitField:
     return KitField(f, mask, D.field_dist(f, d, mask), D.decode_field(f, d, mask=mask))
 
 
+def field_reading(key: str, text: str, alphabet: str, **kw):
+    """A FieldReading of `kit_field`'s cells, as the reader hands it to the kit decoding."""
+    from extractors.fields import FieldReading
+
+    kf = kit_field(key, text, alphabet, **kw)
+    value = " ".join(spell(kf.mask, kf.decoded.text).split())
+    return FieldReading(key, value, kf.decoded.confidence,
+                        tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
+                        kf.decoded.text, kf.dist, kf.decoded, tuple((on, 0.9) for on in kf.mask))
+
+
 def test_dates_are_real_days():
     # the day's first digit read as 3 (0.6) or 2 (0.35): 31 February is no day
     got = D.decode_field(MODEL.field("m1.28"), dist("31022025", DIGITS, 0.6, {0: ("2", 0.35)}))
@@ -726,16 +737,10 @@ def test_a_childs_surname_is_decoded_with_the_parents():
     """NIST writers, seed 9200: EL FASSI read EL SASSI in two children's surname fields,
     accepted. A parent's surname the cells could be mends it; a surname clearly other (a
     child with the other parent's, or another) stays as written."""
-    from extractors.fields import FieldReading
     from pipeline.read import _decode_family_surnames
 
-    def reading(key: str, text: str, **kw) -> FieldReading:
-        kf = kit_field(key, text, TEXT, **kw)
-        value = " ".join(spell(kf.mask, kf.decoded.text).split())
-        return FieldReading(key, value, kf.decoded.confidence,
-                            tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
-                            kf.decoded.text, kf.dist, kf.decoded,
-                            tuple((on, 0.9) for on in kf.mask))
+    def reading(key: str, text: str, **kw):
+        return field_reading(key, text, TEXT, **kw)
 
     applicant = reading("m1.3", "EL FASSI", p=0.99)
     child = reading("m1.144", "EL SASSI", p=0.93, doubt={2: ("F", 0.06)})
@@ -833,17 +838,10 @@ def test_each_form_copy_is_decoded_with_one_persons_documents():
     """A family's two passports: the second applicant's copy (m1#2) is decoded with the
     passport its fields spell together (SINGH GURPREET), so its birth date's doubtful last
     digit takes that passport's 1991, not the applicant's 1990 the cells lean to."""
-    from extractors.fields import FieldReading
     from pipeline.read import _decode_with_documents
     from pipeline.record import Attachment
 
-    def reading(key: str, text: str, alphabet: str, **kw) -> FieldReading:
-        kf = kit_field(key, text, alphabet, **kw)
-        value = " ".join(spell(kf.mask, kf.decoded.text).split())
-        return FieldReading(key, value, kf.decoded.confidence,
-                            tuple((c, 0.9) for c in kf.decoded.text), (0, 0, 1, 1),
-                            kf.decoded.text, kf.dist, kf.decoded,
-                            tuple((on, 0.9) for on in kf.mask))
+    reading = field_reading
 
     def passport(surname: str, given: str, born: str) -> Attachment:
         return Attachment(kind="passport", pages=[3], mrz={"valid": True, "fields": {
