@@ -203,17 +203,11 @@ def _disputed(alone: Decoded, surname: str, name: str, birth: Decoded,
     read BMDFTMB6B52... and mended to BMDFTM86R52..., whose month contradicts the birth date
     read at 1.0), and each field whose part of the code it does not give (seed 9353: the
     code's MMD against MAHMOUD read MANMOUO, accepted). One side is misread or the person's
-    data disagree: either way a person looks."""
-    code = cfm._de_omocodia(alone.text)  # an omocode's letters stand for its digits
-    out = ["cf"] if alone.changed else []
-    if cfm.surname_code(surname) != code[:3]:
-        out.append("surname")
-    if cfm.name_code(name) != code[3:6]:
-        out.append("name")
+    data disagree: either way a person looks. The parts are the validator's
+    (`codice_fiscale.check`); a code that is no well-formed, check-valid one is in
+    conflict already and says nothing of the fields."""
     days = _date_hyps(birth)[:1]
-    for _, _, day in days:
-        if code[6:11] not in (cfm.date_sex_code(day, "M"), cfm.date_sex_code(day, "F")):
-            out.append("birth")
-        elif sex is not None and code[6:11] != cfm.date_sex_code(day, sex.text):
-            out.append("sex")
-    return tuple(out)
+    found = cfm.check(alone.text, surname, name, days[0][2] if days else None,
+                      sex.text if sex is not None else None)
+    parts = {"birth_date": "birth"}
+    return ("cf",) * alone.changed + tuple(parts.get(p, p) for p in found.disagreements)

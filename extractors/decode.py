@@ -249,20 +249,25 @@ def questura_siglas(city: str) -> tuple[str, ...]:
 
 @cache
 def _province_siglas() -> dict[str, tuple[str, ...]]:
-    out: dict[str, set[str]] = {}
-    for e in editions("province"):
-        for code, name in e.entries:
-            out.setdefault(_letters(name), set()).update((code, *SIGLA_ALIASES.get(code, ())))
-    return {k: tuple(sorted(v)) for k, v in out.items() if k}
+    """The MOD.209 province table's names (any edition) and their codes."""
+    return _by_name(_province_pairs())
 
 
 @cache
 def _siglas_by_name() -> dict[str, tuple[str, ...]]:
-    # both lists are in block capitals already (`plain_upper`)
-    names = [(name, code) for e in editions("province") for code, name in e.entries]
-    names += [(c.name, c.sigla) for c in comuni()]
+    """`_province_siglas` and the ISTAT comuni's names with their province's code."""
+    return _by_name(_province_pairs() + [(c.name, c.sigla) for c in comuni()])
+
+
+def _province_pairs() -> list[tuple[str, str]]:
+    return [(name, code) for e in editions("province") for code, name in e.entries]
+
+
+def _by_name(pairs) -> dict[str, tuple[str, ...]]:
+    """(name, province code) pairs keyed by the name's letters, each code with its aliases;
+    the names are in block capitals already (`plain_upper`)."""
     out: dict[str, set[str]] = {}
-    for name, code in names:
+    for name, code in pairs:
         out.setdefault(_letters(name), set()).update((code, *SIGLA_ALIASES.get(code, ())))
     return {k: tuple(sorted(v)) for k, v in out.items() if k}
 

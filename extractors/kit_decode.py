@@ -42,22 +42,29 @@ def spell(mask: Sequence[bool], text: str) -> str:
 
 
 
+def _list_comuni(com: KitField) -> tuple[list, list[str], list[int], np.ndarray]:
+    """The ISTAT comuni whose names lie on a comune field's filled cells, their names as the
+    cells hold them, which of them the cells' alphabet can spell, and those ones'
+    log-likelihoods under the cells."""
+    n = len(com.mask)
+    cands = _comuni_by_mask(n).get("".join("x" if on else "." for on in com.mask), [])
+    texts = ["".join(cand.name[:n].split()) for cand in cands]
+    cols = [(i, c) for i, t in enumerate(texts) if (c := com.dist.columns(t)) is not None]
+    if not cols:
+        return cands, texts, [], np.zeros(0)
+    idx = np.array([c for _, c in cols])
+    return cands, texts, [i for i, _ in cols], \
+        com.dist.logp[np.arange(com.dist.n), idx].sum(axis=1)
+
+
 def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
                   ) -> dict[str, tuple[str, float]]:
     """A comune from the ISTAT list with its province code and one of its CAPs, against
     each field read on its own (less `DISAGREE` per field where they part)."""
     dist = com.dist  # its look-alike digits already folded (`decode.field_dist`)
-    n = len(com.mask)
-    mask = "".join("x" if on else "." for on in com.mask)
-    cands = _comuni_by_mask(n).get(mask, [])
-    if not cands:
-        return {}
-    texts = ["".join(c for c in cand.name[:n] if c != " ") for cand in cands]
-    ok = [i for i, t in enumerate(texts) if dist.columns(t) is not None]
+    cands, texts, ok, scores = _list_comuni(com)
     if not ok:
         return {}
-    idx = np.array([dist.columns(texts[i]) for i in ok])
-    scores = dist.logp[np.arange(dist.n), idx].sum(axis=1)
     own = {"comune": dist.best()}
     own_score = dist.ll(own["comune"]) - DISAGREE
     parts: list[tuple[str, KitField, int]] = []
@@ -229,14 +236,11 @@ def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | Non
     `PLAUSIBLE` (NIST seed 9351: SANTA FLAVIA read SANTA FLAVIN, to review, and its PA
     read PN, Pordenone's, accepted)."""
     com = fields[ck]
-    mask = "".join("x" if on else "." for on in com.mask)
-    cands = _comuni_by_mask(len(com.mask)).get(mask, [])
-    texts = ["".join(c.name[:len(com.mask)].split()) for c in cands]
+    cands, texts, ok, scores = _list_comuni(com)
     named = [c for c, t in zip(cands, texts) if t == com.decoded.text]
-    if not named and cands:
-        ll, i = max((com.dist.ll(t), i) for i, t in enumerate(texts))
-        named = [c for c, t in zip(cands, texts) if t == texts[i]] \
-            if ll >= com.dist.ll(com.dist.best()) - PLAUSIBLE else []
+    if not named and ok and scores.max() >= com.dist.ll(com.dist.best()) - PLAUSIBLE:
+        likeliest = texts[ok[int(np.argmax(scores))]]
+        named = [c for c, t in zip(cands, texts) if t == likeliest]
     if not named:
         return []
     siglas = {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}
