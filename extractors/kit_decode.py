@@ -260,6 +260,17 @@ def _name_share(kf: KitField, part: str, text: str, share: float) -> float:
     return min(share, math.exp(min(kf.dist.ll(text) - kf.dist.ll(kf.decoded.text), 0.0)))
 
 
+def _hypothesis(fields: dict[str, KitField], key: str, text: str, behind: float) -> None:
+    """One more hypothesis for a field, `behind` nats less likely than its best, for the
+    reviewer and the rules (`fields.alternatives`)."""
+    kf = fields[key]
+    d = kf.decoded
+    if text in {t for t, _ in d.hyps}:
+        return
+    top = max(s for _, s in d.hyps)
+    fields[key] = replace(kf, decoded=replace(d, hyps=d.hyps + ((text, top - behind),)))
+
+
 def _doubt(fields: dict[str, KitField], key: str) -> None:
     kf = fields[key]
     fields[key] = replace(kf, decoded=replace(kf.decoded, conflict=True))
@@ -296,7 +307,7 @@ def decode_kit(fields: Mapping[str, KitField],
                 continue
             sx = out.get(keys.get("sex", ""))
             sur, nam = out[keys["surname"]], out[keys["name"]]
-            got, disputed = decode_cf_joint(
+            got, disputed, agreeing = decode_cf_joint(
                 out[keys["cf"]].dist, sur.decoded, nam.decoded, out[keys["birth"]].decoded,
                 sx.decoded if sx is not None else None,
                 [spell(sur.mask, t) for t, _ in sur.decoded.hyps],
@@ -304,6 +315,8 @@ def decode_kit(fields: Mapping[str, KitField],
             for part, (text, share) in got.items():
                 if part in keys and keys[part] in out:
                     _set(out, keys[part], text, _name_share(out[keys[part]], part, text, share))
+            if agreeing is not None:
+                _hypothesis(out, keys["cf"], *agreeing)
             for part in disputed:
                 if part in keys and keys[part] in out:
                     # a field a document fixed is not in doubt: the code is (NIST seed

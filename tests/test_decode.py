@@ -176,6 +176,33 @@ def test_cf_that_disagrees_with_the_fields_is_kept_when_clear():
     assert out["m1.34"].decoded.text == "18051980"
 
 
+def test_a_cf_at_odds_with_its_fields_keeps_the_code_that_agrees_as_an_alternative():
+    """A writer's allographs read with sure cells (NIST anomalies seed 913: S, F, M, L of
+    NWSFML... read 8, P, W, 6): the code decoded alone disagrees with the names and date read
+    beside it, and the code they give is one more reading, behind by what the cells say
+    against it, for the rules to weigh before they call the code inconsistent."""
+    from extractors.cf_decode import decode_cf_joint
+
+    cf = encode("NWOSU", "FUNMILAYO", dt.date(1982, 4, 23), "F", "Z335")
+    misread = {2: "8", 3: "P", 4: "W", 5: "6"}
+    cells = {
+        "m1.3": kit_field("m1.3", "NWOSU", TEXT),
+        "m1.4": kit_field("m1.4", "FUNMILAYO", TEXT),
+        "m1.34": kit_field("m1.34", "23041982", DIGITS),
+        "m1.33": kit_field("m1.33", "F", LETTERS),
+        "m1.31": kit_field("m1.31", "".join(misread.get(i, c) for i, c in enumerate(cf)), TEXT,
+                           p=0.8, doubt={i: (cf[i], 0.15) for i in misread}),
+    }
+    got, disputed, agreeing = decode_cf_joint(
+        cells["m1.31"].dist, *(cells[k].decoded for k in ("m1.3", "m1.4", "m1.34", "m1.33")),
+        *([spell(cells[k].mask, t) for t, _ in cells[k].decoded.hyps] for k in ("m1.3", "m1.4")))
+    assert agreeing is not None
+    assert agreeing[0] == cf and agreeing[1] > 0
+    out = decode_kit(cells)
+    assert out["m1.31"].decoded.text != cf and out["m1.31"].decoded.conflict
+    assert cf in {t for t, _ in out["m1.31"].decoded.hyps}
+
+
 def test_comune_with_province_and_cap():
     # CANTU' (CO, 22063) with its U read as V half the time and its CAP's 6 as 8
     cells = {
