@@ -315,8 +315,7 @@ def read_page_fields(
             if not read_combs:
                 continue
             crops = [cell_crop(image, c, dpi) for c in f.cells]
-            filled = _filled_cells([measure_ink(crop, dpi) for crop in crops],
-                                   whole=f.kind is FieldKind.DATE or decode.is_cf_field(f))
+            filled = _filled_cells([measure_ink(crop, dpi) for crop in crops])
             ink = tuple(crop for crop, (on, _) in zip(crops, filled) if on)
             item = None
             if ink:
