@@ -311,6 +311,13 @@ def test_passport_name_one_lookalike_letter_off_is_a_reading_doubt() -> None:
     assert doubt[0].evidence["reason"] == "mrz_lookalike_letter"
     # a letter no OCR confuses with U is a mismatch
     assert "mrz_mismatch" in _codes(with_given(given[:i] + "A" + given[i + 1:]))
+    # a filler read as a letter where the name ends (SHARMIN<< as SHARMINS, NIST seed 912)
+    got = validate(with_given(given + "S"))
+    assert "mrz_mismatch" not in {a.code for a in got}
+    assert [a.fields for a in got if a.code == "low_confidence_field"] == [["m1.4"]]
+    # a letter no OCR reads for a filler, or one inside the name, is a mismatch
+    assert "mrz_mismatch" in _codes(with_given(given + "Q"))
+    assert "mrz_mismatch" in _codes(with_given(given[:1] + "S" + given[1:]))
 
 
 def test_passport_number_one_check_blind_character_off_is_a_reading_doubt() -> None:

@@ -317,9 +317,19 @@ _LOOKALIKE_LETTERS = frozenset(
                            "EF", "FP", "PR", "RK", "KX"))
 
 
+#: What an OCR of a photocopied MRZ reads for a filler it cannot place (extractors/mrz_format.py).
+_FILLER_LETTERS = frozenset("KXSCERZAU")
+
+
 def _lookalike_slip(form: str, name: str) -> bool:
-    """The form's name and the MRZ's are one look-alike letter apart (MRZ filler as space)."""
+    """The form's name and the MRZ's are one look-alike letter apart (MRZ filler as space),
+    or the MRZ's has one letter more where a name ends and its fillers begin, a letter an
+    OCR reads a filler as (NIST anomalies seed 912: SHARMIN on the form, SHARMINS on the
+    passport's MRZ; seed 792: HALYNAS)."""
     a, b = form.strip(), name.replace(FILLER, " ").strip()
+    if len(b) == len(a) + 1:
+        return any(b[:i] + b[i + 1:] == a and b[i] in _FILLER_LETTERS
+                   for i in range(1, len(b)) if i == len(b) - 1 or b[i + 1] == " ")
     return len(a) == len(b) and edit_distance(a, b) == 1 and any(
         frozenset((x, y)) in _LOOKALIKE_LETTERS for x, y in zip(a, b) if x != y)
 
