@@ -137,19 +137,37 @@ def _m1_copies(readings: dict[str, FieldReading]) -> list[str]:
     return sorted({k.split(".", 1)[0] for k in readings if k.startswith("m1")})
 
 
-def _decode_family_surnames(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
-    """Each child's surname decoded with the applicant's (m1.3) and the spouse's (m1.128) as
-    a document's values are (`kit_decode.with_document`): most children carry a parent's
-    surname, written by the same hand. A misread letter the cells could also be is mended,
-    one they could still be goes to review with the parent's surname first among its
-    alternatives, a surname clearly other stays as written (NIST seed 9200: EL FASSI read EL
-    SASSI in two children's fields, accepted)."""
+#: A spouse's block (section 11) and the applicant's fields of the same person on another
+#: Modulo 1 copy: a couple applying together each write the other as spouse.
+SPOUSE_FIELDS = {"128": "3", "129": "4"}
+
+
+def _decode_family(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+    """A family's names decoded with what the envelope's other fields say of the same people,
+    as a document's values are (`kit_decode.with_document`): a misread letter the cells could
+    also be is mended, one they could still be goes to review with the other spelling first
+    among its alternatives, a name clearly other stays as written.
+
+    - The spouse's surname and name (m1.128, m1.129) with the applicant's (m1.3, m1.4) of
+      each other Modulo 1 copy, which a passport MRZ has often fixed already (NIST seed 9840:
+      GJONI on the husband's copy, read SJONI as the wife's spouse, accepted).
+    - Each child's surname with every parent's in the envelope: the applicant's and the
+      spouse's of each copy. Most children carry a parent's surname, written by the same
+      hand (NIST seed 9200: EL FASSI read EL SASSI in two children's fields, accepted)."""
     out = dict(readings)
-    for prefix in _m1_copies(out):
-        parents = [r.value for k in ("3", "128")
-                   if (r := out.get(f"{prefix}.{k}")) is not None and isinstance(r.value, str)
-                   and r.value]
-        for child in CHILD_BLOCKS if parents else ():  # a block's first field: the surname
+    copies = _m1_copies(out)
+
+    def values(keys) -> list[str]:
+        return sorted({r.value for k in keys if (r := out.get(k)) is not None
+                       and isinstance(r.value, str) and r.value})
+
+    for prefix in copies:
+        for own, theirs in SPOUSE_FIELDS.items():
+            if found := values(f"{o}.{theirs}" for o in copies if o != prefix):
+                _with_values(out, f"{prefix}.{own}", found)
+    parents = values(f"{p}.{k}" for p in copies for k in ("3", "128"))
+    for prefix in copies if parents else ():
+        for child in CHILD_BLOCKS:  # a block's first field: the surname
             _with_values(out, f"{prefix}.{child}", parents)
     return out
 
@@ -365,7 +383,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     documented = _decode_with_documents(read, attachments)
     fixed = frozenset(k for k, r in documented.items() if r is not read[k]
                       and r.decoded is not None and not r.decoded.conflict)
-    decoded = _decode_family_surnames(_decode_with_questura(_decode_with_documents(
+    decoded = _decode_family(_decode_with_questura(_decode_with_documents(
         _decode_kit(documented, fixed), attachments)))
     unlisted = _declared_children_empty(decoded)
     for key, _, i, crop in pending:

@@ -764,7 +764,7 @@ def test_a_childs_surname_is_decoded_with_the_parents():
     """NIST writers, seed 9200: EL FASSI read EL SASSI in two children's surname fields,
     accepted. A parent's surname the cells could be mends it; a surname clearly other (a
     child with the other parent's, or another) stays as written."""
-    from pipeline.read import _decode_family_surnames
+    from pipeline.read import _decode_family
 
     def reading(key: str, text: str, **kw):
         return field_reading(key, text, TEXT, **kw)
@@ -772,11 +772,31 @@ def test_a_childs_surname_is_decoded_with_the_parents():
     applicant = reading("m1.3", "EL FASSI", p=0.99)
     child = reading("m1.144", "EL SASSI", p=0.93, doubt={2: ("F", 0.06)})
     assert child.value == "EL SASSI"
-    got = _decode_family_surnames({"m1.3": applicant, "m1.144": child})
+    got = _decode_family({"m1.3": applicant, "m1.144": child})
     assert got["m1.144"].value == "EL FASSI" and got["m1.144"].decoded.free == "ELSASSI"
     other = reading("m1.151", "KAUR", p=0.99)
-    kept = _decode_family_surnames({"m1.3": applicant, "m1.151": other})
+    kept = _decode_family({"m1.3": applicant, "m1.151": other})
     assert kept["m1.151"] == other
+
+
+def test_a_spouses_block_is_decoded_with_the_spouses_own_copy():
+    """NIST seed 9840: a couple's two Modulo 1 copies; the husband's GJONI, fixed by his
+    passport on his copy, was read SJONI in his wife's spouse block and in their child's
+    surname there, both accepted."""
+    from pipeline.read import _decode_family
+
+    def reading(key: str, text: str, **kw):
+        return field_reading(key.replace("#2", ""), text, TEXT, **kw)
+
+    got = _decode_family({
+        "m1.3": reading("m1.3", "GJONI", p=0.99), "m1.4": reading("m1.4", "ERGYS", p=0.99),
+        "m1#2.3": reading("m1.3", "PRIFTI", p=0.99),
+        "m1#2.128": reading("m1.128", "SJONI", p=0.9, doubt={0: ("G", 0.09)}),
+        "m1#2.129": reading("m1.129", "ERGYS", p=0.99),
+        "m1#2.144": reading("m1.144", "SJONI", p=0.9, doubt={0: ("G", 0.09)}),
+    })
+    assert got["m1#2.128"].value == "GJONI" and got["m1#2.144"].value == "GJONI"
+    assert got["m1#2.129"].value == "ERGYS" and got["m1#2.3"].value == "PRIFTI"
 
 
 def test_an_address_begins_with_a_street_type():
