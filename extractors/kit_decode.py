@@ -20,7 +20,7 @@ import numpy as np
 from extractors.cell_dist import DISAGREE, PLAUSIBLE, CellDist, Decoded, fold_toward
 from extractors.cf_decode import CF_GROUPS, decode_cf_joint
 from extractors.decode import SIGLA_ALIASES, _COMUNE_GROUPS, _comuni_by_mask, cell_mask
-from pipeline.form.model import Field
+from pipeline.form.model import Field, FieldKind
 from validators.rules import BIRTH_DATES, PERIODS
 
 
@@ -126,6 +126,11 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
         return None
     gap, ll, free_ll, text = min((_fit(kf.dist, t) for t in sorted(texts)),
                                  key=lambda fit: (fit[0], -fit[1]))
+    if kf.field.kind in (FieldKind.CODE, FieldKind.DATE) and kf.decoded.conflict:
+        # the cells' own reading is no value the field can hold (a code not in its table, a
+        # date that is no day): the document's is weighed against the likeliest one it can
+        # (NIST anomalies seed 910: the citizenship BGD read BSD beside two MRZs' BGD)
+        free_ll = max([ll] + [s for t, s in kf.decoded.hyps if t not in (kf.decoded.free, text)])
     if ll < free_ll - PLAUSIBLE:
         return None
     if ll < free_ll - DISAGREE:

@@ -77,10 +77,13 @@ def _decode_kit(readings: dict[str, FieldReading],
 
 #: The applicant's fields a photocopied document's MRZ also spells, and the MRZ's name for
 #: each: the passport's names, number, birth and expiry dates (check digits cover the
-#: dates), the permit card's number (section 2).
+#: dates), the permit card's number (section 2); the citizenship code (m1.36, an ISO 3166
+#: alpha-3 code as the MRZ's nationality is: NIST anomalies seed 910, BGD read BSD beside
+#: two MRZs' BGD, raised invalid_code).
 DOCUMENT_FIELDS = {"passport": {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number",
-                                "m1.34": "birth_date", "m1.45": "expiry_date"},
-                   "permit": {"m1.18": "number"}}
+                                "m1.34": "birth_date", "m1.45": "expiry_date",
+                                "m1.36": "nationality"},
+                   "permit": {"m1.18": "number", "m1.36": "nationality"}}
 
 
 def _spelled(part: str, value: object) -> str:

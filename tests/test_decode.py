@@ -492,6 +492,21 @@ def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one(
     assert [t for t, _ in got.hyps] == ["BENAMOR"]
 
 
+def test_a_code_no_table_holds_is_weighed_against_the_codes_it_could_be():
+    """NIST anomalies seed 910: the citizenship BGD read BSD (G as S, sure), no code of the
+    table, beside two MRZs' nationality BGD: the MRZ's code is weighed against the likeliest
+    code of the table, not against the impossible reading, and taken; a code clearly written
+    otherwise (a planted invalid code) is no reading of its cells."""
+    kf = kit_field("m1.36", "BSD", LETTERS, p=0.995, doubt={1: ("G", 0.0005)})
+    assert kf.decoded.conflict and kf.decoded.text == "BSD"
+    got = with_document(kf, "BGD")
+    assert got is not None and got.text == "BGD" and not got.conflict and got.changed
+    assert with_document(kit_field("m1.36", "ZZQ", LETTERS, p=0.995), "BGD") is None
+    # a table code read whole stays against a document one letter off (for the rules)
+    sure = with_document(kit_field("m1.36", "BGR", LETTERS, p=0.995), "BGD")
+    assert sure is None or sure.text == "BGR"
+
+
 def test_a_permit_mrz_decides_the_look_alike_the_cells_cannot():
     """NIST seed 9351: the permit number I50843680, its I written as a plain stroke and read
     1 at 0.95 (I 0.02), went to review with the check-valid MRZ's value as an alternative.
