@@ -175,7 +175,11 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float,
     `over_conflict` (a comune whose cells said a digit may still be a comune of the list; a
     codice fiscale clearly written with a wrong check character stays as written). Beyond
     the margin, the field keeps its own decoding and the kit-level value is one more
-    hypothesis, for the reviewer and the rules."""
+    hypothesis, for the reviewer and the rules, as likely as the kit-level decoding made it
+    (`share`) or as its cells do, whichever is more (NIST anomalies seed 914: a codice
+    fiscale's month S read Q, no month letter; decoded with the names and date read beside
+    it, the code with S had a share of 0.87, yet by its cells alone it lay 7.4 nats behind
+    the impossible reading, and the rules never weighed it)."""
     kf = fields[key]
     d = kf.decoded
     ll = kf.dist.ll(text)
@@ -184,8 +188,11 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float,
     if keeps_own or ll < kf.dist.ll(best) - DISAGREE:
         if not d.conflict:
             d = replace(d, text=best, changed=best != d.free, conflict=True)
-        if text and text not in {t for t, _ in d.hyps}:
-            d = replace(d, hyps=d.hyps + ((text, ll),))
+        if text and text != d.text:
+            top = max(s for _, s in d.hyps)
+            odds = math.log(max(share, 1e-12)) - math.log(max(1.0 - share, 1e-12))
+            score = max([ll, top + odds] + [s for t, s in d.hyps if t == text])
+            d = replace(d, hyps=tuple(h for h in d.hyps if h[0] != text) + ((text, score),))
         fields[key] = replace(kf, decoded=d)
         return
     fields[key] = replace(kf, decoded=replace(
@@ -270,10 +277,9 @@ def _hypothesis(fields: dict[str, KitField], key: str, text: str, behind: float)
     reviewer and the rules (`fields.alternatives`)."""
     kf = fields[key]
     d = kf.decoded
-    if text in {t for t, _ in d.hyps}:
-        return
-    top = max(s for _, s in d.hyps)
-    fields[key] = replace(kf, decoded=replace(d, hyps=d.hyps + ((text, top - behind),)))
+    score = max([max(s for _, s in d.hyps) - behind] + [s for t, s in d.hyps if t == text])
+    hyps = tuple(h for h in d.hyps if h[0] != text) + ((text, score),)
+    fields[key] = replace(kf, decoded=replace(d, hyps=hyps))
 
 
 def _doubt(fields: dict[str, KitField], key: str) -> None:

@@ -203,6 +203,30 @@ def test_a_cf_at_odds_with_its_fields_keeps_the_code_that_agrees_as_an_alternati
     assert cf in {t for t, _ in out["m1.31"].decoded.hyps}
 
 
+def test_a_cf_no_cell_change_mends_keeps_the_kits_reading_at_the_kits_odds():
+    """NIST anomalies seed 914: a month S read Q (no month letter) in a code whose names and
+    date were read right: the code stays as read, in conflict, and the code the fields give
+    leads its alternatives at the share the joint decoding gave it, for the rules to weigh."""
+    from extractors.fields import FieldReading, alternatives
+
+    cf = encode("YANG", "MEI", dt.date(1981, 11, 17), "F", "Z210")
+    cells = {
+        "m1.3": kit_field("m1.3", "YANG", TEXT), "m1.4": kit_field("m1.4", "MEI", TEXT),
+        "m1.34": kit_field("m1.34", "17111981", DIGITS),
+        "m1.33": kit_field("m1.33", "F", LETTERS),
+        "m1.31": kit_field("m1.31", cf[:8] + "Q" + cf[9:], TEXT, p=0.999,
+                           doubt={8: (cf[8], 0.0004)}),
+    }
+    assert cells["m1.31"].decoded.conflict
+    got = decode_kit(cells)["m1.31"]
+    assert got.decoded.text != cf and got.decoded.conflict
+    kf = cells["m1.31"]
+    reading = FieldReading("m1.31", "", 0.5, (), (0, 0, 1, 1), "", kf.dist, got.decoded,
+                           tuple((on, 0.9) for on in kf.mask))
+    reading = replace(reading, value=got.decoded.text)
+    assert alternatives(reading, MODEL.field("m1.31").kind)[0][0] == cf
+
+
 def test_comune_with_province_and_cap():
     # CANTU' (CO, 22063) with its U read as V half the time and its CAP's 6 as 8
     cells = {
