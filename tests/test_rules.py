@@ -436,6 +436,31 @@ def test_a_doubtful_reading_whose_alternative_clears_the_rule_is_a_reading_doubt
     assert "invalid_date" in _codes(record.model_copy(update={"fields": fields}))
 
 
+def test_an_anomaly_is_cleared_only_when_none_of_its_fields_stays_at_odds() -> None:
+    """NIST anomalies seed 915: a planted passport number swap beside a sex read J (F an
+    alternative): putting the sex right leaves the number at odds with the MRZ, so the
+    mismatch stands; with the number as the MRZ has it, the sex alone is a reading doubt."""
+    plan = _clean(lambda p: any(s.kind == "passport" for s in p.sheets))
+    record = record_from_plan(plan)
+    number = record.fields["m1.44"].value
+    swapped = number[:2] + number[3] + number[2] + number[4:]
+    assert swapped != number
+    fields = dict(record.fields)
+    fields["m1.33"] = fields["m1.33"].model_copy(update={
+        "value": "J", "status": "review", "confidence": 0.9,
+        "alternatives": [(record.fields["m1.33"].value, 0.005)]})
+
+    def codes(n: str) -> list:
+        fields["m1.44"] = fields["m1.44"].model_copy(update={"value": n})
+        return validate(record.model_copy(update={"fields": fields}))
+
+    (kept,) = [a for a in codes(swapped) if a.code == "mrz_mismatch"]
+    assert set(kept.fields) == {"m1.33", "m1.44"}
+    got = codes(number)
+    assert "mrz_mismatch" not in {a.code for a in got}
+    assert any(a.evidence.get("reason") == "mrz_mismatch" for a in got)
+
+
 def test_an_unreadable_page_its_footer_names_is_not_a_missing_form_page() -> None:
     record = record_from_plan(_clean(lambda p: len(p.forms) == 1))
     pages = [p.model_copy() for p in record.kit.pages]
