@@ -461,6 +461,26 @@ def test_an_anomaly_is_cleared_only_when_none_of_its_fields_stays_at_odds() -> N
     assert any(a.evidence.get("reason") == "mrz_mismatch" for a in got)
 
 
+def test_a_passport_with_the_forms_birth_date_and_sex_is_compared_whatever_the_names() -> None:
+    """NIST anomalies seed 916: a planted passport number swap, the form's surname misread
+    and the MRZ's given names misread by OCR: two agreements only, and the passport was
+    taken for someone else's. The birth date and sex as on the form make it this person's;
+    a family member's passport (another birth date) is still not compared."""
+    plan = _clean(lambda p: any(s.kind == "passport" for s in p.sheets))
+    record = record_from_plan(plan)
+    number = record.fields["m1.44"].value
+    swapped = number[:2] + number[3] + number[2] + number[4:]
+    fields = dict(record.fields)
+    for key, value in (("m1.3", "QXQXQ"), ("m1.4", "QQQQ"), ("m1.44", swapped)):
+        fields[key] = fields[key].model_copy(update={"value": value})
+    (got,) = [a for a in validate(record.model_copy(update={"fields": fields}))
+              if a.code == "mrz_mismatch"]
+    assert "m1.44" in got.fields
+    born = dt.date.fromisoformat(record.fields["m1.34"].value) - dt.timedelta(days=400)
+    fields["m1.34"] = fields["m1.34"].model_copy(update={"value": born.isoformat()})
+    assert "mrz_mismatch" not in _codes(record.model_copy(update={"fields": fields}))
+
+
 def test_an_unreadable_page_its_footer_names_is_not_a_missing_form_page() -> None:
     record = record_from_plan(_clean(lambda p: len(p.forms) == 1))
     pages = [p.model_copy() for p in record.kit.pages]
