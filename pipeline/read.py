@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from extractors import decode, decode_calibration, kit_decode, register
+from extractors.cell_crops import FAINT_CONFIDENCE
 from extractors.fields import FieldReading, alternatives, read_page_fields, redecode
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
@@ -249,7 +250,32 @@ def _must_be_written(form: str, number: int, readings: dict[str, FieldReading]) 
 
 #: Why an empty field is not accepted: on a written page that reads empty, required, or in
 #: a child's block the declared number of children says is written.
-_EMPTY_WHY = ("form_page_reads_empty", "required_field_empty", "declared_child_reads_empty")
+_EMPTY_WHY = ("form_page_reads_empty", "required_field_empty", "declared_child_reads_empty",
+              "faint_writing")
+
+#: A form page whose written cells are mostly faint (`cell_crops.FAINT_TRACES`: strokes a
+#: bitonal scan broke into specks), at least this many of them, cannot be read: its fields
+#: holding faint cells are listed as not read (unreadable_page) rather than taken as the
+#: partial readings the specks give. NIST anomalies seed 917: a light pen's page 2 read as
+#: codes "LO", "Y" and dates "011914", "0    11", raising five blocking anomalies.
+FAINT_PAGE_CELLS = 6
+
+
+def _faint_pages(pending) -> dict[int, list[str]]:
+    """Per page index, the fields holding faint cells, where the page's faint cells are
+    `FAINT_PAGE_CELLS` or more and at least as many as its solidly written ones."""
+    faint: dict[int, list[str]] = {}
+    counts: dict[int, list[int]] = {}
+    for key, r, i, _ in pending:
+        weak = sum(1 for on, conf in r.filled if on and conf == FAINT_CONFIDENCE)
+        solid = sum(1 for on, conf in r.filled if on and conf != FAINT_CONFIDENCE)
+        c = counts.setdefault(i, [0, 0])
+        c[0] += weak
+        c[1] += solid
+        if weak:
+            faint.setdefault(i, []).append(key)
+    return {i: keys for i, keys in faint.items()
+            if counts[i][0] >= FAINT_PAGE_CELLS and counts[i][0] >= counts[i][1]}
 
 
 def _declared_children_empty(readings: dict[str, FieldReading]) -> set[str]:
@@ -389,11 +415,18 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     decoded = _decode_family(_decode_with_questura(_decode_with_documents(
         _decode_kit(documented, fixed), attachments)))
     unlisted = _declared_children_empty(decoded)
+    faint = _faint_pages(pending)
+    for i, keys in sorted(faint.items()):
+        anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="faint_writing",
+                                      fields_not_read=keys))
+    faint_keys = {k for keys in faint.values() for k in keys}
     for key, _, i, crop in pending:
         r = decoded[key]
         f = model.field(key)
         why = decode.contradiction(f, r.value)
-        if _empty(r) and (i in blank_pages or _required(key) or key in unlisted):
+        if key in faint_keys:
+            why = "faint_writing"
+        elif _empty(r) and (i in blank_pages or _required(key) or key in unlisted):
             # never accepted: the page's unreadable_page, missing_required_field or
             # children_count_mismatch says why
             why = _EMPTY_WHY[0] if i in blank_pages else _EMPTY_WHY[1] if _required(key) \

@@ -838,6 +838,24 @@ def test_a_spouses_block_is_decoded_with_the_spouses_own_copy():
     assert got["m1#2.129"].value == "ERGYS" and got["m1#2.3"].value == "PRIFTI"
 
 
+def test_a_page_written_mostly_in_faint_cells_lists_them_as_not_read():
+    """NIST seed 9840: a spouse's block whose every written cell the scan broke into specks;
+    a page with a faint cell among many solid ones (seed 913: one digit of a date) is read."""
+    from extractors.cell_crops import FAINT_CONFIDENCE
+    from pipeline.read import FAINT_PAGE_CELLS, _faint_pages
+
+    def reading(key: str, faint: int, solid: int):
+        r = field_reading(key, "A" * (faint + solid), TEXT)
+        return replace(r, filled=((True, FAINT_CONFIDENCE),) * faint + ((True, 0.9),) * solid)
+
+    pending = [("m1.128", reading("m1.128", 4, 0), 6, None),
+               ("m1.129", reading("m1.129", FAINT_PAGE_CELLS - 4, 1), 6, None),
+               ("m1.130", reading("m1.130", 0, 1), 6, None),
+               ("m1.45", reading("m1.45", 1, 7), 2, None),
+               ("m1.44", reading("m1.44", 0, 9), 2, None)]
+    assert _faint_pages(pending) == {6: ["m1.128", "m1.129"]}
+
+
 def test_an_address_begins_with_a_street_type():
     """NIST writers, seeds 9000-9900: VIA read VI4 and V14, CORSO COQSO, PIAZZA PIAZZN. A
     street type the cells support replaces a first word that is none; a clear other first

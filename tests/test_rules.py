@@ -481,6 +481,24 @@ def test_a_passport_with_the_forms_birth_date_and_sex_is_compared_whatever_the_n
     assert "mrz_mismatch" not in _codes(record.model_copy(update={"fields": fields}))
 
 
+def test_fields_a_faint_page_leaves_unread_raise_no_code_or_date_anomaly() -> None:
+    """NIST anomalies seed 917: a light pen's page 2, its strokes broken into specks, read as
+    codes LO and Y and dates 011914: the page's unreadable_page lists them as not read, and
+    no rule takes the specks' reading as the form's."""
+    from pipeline.record import Anomaly
+
+    record = record_from_plan(_clean(lambda p: True))
+    fields = dict(record.fields)
+    for key, value in (("m1.34", "011914"), ("m1.35", "LO")):
+        fields[key] = fields[key].model_copy(update={"value": value, "status": "review"})
+    broken = record.model_copy(update={"fields": fields})
+    assert {"invalid_date", "invalid_code"} <= _codes(broken)
+    faint = Anomaly.make("unreadable_page", pages=[2], reason="faint_writing",
+                         fields_not_read=["m1.34", "m1.35"])
+    unread = broken.model_copy(update={"anomalies": [faint]})
+    assert not {"invalid_date", "invalid_code"} & _codes(unread)
+
+
 def test_an_unreadable_page_its_footer_names_is_not_a_missing_form_page() -> None:
     record = record_from_plan(_clean(lambda p: len(p.forms) == 1))
     pages = [p.model_copy() for p in record.kit.pages]

@@ -80,8 +80,9 @@ def invalid_code(ctx: RuleContext) -> list[Anomaly]:
     out = []
     for key, fv in ctx.record.fields.items():
         value = fv.value
-        # a cell whose character was not read is a reading for review, not a code to check
-        if not isinstance(value, str) or not value or UNREAD in value:
+        # a cell whose character was not read is a reading for review, not a code to check;
+        # nor is a field an unreadable_page lists as not read
+        if not isinstance(value, str) or not value or UNREAD in value or key in ctx.not_read:
             continue
         spec = model.field(model_key(key))
         if spec.table is None:
@@ -103,7 +104,7 @@ def invalid_date(ctx: RuleContext) -> list[Anomaly]:
     limit = ctx.application_date or ctx.today
     out = []
     for key, fv in ctx.record.fields.items():
-        if not isinstance(fv.value, str) or not fv.value:
+        if not isinstance(fv.value, str) or not fv.value or key in ctx.not_read:
             continue
         spec = model.field(model_key(key))
         if spec.kind is not FieldKind.DATE:
