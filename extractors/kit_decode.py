@@ -189,10 +189,8 @@ def _set(fields: dict[str, KitField], key: str, text: str, share: float,
         if not d.conflict:
             d = replace(d, text=best, changed=best != d.free, conflict=True)
         if text and text != d.text:
-            top = max(s for _, s in d.hyps)
             odds = math.log(max(share, 1e-12)) - math.log(max(1.0 - share, 1e-12))
-            score = max([ll, top + odds] + [s for t, s in d.hyps if t == text])
-            d = replace(d, hyps=tuple(h for h in d.hyps if h[0] != text) + ((text, score),))
+            d = _raised(d, text, max(ll, max(s for _, s in d.hyps) + odds))
         fields[key] = replace(kf, decoded=d)
         return
     fields[key] = replace(kf, decoded=replace(
@@ -277,9 +275,13 @@ def _hypothesis(fields: dict[str, KitField], key: str, text: str, behind: float)
     reviewer and the rules (`fields.alternatives`)."""
     kf = fields[key]
     d = kf.decoded
-    score = max([max(s for _, s in d.hyps) - behind] + [s for t, s in d.hyps if t == text])
-    hyps = tuple(h for h in d.hyps if h[0] != text) + ((text, score),)
-    fields[key] = replace(kf, decoded=replace(d, hyps=hyps))
+    fields[key] = replace(kf, decoded=_raised(d, text, max(s for _, s in d.hyps) - behind))
+
+
+def _raised(d: Decoded, text: str, score: float) -> Decoded:
+    """`d` with `text` among its hypotheses at `score`, or at the score it had if higher."""
+    score = max([score] + [s for t, s in d.hyps if t == text])
+    return replace(d, hyps=tuple(h for h in d.hyps if h[0] != text) + ((text, score),))
 
 
 def _doubt(fields: dict[str, KitField], key: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from extractors.mrz_grid import _Grid
 from pipeline.normalise import UNREAD
-from validators.icao import MrzData, check_digit, parse_td1, parse_td3
+from validators.icao import FILLER_LOOKALIKES, MrzData, check_digit, parse_td1, parse_td3
 
 WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 FILLER = "<"
@@ -40,8 +40,6 @@ _TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5
              "B": "8"}  # fmt: skip
 _TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
 _SWAP = {**_TO_DIGIT, **_TO_LETTER}
-# What Tesseract reads for a filler it cannot place.
-_FILLER_LOOKALIKES = frozenset("KXSCERZAU")
 # Glyphs that no confusion above touches: the reference heights of letters and digits.
 _SURE_LETTERS = frozenset("ACEFHJKMNPRTUVWXY")
 _SURE_DIGITS = frozenset("3479")
@@ -162,13 +160,13 @@ def _mend_fillers(lines: list[str], fmt: str,
             for i in range(1, len(chars)):
                 after = chars[i + 1] if i + 1 < len(chars) else FILLER
                 if (g.kinds[i] is None and chars[i - 1] == FILLER == after
-                        and (chars[i] in _FILLER_LOOKALIKES or chars[i] == UNREAD)):  # fmt: skip
+                        and (chars[i] in FILLER_LOOKALIKES or chars[i] == UNREAD)):  # fmt: skip
                     chars[i] = FILLER
     ln, start = _NAME[fmt]
     name = "".join(out[ln])
     at = name.find(FILLER * 3, start)
     if at >= 0:
-        out[ln][at:] = [FILLER if c in _FILLER_LOOKALIKES or c == UNREAD else c
+        out[ln][at:] = [FILLER if c in FILLER_LOOKALIKES or c == UNREAD else c
                         for c in name[at:]]  # fmt: skip
     return ["".join(chars) for chars in out]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -250,8 +251,9 @@ def _must_be_written(form: str, number: int, readings: dict[str, FieldReading]) 
 
 #: Why an empty field is not accepted: on a written page that reads empty, required, or in
 #: a child's block the declared number of children says is written.
-_EMPTY_WHY = ("form_page_reads_empty", "required_field_empty", "declared_child_reads_empty",
-              "faint_writing")
+_EMPTY_WHY = ("form_page_reads_empty", "required_field_empty", "declared_child_reads_empty")
+#: Why a field on a page written in faint cells is not accepted (`_faint_pages`).
+FAINT_WHY = "faint_writing"
 
 #: A form page whose written cells are mostly faint (`cell_crops.FAINT_TRACES`: strokes a
 #: bitonal scan broke into specks), at least this many of them, cannot be read: its fields
@@ -265,17 +267,16 @@ def _faint_pages(pending) -> dict[int, list[str]]:
     """Per page index, the fields holding faint cells, where the page's faint cells are
     `FAINT_PAGE_CELLS` or more and at least as many as its solidly written ones."""
     faint: dict[int, list[str]] = {}
-    counts: dict[int, list[int]] = {}
+    weak, solid = Counter(), Counter()
     for key, r, i, _ in pending:
-        weak = sum(1 for on, conf in r.filled if on and conf == FAINT_CONFIDENCE)
-        solid = sum(1 for on, conf in r.filled if on and conf != FAINT_CONFIDENCE)
-        c = counts.setdefault(i, [0, 0])
-        c[0] += weak
-        c[1] += solid
-        if weak:
+        written = [conf for on, conf in r.filled if on]
+        n = written.count(FAINT_CONFIDENCE)
+        weak[i] += n
+        solid[i] += len(written) - n
+        if n:
             faint.setdefault(i, []).append(key)
     return {i: keys for i, keys in faint.items()
-            if counts[i][0] >= FAINT_PAGE_CELLS and counts[i][0] >= counts[i][1]}
+            if weak[i] >= FAINT_PAGE_CELLS and weak[i] >= solid[i]}
 
 
 def _declared_children_empty(readings: dict[str, FieldReading]) -> set[str]:
@@ -417,7 +418,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     unlisted = _declared_children_empty(decoded)
     faint = _faint_pages(pending)
     for i, keys in sorted(faint.items()):
-        anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="faint_writing",
+        anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason=FAINT_WHY,
                                       fields_not_read=keys))
     faint_keys = {k for keys in faint.values() for k in keys}
     for key, _, i, crop in pending:
@@ -425,7 +426,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         f = model.field(key)
         why = decode.contradiction(f, r.value)
         if key in faint_keys:
-            why = "faint_writing"
+            why = FAINT_WHY
         elif _empty(r) and (i in blank_pages or _required(key) or key in unlisted):
             # never accepted: the page's unreadable_page, missing_required_field or
             # children_count_mismatch says why
@@ -438,7 +439,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
                                  status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as,
                                  alternatives=alts or None)
-        if status == "review" and why not in _EMPTY_WHY:
+        if status == "review" and why not in (*_EMPTY_WHY, FAINT_WHY):
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
                                           value=r.value, confidence=round(r.confidence, 3),
                                           read_as=read_as or r.value, repaired=changed,

@@ -527,8 +527,7 @@ def test_a_code_no_table_holds_is_weighed_against_the_codes_it_could_be():
     assert got is not None and got.text == "BGD" and not got.conflict and got.changed
     assert with_document(kit_field("m1.36", "ZZQ", LETTERS, p=0.995), "BGD") is None
     # a table code read whole stays against a document one letter off (for the rules)
-    sure = with_document(kit_field("m1.36", "BGR", LETTERS, p=0.995), "BGD")
-    assert sure is None or sure.text == "BGR"
+    assert with_document(kit_field("m1.36", "BGR", LETTERS, p=0.995), "BGD") is None
 
 
 def test_a_permit_mrz_decides_the_look_alike_the_cells_cannot():

@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 FILLER = "<"
+#: What Tesseract reads for a filler of a photocopied MRZ it cannot place (extractors/mrz.py
+#: mends them where the format makes them certain; validators.rules weighs one left at the
+#: end of a name).
+FILLER_LOOKALIKES = frozenset("KXSCERZAU")
 _ALPHABET = re.compile(r"[A-Z0-9<]*")
 
 # Part 3 §6 transliteration of Latin characters that are not plain letters with diacritics:

@@ -22,7 +22,7 @@ from pipeline.record import Anomaly, Attachment, Record
 from validators.codice_fiscale import check as check_cf
 from validators.codice_fiscale import name_code, surname_code
 from validators.coded_tables import edition_on
-from validators.icao import FILLER, check_digit, mrz_name
+from validators.icao import FILLER, FILLER_LOOKALIKES, check_digit, mrz_name
 from validators.kit_rules import (
     DOCUMENT_FIELDS,
     REQUEST_FIELDS,
@@ -318,10 +318,6 @@ _LOOKALIKE_LETTERS = frozenset(
                            "EF", "FP", "PR", "RK", "KX"))
 
 
-#: What an OCR of a photocopied MRZ reads for a filler it cannot place (extractors/mrz_format.py).
-_FILLER_LETTERS = frozenset("KXSCERZAU")
-
-
 def _lookalike_slip(form: str, name: str) -> bool:
     """The form's name and the MRZ's are one look-alike letter apart (MRZ filler as space),
     or the MRZ's has one letter more where a name ends and its fillers begin, a letter an
@@ -329,7 +325,7 @@ def _lookalike_slip(form: str, name: str) -> bool:
     passport's MRZ; seed 792: HALYNAS)."""
     a, b = form.strip(), name.replace(FILLER, " ").strip()
     if len(b) == len(a) + 1:
-        return any(b[:i] + b[i + 1:] == a and b[i] in _FILLER_LETTERS
+        return any(b[:i] + b[i + 1:] == a and b[i] in FILLER_LOOKALIKES
                    for i in range(1, len(b)) if i == len(b) - 1 or b[i + 1] == " ")
     return len(a) == len(b) and edit_distance(a, b) == 1 and any(
         frozenset((x, y)) in _LOOKALIKE_LETTERS for x, y in zip(a, b) if x != y)
