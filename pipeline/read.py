@@ -85,7 +85,8 @@ def _decode_kit(readings: dict[str, FieldReading],
 DOCUMENT_FIELDS = {"passport": {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number",
                                 "m1.34": "birth_date", "m1.45": "expiry_date",
                                 "m1.36": "nationality"},
-                   "permit": {"m1.18": "number", "m1.36": "nationality"}}
+                   "permit": {"m1.18": "number", "m1.3": "surname", "m1.4": "given_names",
+                              "m1.34": "birth_date", "m1.36": "nationality"}}
 
 
 def _spelled(part: str, value: object) -> str:
@@ -99,10 +100,10 @@ def _spelled(part: str, value: object) -> str:
 
 def _decode_with_documents(readings: dict[str, FieldReading],
                            attachments: list[Attachment]) -> dict[str, FieldReading]:
-    """The applicant's surname, given names, passport and permit numbers decoded with the
-    kit's check-valid MRZs of that document (machine print, check digits) as a hypothesis
-    beside the cells' own reading (`kit_decode.with_document`): a misread character the MRZ
-    spells otherwise is mended, the cells' reading kept (read_as); one the cells could
+    """The applicant's surname, given names, birth date, citizenship, passport and permit
+    numbers decoded with the kit's check-valid MRZs of the documents that carry them
+    (machine print, check digits) as a hypothesis beside the cells' own reading
+    (`kit_decode.with_document`): a misread character the MRZ spells otherwise is mended, the cells' reading kept (read_as); one the cells could
     still spell sends the field to review with the MRZ's value; a value the cells clearly
     spell otherwise stays as written, for mrz_mismatch to weigh. So is each Modulo 1 copy's
     (a family member's form, m1#2: NIST seed 9351, a second applicant's permit number
@@ -111,6 +112,7 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     fields spell likeliest together, never a field with one person's and the next with
     another's."""
     out = dict(readings)
+    spelled: dict[str, list[str]] = {}
     for kind, parts in DOCUMENT_FIELDS.items():
         mrzs = [a.mrz_fields for a in attachments if a.kind == kind and a.mrz_fields]
         for copy in _m1_copies(out) if mrzs else ():
@@ -118,7 +120,12 @@ def _decode_with_documents(readings: dict[str, FieldReading],
             mrz = min(mrzs, key=lambda m: sum(_gap(out, k, _spelled(part, m.get(part)))
                                                for k, part in fields.items()))
             for key, part in fields.items():
-                _with_values(out, key, [_spelled(part, mrz.get(part))])
+                spelled.setdefault(key, []).append(_spelled(part, mrz.get(part)))
+    # a field both documents spell is decoded with both at once, the one the cells spell
+    # likeliest leading: MRZ names carry no check digit (NIST anomalies seed 919: the
+    # passport's RICAROO for the permit's and the cells' RICARDO)
+    for key, values in spelled.items():
+        _with_values(out, key, values)
     return out
 
 
@@ -163,8 +170,11 @@ def _decode_family(readings: dict[str, FieldReading]) -> dict[str, FieldReading]
     copies = _m1_copies(out)
 
     def values(keys) -> list[str]:
+        # a name in conflict with another spelling is no spelling to offer: NIST seed 9880's
+        # spouse DUKA, read OUKA beside the wife's DUKA, made her child's 0UKA an OUKA
         return sorted({r.value for k in keys if (r := out.get(k)) is not None
-                       and isinstance(r.value, str) and r.value})
+                       and isinstance(r.value, str) and r.value
+                       and not (r.decoded is not None and r.decoded.conflict)})
 
     for prefix in copies:
         for own, theirs in SPOUSE_FIELDS.items():
@@ -233,9 +243,11 @@ def _status(ctx: ReadContext, f, r: FieldReading, why: str | None) -> str:
         and why is None else "review"
 
 
-#: Modulo 1 pages every application writes on (the pages of `REQUIRED_FIELDS`: surname,
-#: name, motivo on page 1; birth date, citizenship on page 2).
-WRITTEN_PAGES = frozenset(REQUIRED_FIELDS.values())
+#: Form pages every application writes on: Modulo 1 pages 1 and 2 (the pages of
+#: `REQUIRED_FIELDS`: surname, name, motivo; birth date, citizenship); a Modulo 2 that is in
+#: the envelope declares an income (Foglio Note f): its page 1 names the Questore and the
+#: activity, its page 3 the yearly income and its year.
+WRITTEN_PAGES = {"m1": frozenset(REQUIRED_FIELDS.values()), "m2": frozenset({1, 3})}
 
 
 def _empty(r: FieldReading) -> bool:
@@ -245,8 +257,9 @@ def _empty(r: FieldReading) -> bool:
 def _must_be_written(form: str, number: int, readings: dict[str, FieldReading]) -> bool:
     """A page every application writes on whose every field reads empty: its ink is faint
     or the scan's threshold erased it (NIST seed 9750: a 200 dpi bitonal page 1 came out
-    white, 30 fields read empty and accepted). Nothing on it can be accepted as read."""
-    return form == "m1" and number in WRITTEN_PAGES and all(map(_empty, readings.values()))
+    white, 30 fields read empty and accepted; seed 9890: a Modulo 2 page 1, 9 fields). Nothing
+    on it can be accepted as read."""
+    return number in WRITTEN_PAGES.get(form, ()) and all(map(_empty, readings.values()))
 
 
 #: Why an empty field is not accepted: on a written page that reads empty, required, or in

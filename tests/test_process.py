@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pikepdf
+import pytest
 from PIL import Image
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -119,10 +120,12 @@ def test_missing_input_is_reported_and_others_go_on(tmp_path):
     assert "nope.pdf" in res.stderr
 
 
-def test_a_written_page_that_reads_empty_is_never_accepted(tmp_path):
+@pytest.mark.parametrize("form, number, where", [("m1", 1, "m1.3"), ("m2", 1, "m2.questore")])
+def test_a_written_page_that_reads_empty_is_never_accepted(tmp_path, form, number, where):
     """NIST seed 9750: a 200 dpi bitonal scan erased a Modulo 1 page 1; its 30 fields read
-    empty and were accepted. A page every application writes on that reads empty is an
-    unreadable_page (form_page_reads_empty) and each of its fields waits for a person."""
+    empty and were accepted (seed 9890: a Modulo 2 page 1). A page every application writes
+    on that reads empty is an unreadable_page (form_page_reads_empty) and each of its fields
+    waits for a person."""
     from pipeline.form.render import blank_page_image
     from pipeline.process import process_batch
     from pipeline.runtime import build_recogniser
@@ -131,13 +134,13 @@ def test_a_written_page_that_reads_empty_is_never_accepted(tmp_path):
     made = write_batch(SynthOptions(seed=4243, kits=1, dpi=200, filled_by="typed",
                                     formats="tiff"), tmp_path / "batch")
     truth = BatchTruth.load(made.truth)
-    page1 = next(i for i, p in enumerate(truth.pages) if p.kind == "m1p1")
+    page1 = next(i for i, p in enumerate(truth.pages) if p.kind == f"{form}p{number}")
     with Image.open(made.files[0]) as tif:
         pages = []
         for i in range(tif.n_frames):
             tif.seek(i)
             pages.append(tif.convert("L").copy())
-    pages[page1] = Image.fromarray(np.asarray(blank_page_image("m1", 1, 200)))
+    pages[page1] = Image.fromarray(np.asarray(blank_page_image(form, number, 200)))
     erased = tmp_path / "erased.tif"
     pages[0].save(erased, save_all=True, append_images=pages[1:], dpi=(200, 200))
     _, records = process_batch(erased, tmp_path / "out", Settings(data_dir=tmp_path / "data"),
@@ -145,7 +148,7 @@ def test_a_written_page_that_reads_empty_is_never_accepted(tmp_path):
     rec, = records
     on_page = {k: fv for k, fv in rec.fields.items() if fv.page == page1}
     assert on_page and all(fv.status == "review" for fv in on_page.values())
-    assert rec.fields["m1.3"].crop  # the reviewer sees where the surname should be
+    assert rec.fields[where].crop  # the reviewer sees where the writing should be
     empty, = [a for a in rec.anomalies if a.code == "unreadable_page"]
     assert empty.evidence["reason"] == "form_page_reads_empty"
     assert set(empty.evidence["fields_not_read"]) == set(on_page)
