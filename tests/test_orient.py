@@ -319,3 +319,19 @@ def test_bench_on_the_real_scans(realdata: Path) -> None:
     assert by_name["deskew-4.png"].skew_deg == -7.0
     text = format_bench(rows)
     assert "orientation: 14/14 right" in text and "deskew-8.png" in text
+
+
+def test_an_upside_down_page_whose_rows_fit_its_template_is_turned() -> None:
+    """Modulo 1 page 4 turned 180° registers as itself at 0.52: its rows of boxes fall on
+    the template's rows (NIST seed 9910: a blank page 4 came out read as cell walls, a box
+    ticked). A fit that unsure sends the page to the orientation search, which turns it."""
+    from extractors.raster import PageImage
+    from pipeline.pages import SURE_SCORE, prepare_page
+
+    upright = np.asarray(blank_page_image("m1", 4, 200))
+    page = PageImage(source="kit.pdf", source_sha256="0" * 64, index=0,
+                     image=np.ascontiguousarray(upright[::-1, ::-1]), dpi=200,
+                     dpi_assumed=False, colour="grey")
+    got = prepare_page(page)
+    assert (got.kind, got.rotation) == ("m1p4", 180)
+    assert got.registration.score >= SURE_SCORE
