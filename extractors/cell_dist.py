@@ -140,6 +140,23 @@ def fold_toward(dist: CellDist, text: str) -> CellDist:
                              enumerate(text[:dist.n]) if c in TWINS and TWINS[c] in dist.alphabet])
 
 
+def fold_digits(dist: CellDist, rows: Sequence[int]) -> CellDist:
+    """`dist` with, in `rows` (cells that hold a number), each look-alike letter's
+    probability moved to its digit (`recognise.TWINS`) and a slash's to the 1 it is drawn
+    as; rows still sum to 1."""
+    if not dist.calibrated or not rows:
+        return dist
+    folded = _fold_rows(dist, [(rows, DIGITS)])
+    i, j = dist.alphabet.find(SLASH), dist.alphabet.find("1")
+    if i < 0 or j < 0:
+        return folded
+    p = folded.probs.copy()
+    rows = list(rows)
+    p[rows, j] += p[rows, i]
+    p[rows, i] = 0.0
+    return replace(folded, probs=p)
+
+
 def _fold_rows(dist: CellDist, kinds: Sequence[tuple[Sequence[int], str]]) -> CellDist:
     """`dist` with, in the given rows, each look-alike outside the given characters moved
     to its twin inside them (`recognise.TWINS`); rows still sum to 1."""

@@ -49,6 +49,7 @@ from extractors.cell_dist import (
     Decoded,
     _free,
     _pick,
+    fold_digits,
     fold_twins,
     fold_words,
 )
@@ -302,7 +303,18 @@ def field_dist(f: Field, dist: CellDist, mask: Sequence[bool]) -> CellDist:
         return fold_cf(dist)
     if f.kind is FieldKind.TEXT and _is_wording(f):
         return fold_words(dist, mask)
+    if is_house_number(f):
+        return fold_digits(dist, range(sum(map(bool, mask[:len(f.runs[0].cells)]))))
     return dist
+
+
+def is_house_number(f: Field) -> bool:
+    """A house number with its letter ("Numero civico / lettera"): its first run of boxes
+    holds the number, the second the letter or suffix (12 | A, 7 | BIS). A plain stroke there
+    is a 1, not an I or a slash (NIST seeds 9880, 9910: 158, 103, 123 and 112 sent to review
+    beside I58, /03, /23, I12)."""
+    return f.kind is FieldKind.TEXT and f.label.lower().startswith("numero civico") \
+        and len(f.runs) == 2
 
 
 #: Free-text fields that hold a code rather than words (a document number, a house number
@@ -457,7 +469,7 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
         got = in_context(folded, mask, words, "italy" if words else None)
         if is_address_field(f):
             got = _street_type(folded, mask, got)
-        if not _is_wording(f):
+        if not _is_wording(f) and not is_house_number(f):
             got = _leading_twin(dist, got)
         return _as_read(got, dist)
     return _free(dist)

@@ -208,6 +208,28 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
     return out
 
 
+#: "Moduli compilati (numero)": how many forms the applicant filled in, beside the boxes
+#: that tick which (23 Modulo 1, 24 Modulo 2).
+FORM_COUNT, FORM_TICKS = "22", ("23", "24")
+
+
+def _decode_form_count(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+    """Each copy's number of forms filled in (m1.22) decoded with what the envelope shows,
+    as a document's value is (`kit_decode.with_document`): the forms found in it (each
+    Modulo 1 copy, a Modulo 2) and the boxes the copy ticks. A two-cell count the cells
+    spell otherwise stays as written (NIST seeds 9880, 9890, 9920: 01 read 81 and accepted,
+    02 read 08 and 03)."""
+    out = dict(readings)
+    copies = _m1_copies(out)
+    forms = len(copies) + any(k.startswith("m2.") for k in out)
+    for o in copies:
+        ticked = sum(1 for n in FORM_TICKS if (r := out.get(f"{o}.{n}")) and r.value is True)
+        counts = {forms, ticked} - {0}
+        _with_values(out, f"{o}.{FORM_COUNT}",
+                     [s for n in sorted(counts) for s in (f"{n:02d}", f"{n:>2}", f"{n:<2}")])
+    return out
+
+
 def _with_values(out: dict[str, FieldReading], key: str, values: list[str]) -> None:
     """Field `key` of `out` decoded with `values` (each spelled as the cells would hold it)
     as another document's (`kit_decode.with_document`)."""
@@ -426,8 +448,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     documented = _decode_with_documents(read, attachments)
     fixed = frozenset(k for k, r in documented.items() if r is not read[k]
                       and r.decoded is not None and not r.decoded.conflict)
-    decoded = _decode_family(_decode_with_questura(_decode_with_documents(
-        _decode_kit(documented, fixed), attachments)))
+    decoded = _decode_form_count(_decode_family(_decode_with_questura(_decode_with_documents(
+        _decode_kit(documented, fixed), attachments))))
     unlisted = _declared_children_empty(decoded)
     faint = _faint_pages(pending)
     for i, keys in sorted(faint.items()):

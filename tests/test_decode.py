@@ -837,6 +837,42 @@ def test_a_spouses_block_is_decoded_with_the_spouses_own_copy():
     assert got["m1#2.129"].value == "ERGYS" and got["m1#2.3"].value == "PRIFTI"
 
 
+def test_a_name_in_doubt_is_no_spelling_for_the_children():
+    """NIST seed 9880: the husband's DUKA read OUKA (in conflict with his wife's copy, to
+    review) in her spouse block; offered to the children, it made their 0UKA an OUKA."""
+    from pipeline.read import _decode_family
+
+    def reading(key: str, text: str, **kw):
+        return field_reading(key.replace("#2", ""), text, TEXT, **kw)
+
+    got = _decode_family({
+        "m1.3": reading("m1.3", "DUKA", p=0.99),
+        "m1#2.3": reading("m1.3", "SHEHU", p=0.99),
+        "m1#2.128": reading("m1.128", "OUKA", p=0.995, doubt={0: ("D", 0.004)}),
+        "m1#2.137": reading("m1.137", "OUKA", p=0.9, doubt={0: ("D", 0.09)}),
+    })
+    assert got["m1#2.128"].decoded.conflict and got["m1#2.128"].value == "OUKA"
+    assert got["m1#2.137"].value == "DUKA"
+
+
+def test_the_number_of_forms_is_decoded_with_the_forms_in_the_envelope():
+    """NIST seeds 9880, 9890, 9920: "Moduli compilati" 01 read 81 and accepted, 02 read 08
+    and 03. The forms in the envelope and the boxes ticked beside the count are its
+    likely values; a count the cells clearly write stays as written."""
+    from extractors.fields import FieldReading
+    from pipeline.read import _decode_form_count
+
+    tick = FieldReading("m1.23", True, 1.0, (), (0, 0, 1, 1), "X")
+    m2 = FieldReading("m2.4", True, 1.0, (), (0, 0, 1, 1), "X")
+    misread = field_reading("m1.22", "81", DIGITS, p=0.9, doubt={0: ("0", 0.09)})
+    got = _decode_form_count({"m1.22": misread, "m1.23": tick, "m2.4": m2})
+    assert got["m1.22"].value == "01" and got["m1.22"].decoded.free == "81"
+    right = field_reading("m1.22", " 8", DIGITS, p=0.9, doubt={0: ("2", 0.09)})
+    assert _decode_form_count({"m1.22": right, "m1.23": tick, "m2.4": m2})["m1.22"].value == "2"
+    clear = field_reading("m1.22", "03", DIGITS, p=0.9999)
+    assert _decode_form_count({"m1.22": clear, "m1.23": tick})["m1.22"].value == "03"
+
+
 def test_a_page_written_mostly_in_faint_cells_lists_them_as_not_read():
     """NIST seed 9840: a spouse's block whose every written cell the scan broke into specks;
     a page with a faint cell among many solid ones (seed 913: one digit of a date) is read."""
@@ -897,6 +933,31 @@ def test_a_document_numbers_leading_look_alike_is_only_as_sure_as_the_pair_says(
     clear = D.decode_field(f, dist("769256273", TEXT, 0.75, {0: ("T", 0.19)}))
     assert stroke.text == "169256273" and clear.text == "769256273"
     assert stroke.confidence < 0.85 * clear.confidence
+
+
+def test_a_house_numbers_plain_stroke_is_a_one():
+    """NIST seeds 9880 and 9910: house numbers 158, 103, 123, 112 went to review beside I58,
+    /03, /23 and I12. The first run of "Numero civico / lettera" holds the number: a
+    letter's or a slash's share there counts for its digit; the second run, the letter,
+    keeps its letters."""
+    f = MODEL.field("m1.69")
+
+    def cells(text: str, first: str) -> CellDist:
+        # sure cells, but the first: 0.6 for its character, 0.35 for `first`
+        d = dist(text, TEXT, 0.99)
+        p = d.probs.copy()
+        p[0] = 0.05 / (len(TEXT) - 2)
+        p[0, TEXT.index(text[0])], p[0, TEXT.index(first)] = 0.6, 0.35
+        return from_probabilities(TEXT, p, TEXT)
+
+    number = (True,) * 3 + (False,) * 6
+    for first in "I/":
+        got = D.decode_field(f, cells("103", first), mask=number)
+        assert got.text == "103" and got.confidence > 0.9
+    lettered = (True, True, False, False, False, True, False, False, False)
+    assert D.decode_field(f, cells("12B", "I"), mask=lettered).text == "12B"
+    # a document number's first stroke stays in doubt (the test above)
+    assert D.decode_field(MODEL.field("m1.18"), cells("103", "I")).confidence < 0.7
 
 
 def test_a_declared_childs_block_that_reads_empty_is_not_accepted_empty():
