@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from extractors import decode, decode_calibration, kit_decode, register
+from extractors import allograph, decode, decode_calibration, kit_decode, register
 from extractors.cell_crops import FAINT_CONFIDENCE
 from extractors.fields import FieldReading, alternatives, read_page_fields, redecode
 from extractors.recognise import CellRecogniser
@@ -440,11 +440,11 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 fields_not_read=[f"{owner}.{f.id}" for f in form_page.fields]))
         elif page.kind == "unknown":
             anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason="unclassified"))
-    # the documents' values first, so that each codice fiscale is decoded with the names
-    # and numbers they fix (NIST anomalies seed 911: ROSA's R read B in the code and the
-    # name; the code decoded with BOSA stood against the passport's ROSA), then again on
-    # what the kit-level decoding changed
-    read = {key: r for key, r, _, _ in pending}
+    # a hand's own letters first (`allograph`), then the documents' values, so that each
+    # codice fiscale is decoded with the names and numbers they fix (NIST anomalies seed
+    # 911: ROSA's R read B in the code and the name; the code decoded with BOSA stood
+    # against the passport's ROSA), then again on what the kit-level decoding changed
+    read = allograph.adapt({key: r for key, r, _, _ in pending})
     documented = _decode_with_documents(read, attachments)
     fixed = frozenset(k for k, r in documented.items() if r is not read[k]
                       and r.decoded is not None and not r.decoded.conflict)

@@ -1019,3 +1019,31 @@ def test_each_form_copy_is_decoded_with_one_persons_documents():
                                           passport("SINGH", "GURPREET", "1991-02-01")])
     assert got["m1#2.34"].decoded.text == "01021991"
     assert got["m1.34"].decoded.text == "01021990"
+
+
+def test_a_hands_own_letter_is_learnt_from_two_closed_set_fields():
+    """NIST seed 9890: one hand's R read B, sure, in ROMA (comune of residence), RM (its
+    province) and ROMA again (comune of the address): no field's decoding could mend it. Two
+    closed-set fields read otherwise, each a letter off a value of its set by the same pair,
+    teach the hand's letter; the copy's fields are then decoded counting it both ways."""
+    from extractors import allograph
+
+    def reading(key: str, text: str, **kw):
+        return field_reading(key, text, TEXT, **kw)
+
+    # the hand's R: read B, sure, the classifier's next guess R (M's next guesses: none)
+    r_read_b = {"p": 0.999, "doubt": {0: ("R", 0.0005)}}
+    seen = {"m1.5": reading("m1.5", "BM", **r_read_b), "m1.6": reading("m1.6", "BOMA", **r_read_b),
+            "m1.67": reading("m1.67", "BOMA", **r_read_b),
+            "m2.22": reading("m2.22", "BAR", **r_read_b)}
+    assert seen["m1.6"].value == "BOMA"
+    assert allograph.learn(seen) == {"m1": {"B": "R"}}
+    got = allograph.adapt(seen)
+    assert [got[k].value for k in ("m1.5", "m1.6", "m1.67")] == ["RM", "ROMA", "ROMA"]
+    assert got["m1.6"].decoded.free == "BOMA"  # the cells' own reading is kept
+    # one field, or two fields read alike, are a misreading, not a hand
+    assert allograph.learn({"m1.6": seen["m1.6"], "m1.67": seen["m1.67"]}) == {}
+    assert allograph.adapt({"m1.6": seen["m1.6"]})["m1.6"] is seen["m1.6"]
+    # a second applicant's copy is another hand
+    assert allograph.learn({"m1.5": seen["m1.5"], "m1#2.6": reading("m1.6", "BOMA", **r_read_b)}
+                           ) == {}
