@@ -322,8 +322,11 @@ def _lookalike_slip(form: str, name: str) -> bool:
     """The form's name and the MRZ's are one look-alike letter apart (MRZ filler as space),
     or the MRZ's has one letter more where a name ends and its fillers begin, a letter an
     OCR reads a filler as (NIST anomalies seed 912: SHARMIN on the form, SHARMINS on the
-    passport's MRZ; seed 792: HALYNAS)."""
+    passport's MRZ; seed 792: HALYNAS), or a lone letter after the name, a speck among its
+    fillers read as a letter (seed 920: IQRA<<<<<<<<<<<<<<<<<<<<<<<L<<<<)."""
     a, b = form.strip(), name.replace(FILLER, " ").strip()
+    if a and b.startswith(a + " ") and len(b) == len(a) + 2:
+        return True
     if len(b) == len(a) + 1:
         return any(b[:i] + b[i + 1:] == a and b[i] in FILLER_LOOKALIKES
                    for i in range(1, len(b)) if i == len(b) - 1 or b[i + 1] == " ")
