@@ -153,8 +153,9 @@ def decode_cf_joint(
     each field as read on its own, the CF decoded alone, less `CF_DISAGREE`. The answer,
     for "cf", "surname", "name", "birth", "sex": the text chosen (one character per filled
     cell; the surname and name with their spaces given in `*_text` as hypothesis spellings)
-    and its posterior share (empty when it cannot be decided jointly); and, when the
-    disagreeing hypothesis wins, the parts in dispute (`_disputed`), for review, and the
+    and its posterior share, when a code that agrees with the fields wins (empty when it
+    cannot be decided jointly, or when the disagreeing hypothesis wins: each field keeps its
+    own decoding); and, when the disagreeing hypothesis wins, the parts in dispute (`_disputed`), for review, and the
     likeliest code that agrees with the fields, with how many nats less likely it is: a
     reading the rules weigh before they call the code inconsistent (NIST seed 913: a writer's
     S, F, M, L read 8, P, W, 6 in NWSFML82D63Z335V, whose fields were read right; the
@@ -197,12 +198,16 @@ def decode_cf_joint(
     w = np.exp(scores - scores.max())
     w /= w.sum()
     best = hyps[int(np.argmax(scores))][1]
-    parts = {part: (value, float(sum(wi for wi, (_, h) in zip(w, hyps) if h[part] == value)))
-             for part, value in best.items()}
     if best is not own:
+        parts = {part: (value, float(sum(wi for wi, (_, h) in zip(w, hyps) if h[part] == value)))
+                 for part, value in best.items()}
         return parts, (), None
+    # the code disagrees with the fields: each keeps its own decoding and its own share (the
+    # disagreeing hypothesis holds each at its best reading only, so its weight says nothing
+    # of how sure that reading is: NIST anomalies seed 921, a name read VAQ4L and spelt
+    # UAQUL at 0.31 came out at 1.0 beside a code that agreed with nothing)
     agreeing = max(hyps[:-1], key=lambda h: h[0], default=None)
-    return parts, _disputed(alone, surname_text[0], name_text[0], birth, sex), \
+    return {}, _disputed(alone, surname_text[0], name_text[0], birth, sex), \
         None if agreeing is None else (agreeing[1]["cf"], own_score - agreeing[0])
 
 
