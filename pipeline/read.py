@@ -230,6 +230,23 @@ def _decode_form_count(readings: dict[str, FieldReading]) -> dict[str, FieldRead
     return out
 
 
+def _decode_children_count(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+    """Each copy's number of children (m1.26) decoded with the child blocks written in its
+    section 12, as a document's value is (`kit_decode.with_document`): a count the cells
+    could also be is mended, one they could still be goes to review with the listed count
+    among its alternatives (children_count_mismatch then weighs it), one they clearly write
+    otherwise stays (NIST seed 9970: a 0 with a hook, read 6 and accepted, beside no child
+    listed)."""
+    out = dict(readings)
+    for o in _m1_copies(out):
+        blocks = [[f"{o}.{n}" for n in range(first, first + 7)] for first in CHILD_BLOCKS]
+        if not all(k in out for b in blocks for k in b):
+            continue  # a page of section 12 not read: the count stays as written
+        listed = sum(1 for b in blocks if not all(_empty(out[k]) for k in b))
+        _with_values(out, f"{o}.26", [f"{listed:02d}", f"{listed:>2}", f"{listed:<2}"])
+    return out
+
+
 def _with_values(out: dict[str, FieldReading], key: str, values: list[str]) -> None:
     """Field `key` of `out` decoded with `values` (each spelled as the cells would hold it)
     as another document's (`kit_decode.with_document`)."""
@@ -448,8 +465,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     documented = _decode_with_documents(read, attachments)
     fixed = frozenset(k for k, r in documented.items() if r is not read[k]
                       and r.decoded is not None and not r.decoded.conflict)
-    decoded = _decode_form_count(_decode_family(_decode_with_questura(_decode_with_documents(
-        _decode_kit(documented, fixed), attachments))))
+    decoded = _decode_children_count(_decode_form_count(_decode_family(_decode_with_questura(
+        _decode_with_documents(_decode_kit(documented, fixed), attachments)))))
     unlisted = _declared_children_empty(decoded)
     faint = _faint_pages(pending)
     for i, keys in sorted(faint.items()):
