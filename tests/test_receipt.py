@@ -123,7 +123,8 @@ def test_figures_and_words_must_agree() -> None:
     assert receipt.decide_amount(7946, 7046) == (7046, 0.7)
     # a cell wall read as a digit: 790,46 against SETTANTA/46
     assert receipt.decide_amount(79046, 7046) == (7046, 0.8)
-    assert receipt.decide_amount(7046, 79046) == (None, 0.0)
+    # a figure left out (NIST anomalies seed 921: 3,46 against TRENTA/46)
+    assert receipt.decide_amount(346, 3046) == (3046, 0.7)
     assert receipt.decide_amount(None, None) == (None, 0.0)
 
 
