@@ -84,9 +84,9 @@ def _decode_kit(readings: dict[str, FieldReading],
 #: two MRZs' BGD, raised invalid_code).
 DOCUMENT_FIELDS = {"passport": {"m1.3": "surname", "m1.4": "given_names", "m1.44": "number",
                                 "m1.34": "birth_date", "m1.45": "expiry_date",
-                                "m1.36": "nationality"},
+                                "m1.36": "nationality", "m1.33": "sex"},
                    "permit": {"m1.18": "number", "m1.3": "surname", "m1.4": "given_names",
-                              "m1.34": "birth_date", "m1.36": "nationality"}}
+                              "m1.34": "birth_date", "m1.36": "nationality", "m1.33": "sex"}}
 
 
 def _spelled(part: str, value: object) -> str:

@@ -1050,6 +1050,26 @@ def test_each_form_copy_is_decoded_with_one_persons_documents():
     assert got["m1.34"].decoded.text == "01021990"
 
 
+def test_the_sex_and_the_names_are_decoded_with_both_documents():
+    """NIST anomalies seed 922: an F with a low bar read E (no sex), raising invalid_code
+    and mrz_mismatch beside a passport and a permit saying F; seed 919: the passport's MRZ
+    read RICAROO, the permit's and the cells' RICARDO. Each document's value is weighed, the
+    one the cells spell likeliest leading."""
+    from pipeline.read import _decode_with_documents
+    from pipeline.record import Attachment
+
+    def document(kind: str, given: str) -> Attachment:
+        return Attachment(kind=kind, pages=[3], mrz={"valid": True, "fields": {
+            "surname": "VILLANUEVA", "given_names": given, "sex": "F"}})
+
+    fields = {"m1.33": field_reading("m1.33", "E", LETTERS, p=0.99, doubt={0: ("F", 0.009)}),
+              "m1.4": field_reading("m1.4", "RICARDO", TEXT, p=0.65, doubt={5: ("O", 0.3)})}
+    got = _decode_with_documents(fields, [document("passport", "RICAROO"),
+                                          document("permit", "RICARDO")])
+    assert got["m1.33"].value == "F" and got["m1.33"].decoded.free == "E"
+    assert got["m1.4"].value == "RICARDO"
+
+
 def test_a_hands_own_letter_is_learnt_from_two_closed_set_fields():
     """NIST seed 9890: one hand's R read B, sure, in ROMA (comune of residence), RM (its
     province) and ROMA again (comune of the address): no field's decoding could mend it. Two
