@@ -13,7 +13,7 @@ import pytest
 
 from extractors import comuni, free_text
 from extractors import decode as D
-from extractors.cell_dist import CellDist, fold_twins, from_probabilities, from_reading
+from extractors.cell_dist import CellDist, Decoded, fold_twins, from_probabilities, from_reading
 from extractors.decode_calibration import isotonic
 from extractors.kit_decode import KitField, decode_kit, spell, with_document
 from extractors.recognise import DIGITS, LETTERS, TEXT
@@ -1016,7 +1016,6 @@ def test_a_declared_childs_block_that_reads_empty_is_not_accepted_empty():
 
 def test_an_omocode_codice_fiscale_agrees_with_its_birth_date():
     """An omocode's letters stand for its digits (8L = 80): no dispute with the date."""
-    from extractors.cell_dist import Decoded
     from extractors.cf_decode import _disputed
 
     code = "RSSMRA8LA01F205I"
@@ -1093,6 +1092,11 @@ def test_a_hands_own_letter_is_learnt_from_two_closed_set_fields():
     # one field, or two fields read alike, are a misreading, not a hand
     assert allograph.learn({"m1.6": seen["m1.6"], "m1.67": seen["m1.67"]}) == {}
     assert allograph.adapt({"m1.6": seen["m1.6"]})["m1.6"] is seen["m1.6"]
+    # a value the hand's letters only bring within reach of other changes is not taken
+    # (NIST anomalies seed 915: a planted QQ by a hand whose R reads Q, mended to BR)
+    planted = Decoded("QQ", 0.9, "QQ", False, True, (("QQ", 0.0),))
+    assert allograph._explained("RR", planted, {"Q": "R"})
+    assert not allograph._explained("BR", planted, {"Q": "R"})
     # a second applicant's copy is another hand
     assert allograph.learn({"m1.5": seen["m1.5"], "m1#2.6": reading("m1.6", "BOMA", **r_read_b)}
                            ) == {}
