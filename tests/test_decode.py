@@ -902,6 +902,24 @@ def test_the_number_of_children_is_decoded_with_the_children_listed():
     assert _decode_children_count({"m1.26": near})["m1.26"] == near
 
 
+def test_the_total_of_sheets_is_decoded_with_the_sheets_counted():
+    """NIST anomalies seeds 920 and 923: 11 written in strokes a bitonal scan broke in two,
+    read 88 and 55, raised sheet_count_mismatch on clean kits. The sheets counted in the
+    envelope are the total's likely value; a total the cells clearly write stays."""
+    from extractors.fields import alternatives
+    from pipeline.form import FieldKind
+    from pipeline.read import _decode_sheet_count
+
+    broken = field_reading("m1.25", "88", DIGITS, p=0.9, doubt={0: ("1", 0.05), 1: ("1", 0.05)})
+    got = _decode_sheet_count({"m1.25": broken}, 11)["m1.25"]
+    assert got.value == "88" and got.decoded.conflict
+    assert alternatives(got, FieldKind.DIGITS)[0][0] == "11"
+    near = field_reading("m1.25", "18", DIGITS, p=0.9, doubt={1: ("1", 0.09)})
+    assert _decode_sheet_count({"m1.25": near}, 11)["m1.25"].value == "11"
+    clear = field_reading("m1.25", "12", DIGITS, p=0.9999)
+    assert _decode_sheet_count({"m1.25": clear}, 11)["m1.25"] == clear
+
+
 def test_a_page_written_mostly_in_faint_cells_lists_them_as_not_read():
     """NIST seed 9840: a spouse's block whose every written cell the scan broke into specks;
     a page with a faint cell among many solid ones (seed 913: one digit of a date) is read."""
