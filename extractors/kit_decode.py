@@ -109,7 +109,7 @@ def _document_text(kf: KitField, spelled: str) -> str | None:
     return "".join(spelled[:n].split())
 
 
-def with_document(kf: KitField, *values: str) -> Decoded | None:
+def with_document(kf: KitField, *values: str, mend: bool = True) -> Decoded | None:
     """A field decoded with another document's value (a check-valid passport MRZ's surname,
     given names, number or a date; each of `values` spelled as the cells would hold it, empty
     cells as spaces; of several documents' values, a family's passports, the one the cells
@@ -120,6 +120,10 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
     Within `PLAUSIBLE` the cells' reading stays, in conflict (to review), with
     the document's value as a hypothesis `PLAUSIBLE` more likely a priori than the cells
     alone say (it leads the field's alternatives for the reviewer and the rules); else None.
+    Without `mend`, a value the cells support stays a hypothesis too, never the field's
+    value: a count that a rule compares with the same value (declared against counted
+    sheets) is the rule's to weigh, not the decoding's to settle (NIST anomalies seed 924: a
+    planted total of 11 beside 12 sheets, its second 1 near a 2, mended to 12 and missed).
     """
     texts = {t for v in values if (t := _document_text(kf, v)) is not None}
     if not texts:
@@ -133,7 +137,7 @@ def with_document(kf: KitField, *values: str) -> Decoded | None:
         free_ll = max([ll] + [s for t, s in kf.decoded.hyps if t not in (kf.decoded.free, text)])
     if ll < free_ll - PLAUSIBLE:
         return None
-    if ll < free_ll - DISAGREE:
+    if ll < free_ll - DISAGREE or (not mend and text != kf.decoded.text):
         hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + PLAUSIBLE),)
         return replace(kf.decoded, conflict=True, hyps=hyps)
     share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))

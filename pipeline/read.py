@@ -231,11 +231,10 @@ def _decode_form_count(readings: dict[str, FieldReading]) -> dict[str, FieldRead
 
 
 def _decode_children_count(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
-    """Each copy's number of children (m1.26) decoded with the child blocks written in its
-    section 12, as a document's value is (`kit_decode.with_document`): a count the cells
-    could also be is mended, one they could still be goes to review with the listed count
-    among its alternatives (children_count_mismatch then weighs it), one they clearly write
-    otherwise stays (NIST seed 9970: a 0 with a hook, read 6 and accepted, beside no child
+    """Each copy's number of children (m1.26) weighed against the child blocks written in
+    its section 12 (`kit_decode.with_document`, never mended: children_count_mismatch
+    compares the two): a count the cells could also be goes to review with the listed count
+    first among its alternatives, for the rule to weigh; one they clearly write stays (NIST seed 9970: a 0 with a hook, read 6 and accepted, beside no child
     listed)."""
     out = dict(readings)
     for o in _m1_copies(out):
@@ -243,29 +242,31 @@ def _decode_children_count(readings: dict[str, FieldReading]) -> dict[str, Field
         if not all(k in out for b in blocks for k in b):
             continue  # a page of section 12 not read: the count stays as written
         listed = sum(1 for b in blocks if not all(_empty(out[k]) for k in b))
-        _with_values(out, f"{o}.26", [f"{listed:02d}", f"{listed:>2}", f"{listed:<2}"])
+        _with_values(out, f"{o}.26", [f"{listed:02d}", f"{listed:>2}", f"{listed:<2}"],
+                     mend=False)
     return out
 
 
 def _decode_sheet_count(readings: dict[str, FieldReading], counted: int
                         ) -> dict[str, FieldReading]:  # fmt: skip
-    """Each copy's total of sheets (m1.25) decoded with the sheets counted in the envelope,
-    as a document's value is (`kit_decode.with_document`): a count the cells could also be
-    is mended, one they could still be goes to review with the counted total first among
-    its alternatives (sheet_count_mismatch then weighs it), one they clearly write
-    otherwise stays (NIST anomalies seeds 920, 923: 11 written in strokes a bitonal scan
+    """Each copy's total of sheets (m1.25) weighed against the sheets counted in the
+    envelope (`kit_decode.with_document`, never mended: sheet_count_mismatch compares the
+    two): a total the cells could also be goes to review with the counted total first among
+    its alternatives, for the rule to weigh; one they clearly write stays (NIST anomalies seeds 920, 923: 11 written in strokes a bitonal scan
     broke in two, read 88 and 55, blocking sheet_count_mismatch on clean kits)."""
     out = dict(readings)
     for o in _m1_copies(out):
-        _with_values(out, f"{o}.25", [f"{counted:02d}", f"{counted:>2}", f"{counted:<2}"])
+        _with_values(out, f"{o}.25", [f"{counted:02d}", f"{counted:>2}", f"{counted:<2}"],
+                     mend=False)
     return out
 
 
-def _with_values(out: dict[str, FieldReading], key: str, values: list[str]) -> None:
+def _with_values(out: dict[str, FieldReading], key: str, values: list[str],
+                 mend: bool = True) -> None:
     """Field `key` of `out` decoded with `values` (each spelled as the cells would hold it)
-    as another document's (`kit_decode.with_document`)."""
+    as another document's (`kit_decode.with_document`, `mend` passed on)."""
     kf = _kit_field(out, key)
-    got = kit_decode.with_document(kf, *values) if kf is not None else None
+    got = kit_decode.with_document(kf, *values, mend=mend) if kf is not None else None
     if got is not None and got != kf.decoded:
         r = out[key]
         out[key] = redecode(r, (kf.field, r.filled), got)
