@@ -53,10 +53,9 @@ def _values(f: Field, mask: tuple[bool, ...]) -> Iterable[str]:
     if f.kind is FieldKind.CODE and f.table in _LETTER_TABLES:
         codes, _ = decode._table(f.table)
         return [c for c in codes if len(c) == n]
-    if f.id in decode._COMUNE_FIELDS.get(f.form, ()):
-        key = "".join("x" if on else "." for on in mask)
+    if decode.is_comune_field(f):
         return ["".join(c.name[:len(mask)].split())
-                for c in decode._comuni_by_mask(len(mask)).get(key, [])]
+                for c in decode._comuni_by_mask(len(mask)).get(decode.filled_key(mask), [])]
     return []
 
 

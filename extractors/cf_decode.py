@@ -155,11 +155,11 @@ def decode_cf_joint(
     cell; the surname and name with their spaces given in `*_text` as hypothesis spellings)
     and its posterior share, when a code that agrees with the fields wins (empty when it
     cannot be decided jointly, or when the disagreeing hypothesis wins: each field keeps its
-    own decoding); and, when the disagreeing hypothesis wins, the parts in dispute (`_disputed`), for review, and the
-    likeliest code that agrees with the fields, with how many nats less likely it is: a
-    reading the rules weigh before they call the code inconsistent (NIST seed 913: a writer's
-    S, F, M, L read 8, P, W, 6 in NWSFML82D63Z335V, whose fields were read right; the
-    agreeing code was 1.6 nats behind).
+    own decoding); and, when the disagreeing hypothesis wins, the parts in dispute
+    (`_disputed`), for review, and the likeliest code that agrees with the fields, with how
+    many nats less likely it is: a reading the rules weigh before they call the code
+    inconsistent (NIST seed 913: a writer's S, F, M, L read 8, P, W, 6 in NWSFML82D63Z335V,
+    whose fields were read right; the agreeing code was 1.6 nats behind).
     """
     if cf.n != 16:
         return {}, (), None

@@ -183,6 +183,17 @@ _COMUNE_GROUPS = {"m1": (("6", "5", None), ("67", "66", "72"), ("79", "78", "84"
 _COMUNE_FIELDS = {form: {c for c, _, _ in groups} for form, groups in _COMUNE_GROUPS.items()}
 
 
+def is_comune_field(f: Field) -> bool:
+    """A field that holds the name of an Italian comune (`_COMUNE_GROUPS`)."""
+    return f.id in _COMUNE_FIELDS.get(f.form, ())
+
+
+def filled_key(mask: Sequence[bool]) -> str:
+    """Which cells hold ink ('x') and which are empty ('.'): the key `cell_mask` gives a
+    text laid on the cells."""
+    return "".join("x" if on else "." for on in mask)
+
+
 # ---------------------------------------------------------------------------- one field
 
 
@@ -206,7 +217,7 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
         first, last = possible_years(f)
         if not first <= day.year <= last:
             return "date_out_of_range"
-    if f.id in _COMUNE_FIELDS.get(f.form, ()) and not _is_comune(value, n_cells or len(f.cells)):
+    if is_comune_field(f) and not _is_comune(value, n_cells or len(f.cells)):
         return "comune_not_in_istat"
     if is_cf_field(f) and not cfm.check(value).check_ok:
         return "codice_fiscale_check_fails"
@@ -344,7 +355,7 @@ def _in_gazetteer(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded
     no town's within reach stays as read (a village). A town's name the cells read as it
     stands (nothing folded or changed) has as confidence its share against the other towns
     and any other reading (`DISAGREE` less likely a priori), when that is higher."""
-    idx = gazetteer.by_cells("".join("x" if on else "." for on in mask), dist.alphabet)
+    idx = gazetteer.by_cells(filled_key(mask), dist.alphabet)
     if own.conflict or not len(idx):
         return own
     scores = dist.logp[np.arange(dist.n), idx].sum(axis=1)

@@ -19,7 +19,13 @@ import numpy as np
 
 from extractors.cell_dist import DISAGREE, PLAUSIBLE, CellDist, Decoded, fold_toward
 from extractors.cf_decode import CF_GROUPS, decode_cf_joint
-from extractors.decode import SIGLA_ALIASES, _COMUNE_GROUPS, _comuni_by_mask, cell_mask
+from extractors.decode import (
+    SIGLA_ALIASES,
+    _COMUNE_GROUPS,
+    _comuni_by_mask,
+    cell_mask,
+    filled_key,
+)
 from pipeline.form.model import Field, FieldKind
 from validators.rules import BIRTH_DATES, PERIODS
 
@@ -47,7 +53,7 @@ def _list_comuni(com: KitField) -> tuple[list, list[str], list[int], np.ndarray]
     cells hold them, which of them the cells' alphabet can spell, and those ones'
     log-likelihoods under the cells."""
     n = len(com.mask)
-    cands = _comuni_by_mask(n).get("".join("x" if on else "." for on in com.mask), [])
+    cands = _comuni_by_mask(n).get(filled_key(com.mask), [])
     texts = ["".join(cand.name[:n].split()) for cand in cands]
     cols = [(i, c) for i, t in enumerate(texts) if (c := com.dist.columns(t)) is not None]
     if not cols:
@@ -104,7 +110,7 @@ def _document_text(kf: KitField, spelled: str) -> str | None:
     """A document's value (`spelled` as the cells would hold it, empty cells as spaces) as
     the filled cells' text; None when it does not lie on them."""
     n = len(kf.mask)
-    if not spelled or cell_mask(spelled, n) != "".join("x" if on else "." for on in kf.mask):
+    if not spelled or cell_mask(spelled, n) != filled_key(kf.mask):
         return None
     return "".join(spelled[:n].split())
 

@@ -103,9 +103,10 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     """The applicant's surname, given names, birth date, citizenship, passport and permit
     numbers decoded with the kit's check-valid MRZs of the documents that carry them
     (machine print, check digits) as a hypothesis beside the cells' own reading
-    (`kit_decode.with_document`): a misread character the MRZ spells otherwise is mended, the cells' reading kept (read_as); one the cells could
-    still spell sends the field to review with the MRZ's value; a value the cells clearly
-    spell otherwise stays as written, for mrz_mismatch to weigh. So is each Modulo 1 copy's
+    (`kit_decode.with_document`): a misread character the MRZ spells otherwise is mended,
+    the cells' reading kept (read_as); one the cells could still spell sends the field to
+    review with the MRZ's value; a value the cells clearly spell otherwise stays as
+    written, for mrz_mismatch to weigh. So is each Modulo 1 copy's
     (a family member's form, m1#2: NIST seed 9351, a second applicant's permit number
     I43980229 read 143980279 beside its permit's check-valid MRZ). Where a kit holds several
     passports or permits (a family's), each copy is decoded with the one whose values its
@@ -225,25 +226,28 @@ def _decode_form_count(readings: dict[str, FieldReading]) -> dict[str, FieldRead
     for o in copies:
         ticked = sum(1 for n in FORM_TICKS if (r := out.get(f"{o}.{n}")) and r.value is True)
         counts = {forms, ticked} - {0}
-        _with_values(out, f"{o}.{FORM_COUNT}",
-                     [s for n in sorted(counts) for s in (f"{n:02d}", f"{n:>2}", f"{n:<2}")])
+        _with_values(out, f"{o}.{FORM_COUNT}", [s for n in sorted(counts) for s in _count(n)])
     return out
+
+
+def _count(n: int) -> list[str]:
+    """A count as two cells may hold it: 03, " 3", "3 "."""
+    return [f"{n:02d}", f"{n:>2}", f"{n:<2}"]
 
 
 def _decode_children_count(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
     """Each copy's number of children (m1.26) weighed against the child blocks written in
     its section 12 (`kit_decode.with_document`, never mended: children_count_mismatch
     compares the two): a count the cells could also be goes to review with the listed count
-    first among its alternatives, for the rule to weigh; one they clearly write stays (NIST seed 9970: a 0 with a hook, read 6 and accepted, beside no child
-    listed)."""
+    first among its alternatives, for the rule to weigh; one they clearly write stays (NIST
+    seed 9970: a 0 with a hook, read 6 and accepted, beside no child listed)."""
     out = dict(readings)
     for o in _m1_copies(out):
         blocks = [[f"{o}.{n}" for n in range(first, first + 7)] for first in CHILD_BLOCKS]
         if not all(k in out for b in blocks for k in b):
             continue  # a page of section 12 not read: the count stays as written
         listed = sum(1 for b in blocks if not all(_empty(out[k]) for k in b))
-        _with_values(out, f"{o}.26", [f"{listed:02d}", f"{listed:>2}", f"{listed:<2}"],
-                     mend=False)
+        _with_values(out, f"{o}.26", _count(listed), mend=False)
     return out
 
 
@@ -252,12 +256,12 @@ def _decode_sheet_count(readings: dict[str, FieldReading], counted: int
     """Each copy's total of sheets (m1.25) weighed against the sheets counted in the
     envelope (`kit_decode.with_document`, never mended: sheet_count_mismatch compares the
     two): a total the cells could also be goes to review with the counted total first among
-    its alternatives, for the rule to weigh; one they clearly write stays (NIST anomalies seeds 920, 923: 11 written in strokes a bitonal scan
-    broke in two, read 88 and 55, blocking sheet_count_mismatch on clean kits)."""
+    its alternatives, for the rule to weigh; one they clearly write stays (NIST anomalies
+    seeds 920, 923: 11 written in strokes a bitonal scan broke in two, read 88 and 55,
+    blocking sheet_count_mismatch on clean kits)."""
     out = dict(readings)
     for o in _m1_copies(out):
-        _with_values(out, f"{o}.25", [f"{counted:02d}", f"{counted:>2}", f"{counted:<2}"],
-                     mend=False)
+        _with_values(out, f"{o}.25", _count(counted), mend=False)
     return out
 
 
@@ -481,9 +485,11 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     fixed = frozenset(k for k, r in documented.items() if r is not read[k]
                       and r.decoded is not None and not r.decoded.conflict)
     sheets = sum(1 for p in kit.pages if p.kind not in ("label", "blank"))
-    decoded = _decode_sheet_count(_decode_children_count(_decode_form_count(_decode_family(
-        _decode_with_questura(_decode_with_documents(_decode_kit(documented, fixed),
-                                                     attachments))))), sheets)
+    decoded = _decode_with_documents(_decode_kit(documented, fixed), attachments)
+    for step in (_decode_with_questura, _decode_family, _decode_form_count,
+                 _decode_children_count):
+        decoded = step(decoded)
+    decoded = _decode_sheet_count(decoded, sheets)
     unlisted = _declared_children_empty(decoded)
     faint = _faint_pages(pending)
     for i, keys in sorted(faint.items()):

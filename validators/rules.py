@@ -350,7 +350,8 @@ def _check_blind_slip(form: str, number: str) -> bool:
     alike = "".join(y if x.translate(_CONFUSABLE) == y.translate(_CONFUSABLE) else x
                     for x, y in zip(a, b))
     pos = [i for i, (x, y) in enumerate(zip(alike, b)) if x != y]
-    swap = len(pos) == 2 and pos[1] == pos[0] + 1 and (a[pos[0]], a[pos[1]]) == (b[pos[1]], b[pos[0]])
+    swap = len(pos) == 2 and pos[1] == pos[0] + 1 \
+        and (a[pos[0]], a[pos[1]]) == (b[pos[1]], b[pos[0]])
     return 0 < len(pos) <= 2 and not swap and check_digit(b) in (check_digit(a), check_digit(alike))
 
 
