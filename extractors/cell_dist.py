@@ -253,8 +253,12 @@ class Decoded:
     hyps: tuple[tuple[str, float], ...]
 
 
-def _pick(texts: Sequence[str], scores: np.ndarray, dist: CellDist) -> Decoded:
-    """The best of scored constrained candidates against the free reading of the cells."""
+def _pick(texts: Sequence[str], scores: np.ndarray, dist: CellDist,
+          log_mass: float | None = None, in_set: bool | None = None) -> Decoded:
+    """The best of scored constrained candidates against the free reading of the cells.
+    `log_mass`: the log of the whole constrained set's probability, where `texts` are only
+    its best members; `in_set`: whether the free reading is a member, where `texts` cannot
+    say."""
     free = dist.best()
     free_ll = dist.ll(free)
     scores = np.asarray(scores, dtype=np.float64)
@@ -262,11 +266,13 @@ def _pick(texts: Sequence[str], scores: np.ndarray, dist: CellDist) -> Decoded:
     hyps = tuple((texts[i], float(scores[i])) for i in order)
     if not hyps:
         return Decoded(free, _free_share(dist), free, False, True, ((free, free_ll),))
-    top = np.max(scores)
-    in_set = free in {t for t, _ in hyps} or free in texts
+    top = np.max(scores) if log_mass is None else log_mass
+    if in_set is None:
+        in_set = free in {t for t, _ in hyps} or free in texts
     alt = -math.inf if in_set else free_ll - DISAGREE
     norm = max(top, alt)
-    total = float(np.exp(scores - norm).sum()) + (0.0 if in_set else math.exp(alt - norm))
+    mass = float(np.exp(scores - norm).sum()) if log_mass is None else math.exp(log_mass - norm)
+    total = mass + (0.0 if in_set else math.exp(alt - norm))
     best_text, best_score = hyps[0]
     if alt > best_score:
         return Decoded(free, math.exp(alt - norm) / total, free, False, True,

@@ -50,6 +50,7 @@ from extractors.cell_dist import (
     _free,
     _pick,
     fold_digits,
+    kbest,
     fold_twins,
     fold_words,
 )
@@ -58,6 +59,7 @@ from extractors.comuni import COMUNI_CSV, Comune, comuni, table_rows
 from extractors.free_text import NAME_CHARS, in_context, letters_only
 from extractors.recognise import DIGITS, TWINS
 from pipeline.form.model import Field, FieldKind
+from validators import partita_iva
 from pipeline.normalise import edit_distance, plain_upper
 from validators import codice_fiscale as cfm
 from validators.coded_tables import edition_on, editions
@@ -120,6 +122,8 @@ def date_years(f: Field, today=None) -> tuple[int, int]:
     label = f.label.lower()
     if "nato" in label:
         return 1900, year
+    if is_year_field(f):
+        return 1950, year
     if "valido" in label or "scadenza" in label:
         return year - 30, year + 30
     return 1950, year + 1
@@ -153,6 +157,65 @@ def decode_date(dist: CellDist, years: tuple[int, int] = (1900, 2099)) -> Decode
     year = digits[:, 4] * 1000 + digits[:, 5] * 100 + digits[:, 6] * 10 + digits[:, 7]
     scores = scores - np.where((year < years[0]) | (year > years[1]), OUT_OF_YEARS, 0.0)
     return _pick(texts, scores, dist)
+
+
+def is_year_field(f: Field) -> bool:
+    """A year in four digit boxes, of something already done: Modulo 2's last tax return
+    ("Ultima dichiarazione (anno)")."""
+    return f.kind is FieldKind.DIGITS and len(f.cells) == 4 and "(anno)" in f.label.lower()
+
+
+def decode_year(dist: CellDist, years: tuple[int, int]) -> Decoded:
+    """Four digits as a year: years outside `years` are `OUT_OF_YEARS` less likely (NIST
+    seed 10010: a tax return of 2022 read 2028, accepted). A partly written year is read as
+    it stands."""
+    if dist.n != 4 or dist.alphabet[:10] != DIGITS:
+        return _free(dist)
+    number = np.arange(10_000)
+    digits = np.stack([number // 1000, number // 100 % 10, number // 10 % 10, number % 10], 1)
+    scores = dist.logp[np.arange(4), digits].sum(axis=1)
+    scores = scores - np.where((number < years[0]) | (number > years[1]), OUT_OF_YEARS, 0.0)
+    return _pick([f"{y:04d}" for y in number], scores, dist)
+
+
+def is_checked_number(f: Field) -> bool:
+    """An employer's partita IVA or numeric codice fiscale: eleven digit boxes whose last
+    digit checks the first ten (validators/partita_iva.py)."""
+    label = f.label.lower()
+    return f.kind is FieldKind.DIGITS and len(f.cells) == 11 \
+        and ("partita iva" in label or "codice fiscale" in label)
+
+
+def decode_checked_number(dist: CellDist) -> Decoded:
+    """Eleven digits decoded to the numbers whose check digit holds (NIST seeds 10000,
+    10010: a partita IVA's 5 read 9, 2 read 7 and 3 read 8, to review): the likeliest one,
+    found exactly by a Viterbi pass over the running check sum mod 10, its share against
+    every valid number (the forward pass's sum) and, `DISAGREE` less likely, the cells'
+    own reading when it fails the check. A partly written number is read as it stands."""
+    if dist.n != 11 or dist.alphabet[:10] != DIGITS:
+        return _free(dist)
+    lp = dist.logp[:, :10]
+    targets = np.arange(10)[:, None]
+    best = np.where(np.arange(10) == 0, 0.0, -math.inf)
+    mass, back = best.copy(), []
+    for i in range(11):
+        # the running sum t after digit d came from (t - weight(d)) mod 10
+        came = (targets - np.array([partita_iva.weight(i, d) for d in range(10)])) % 10
+        step = best[came] + lp[i]
+        mass = np.logaddexp.reduce(mass[came] + lp[i], axis=1)
+        back.append((came, step.argmax(axis=1)))
+        best = step.max(axis=1)
+    state, digits = 0, []
+    for came, choice in reversed(back):
+        d = int(choice[state])
+        digits.append(str(d))
+        state = int(came[state, d])
+    prefixes = [t for t, _ in kbest(CellDist(dist.alphabet, dist.probs[:10], dist.calibrated),
+                                    2 * K)]
+    texts = sorted({"".join(reversed(digits))}
+                   | {p + partita_iva.check_digit(p) for p in prefixes if p.isdigit()})
+    return _pick(texts, np.array([dist.ll(t) for t in texts]), dist, log_mass=float(mass[0]),
+                 in_set=partita_iva.is_valid(dist.best()))
 
 
 # ------------------------------------------------------------------------------- comuni
@@ -200,7 +263,7 @@ def filled_key(mask: Sequence[bool]) -> str:
 def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
     """Why `value` cannot be what the form holds in `f`, or None: a digit in a name of a
     person or place, a letter in a digit field, an impossible date or one outside its
-    field's possible years (`possible_years`), a comune of a comune field not in the ISTAT list
+    field's possible years (`possible_years`; a year field's, `date_years`), a comune of a comune field not in the ISTAT list
     (first `n_cells` characters, as the cells hold it), a Questura's line naming no
     province's town (NIST seed 9530: MILANO read ANO, accepted)."""
     if not isinstance(value, str) or not value:
@@ -216,6 +279,10 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
             return "impossible_date"
         first, last = possible_years(f)
         if not first <= day.year <= last:
+            return "date_out_of_range"
+    if is_year_field(f) and value.isdigit() and len(value) == 4:
+        first, last = date_years(f)
+        if not first <= int(value) <= last:
             return "date_out_of_range"
     if is_comune_field(f) and not _is_comune(value, n_cells or len(f.cells)):
         return "comune_not_in_istat"
@@ -251,12 +318,27 @@ def questura_siglas(city: str) -> tuple[str, ...]:
     letters or more: the Questore's line read PANOVA still names Padova (NIST seed 9570),
     a hypothesis the code's own cells must support (`kit_decode.with_document`)."""
     exact = province_siglas(city)
-    bare = _bare(city)
-    if exact or len(bare) < 5:
+    if exact:
         return exact
-    near = {name: codes for name, codes in _province_siglas().items()
-            if abs(len(name) - len(bare)) <= 1 and edit_distance(name, bare) == 1}
-    return next(iter(near.values())) if len(near) == 1 else ()
+    near = near_province(city)
+    return _province_siglas()[_bare(near)] if near else ()
+
+
+def near_province(city: str) -> str | None:
+    """The name of the MOD.209 table's province (any edition) one letter off `city`, when
+    `city` names none, has five letters or more and only one province's name is that near
+    (MTLANO: MILANO)."""
+    bare = _bare(city)
+    if len(bare) < 5 or province_siglas(city):
+        return None
+    near = {name for name in _province_names()
+            if abs(len(_bare(name)) - len(bare)) <= 1 and edit_distance(_bare(name), bare) == 1}
+    return near.pop() if len({_bare(n) for n in near}) == 1 else None
+
+
+@cache
+def _province_names() -> tuple[str, ...]:
+    return tuple(sorted({name for name, _ in _province_pairs()}))
 
 
 @cache
@@ -462,6 +544,10 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
         return decode_code(dist, table, on)
     if f.kind is FieldKind.DATE:
         return decode_date(dist, date_years(f))
+    if is_checked_number(f):
+        return decode_checked_number(dist)
+    if is_year_field(f):
+        return decode_year(dist, date_years(f))
     # names, codici fiscali and free text are decoded on the cells with their look-alikes
     # folded (`field_dist`, which the kit-level decoding weighs them on too); `free` stays
     # what the cells said

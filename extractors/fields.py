@@ -294,7 +294,8 @@ def _line_reading(key: str, image: np.ndarray, f: Field, dpi: float) -> FieldRea
     words = tesseract.words(big, psm=7, whitelist=_LINE_WHITELIST)
     raw = " ".join(w.text for w in words)
     confidence = min((max(w.confidence, 0.0) for w in words), default=0.0)
-    return FieldReading(key, " ".join(raw.upper().split()), confidence, (), _bbox(f, dpi), raw)
+    return FieldReading(key, " ".join(raw.upper().split()), confidence, (), _bbox(f, dpi), raw,
+                        filled=((True, conf),))
 
 
 def read_page_fields(

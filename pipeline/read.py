@@ -206,7 +206,41 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
         if r.decoded is not None and r.decoded.text not in siglas:
             out[key] = redecode(r, (load_form_model().field(key), r.filled),
                                 replace(r.decoded, conflict=True))
+    lines = [k for k in out if k.endswith(".questore")]
+    for key in lines:
+        out[key] = _questura_named(out[key], readings.get(key + "_sigla"),
+                                   decode.near_province(out[key].value))
+    named = {out[k].value for k in lines if decode.province_siglas(out[k].value)
+             and _sure_code(readings.get(k + "_sigla")) in decode.province_siglas(out[k].value)}
+    for key in lines if len(named) == 1 else ():
+        r = out[key]
+        if r.filled and not decode.province_siglas(r.value):
+            out[key] = _questura_named(r, readings.get(key + "_sigla"), next(iter(named)))
     return out
+
+
+def _sure_code(r: FieldReading | None) -> str | None:
+    """A code field's value as its own cells decode it, sure and uncontested; else None."""
+    d = r.decoded if r is not None else None
+    if d is None or d.conflict or d.changed or r.confidence < decode_calibration.threshold():
+        return None
+    return d.text
+
+
+def _questura_named(line: FieldReading, sigla: FieldReading | None,
+                    city: str | None) -> FieldReading:
+    """The Questore's line taken as `city`, a province's name, when the province code beside
+    it reads that province's on its own cells (before the lines decided it), sure and
+    uncontested: two independent readings name the same Questura. `city` is the name one
+    letter off the line (MTLANO, BRESCTA: NIST seeds 10000, 10010, sent to review), or,
+    for a written line that names no province (seed 10010: Modulo 2's VICENZA read as
+    nothing), the one city the kit's other lines name with their own codes: one envelope
+    goes to one Questura. The line's confidence is then the code's; Tesseract's reading
+    stays as `raw`."""
+    code = _sure_code(sigla)
+    if city is None or code is None or code not in decode.province_siglas(city):
+        return line
+    return replace(line, value=city, confidence=sigla.confidence)
 
 
 #: "Moduli compilati (numero)": how many forms the applicant filled in, beside the boxes
@@ -508,7 +542,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             why = _EMPTY_WHY[0] if i in blank_pages else _EMPTY_WHY[1] if _required(key) \
                 else _EMPTY_WHY[2]
         status = _status(ctx, f, r, why)
-        changed = r.decoded is not None and r.decoded.changed
+        changed = r.decoded.changed if r.decoded is not None \
+            else f.kind is FieldKind.LINE and r.value != " ".join(r.raw.upper().split())
         read_as = " ".join(r.raw.split()) if changed else None
         alts = alternatives(r, f.kind) if status == "review" else []
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),

@@ -1122,3 +1122,73 @@ def test_a_hands_own_letter_is_learnt_from_two_closed_set_fields():
     # a second applicant's copy is another hand
     assert allograph.learn({"m1.5": seen["m1.5"], "m1#2.6": reading("m1.6", "BOMA", **r_read_b)}
                            ) == {}
+
+
+def test_the_questores_line_is_named_by_its_own_sure_code():
+    """NIST seeds 10000, 10010: the Questore's line, read by Tesseract, came out MTLANO and
+    BRESCTA beside clear codes MI and BS, and Modulo 2's VICENZA as nothing: all sent to
+    review. A line one letter off a province's name, or written and naming none where the
+    kit's other line names one, is that city when its own code reads that province's, sure;
+    the code is not bent to the line for that."""
+    from extractors.fields import FieldReading
+    from pipeline.read import _decode_with_questura
+
+    def code(key: str, text: str, **kw) -> FieldReading:
+        kf = kit_field(key, text, LETTERS, **kw)
+        return FieldReading(key, kf.decoded.text, kf.decoded.confidence, (), (0, 0, 1, 1),
+                            kf.decoded.text, kf.dist, kf.decoded, tuple((on, 0.9) for on in kf.mask))
+
+    def line(key: str, text: str, written: bool = True) -> FieldReading:
+        return FieldReading(key, text, 0.4, (), (0, 0, 1, 1), text,
+                            filled=((True, 0.99),) if written else ())
+
+    mi = code("m1.questore_sigla", "MI", p=0.9999)
+    got = _decode_with_questura({"m1.questore": line("m1.questore", "MTLANO"),
+                                 "m1.questore_sigla": mi})
+    assert got["m1.questore"].value == "MILANO" and got["m1.questore"].raw == "MTLANO"
+    assert got["m1.questore"].confidence == mi.confidence > 0.99
+    other = _decode_with_questura({"m1.questore": line("m1.questore", "MTLANO"),
+                                   "m1.questore_sigla": code("m1.questore_sigla", "TO", p=0.9999)})
+    assert other["m1.questore"].value == "MTLANO"
+    kit = {"m1.questore": line("m1.questore", "VICENZA"),
+           "m1.questore_sigla": code("m1.questore_sigla", "VI", p=0.9999),
+           "m2.questore": line("m2.questore", ""),
+           "m2.questore_sigla": code("m2.questore_sigla", "VI", p=0.9999)}
+    assert _decode_with_questura(kit)["m2.questore"].value == "VICENZA"
+    kit["m2.questore"] = line("m2.questore", "", written=False)
+    assert _decode_with_questura(kit)["m2.questore"].value == ""
+
+
+def test_a_partita_iva_is_decoded_to_numbers_whose_check_digit_holds():
+    """NIST seeds 10000, 10010: an employer's partita IVA with a 5 read 9 went to review.
+    Eleven digits are decoded to the likeliest number whose check digit holds (exactly, over
+    the running sum); a reading that fails it and no valid number is near stays, in
+    conflict."""
+    from validators import partita_iva
+
+    assert partita_iva.is_valid("00743110157") and not partita_iva.is_valid("00743110158")
+    assert partita_iva.check_digit("0074311015") == "7"
+    vat = MODEL.field("m2.24")
+    assert D.is_checked_number(vat) and D.is_checked_number(MODEL.field("m2.23"))
+    number = "02713719652"
+    misread = number[:9] + "92"
+    got = D.decode_field(vat, dist(misread, DIGITS, 0.9, {9: ("5", 0.08)}))
+    assert (got.text, got.free, got.changed, got.conflict) == (number, misread, True, False)
+    sure = D.decode_field(vat, dist(misread, DIGITS, 0.9999))
+    assert sure.text == misread and sure.conflict
+    assert D.decode_field(vat, dist(number, DIGITS, 0.99)).confidence > 0.99
+    assert D.decode_field(vat, dist(number[:7], DIGITS, 0.9)).text == number[:7]
+
+
+def test_a_year_done_is_not_in_the_future():
+    """NIST seed 10010: Modulo 2's last tax return, 2022, read 2028 and accepted."""
+    year = MODEL.field("m2.54")
+    assert D.is_year_field(year) and D.date_years(year, dt.date(2026, 12, 5)) == (1950, 2026)
+    got = D.decode_year(dist("2028", DIGITS, 0.8, {3: ("2", 0.15)}), (1950, 2026))
+    assert (got.text, got.free, got.changed) == ("2022", "2028", True)
+    sure = D.decode_year(dist("2028", DIGITS, 0.9999), (1950, 2026))
+    assert sure.text == "2028"
+    today = dt.date.today().year
+    assert D.contradiction(year, str(today + 2)) == "date_out_of_range"
+    assert D.contradiction(year, str(today - 1)) is None
+

@@ -47,6 +47,7 @@ from sample_scans.synth.sheet import (
     place_on_page,
     sheet_box,
 )
+from validators import partita_iva
 from validators.icao import td1, td3
 
 # --- barcodes --------------------------------------------------------------------------------
@@ -698,7 +699,7 @@ class PayslipData:
     codice_fiscale: str  # the employee's
     period: date  # any day of the month paid
     gross_cents: int
-    employer_cf: str = ""  # "" = a partita IVA drawn from the rng
+    employer_cf: str = ""  # "" = a partita IVA drawn from the rng (check digit holding)
     qualifica: str = "OPERAIO"
     livello: str = "5"
     hire_date: date | None = None
@@ -725,7 +726,10 @@ def payslip(p: PayslipData, dpi: int, rng: np.random.Generator
     period = p.period.replace(day=1)
     s.rect(m0, 14, right, 40, outline=0, width=0.3)
     s.text(m0 + 3, 20, p.employer.upper(), 10, bold, max_w=100)
-    employer_cf = p.employer_cf or "".join(str(d) for d in rng.integers(0, 10, 11))
+    employer_cf = p.employer_cf
+    if not employer_cf:
+        drawn = "".join(str(d) for d in rng.integers(0, 10, 11))
+        employer_cf = drawn[:10] + partita_iva.check_digit(drawn[:10])
     s.text(m0 + 3, 25, f"C.F. / P.IVA {employer_cf}", 7, font)
     s.text(m0 + 3, 30, p.ccnl.upper(), 7, font)
     s.text(right - 3, 21, "CEDOLINO PAGA", 12, bold, anchor="rs")
