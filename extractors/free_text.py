@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from extractors import spelling
+from extractors import lexicon, spelling
 from extractors.cell_dist import (
     DISAGREE,
     FLOOR,
@@ -45,16 +45,19 @@ def in_context(dist: CellDist, mask: Sequence[bool], words: bool = False,
     marginals maximised one by one; its share is the product of their marginals. With
     `words` (text of words, not an e-mail), a word of letters keeps no stray digit
     (`_letter_words`); with `spell`, each word of letters is spelt by that source's
-    spelling model (`_spelt`), and the text is doubted if the spelling is `DISAGREE` less
-    likely in the cells than their reading."""
+    spelling model (`_spelt`) and mended to a listed word when one is near
+    (`lexicon.mend`), and the text is doubted if it is `DISAGREE` less likely in the cells
+    than their reading, the cells of listed words the cells read with digits aside
+    (`lexicon.digits_to_words`: R0M4, by a hand whose A reads 4, is ROMA)."""
     where = [i for i, on in enumerate(mask) if on]
     links = [b - a == 1 for a, b in itertools.pairwise(where)]
     post = context_marginals(dist, links)
     picks = post.argmax(axis=1)
     text = "".join(dist.alphabet[j] for j in picks)
     free = dist.best()
-    if dist.ll(text) < dist.ll(free) - DISAGREE:
-        return Decoded(free, _free_share(dist), free, False, True, tuple(kbest(dist)))
+    unlikely = dist.ll(text) < dist.ll(free) - DISAGREE
+    if unlikely and not spell:
+        return _doubted(dist, free)
     picks = _no_loose_slash(dist.alphabet, post, picks, links)
     if words:
         picks = _letter_words(dist.alphabet, post, picks, links)
@@ -62,11 +65,26 @@ def in_context(dist: CellDist, mask: Sequence[bool], words: bool = False,
     read = "".join(dist.alphabet[j] for j in picks)
     if spell:
         picks, factors = _spelt(dist.alphabet, post, picks, factors, links, spell)
+        picks, factors = lexicon.mend(dist.alphabet, post, picks, factors, links)
     text = "".join(dist.alphabet[j] for j in picks)
     share = float(np.prod(factors))
-    conflict = dist.ll(text) < max(dist.ll(free), dist.ll(read)) - DISAGREE
+    listed = lexicon.digits_to_words(text, free, links) if spell else []
+    kept = np.setdiff1d(np.arange(dist.n), listed)
+    conflict = _ll(dist, text, kept) < max(_ll(dist, free, kept), _ll(dist, read, kept)) - DISAGREE
+    if unlikely and (conflict or not listed):
+        return _doubted(dist, free)
     hyps = tuple([(text, dist.ll(text))] + [h for h in kbest(dist) if h[0] != text])[:K]
     return Decoded(text, share, free, text != free, conflict, hyps)
+
+
+def _doubted(dist: CellDist, free: str) -> Decoded:
+    """The cells' own reading, in conflict: context made the text too unlikely."""
+    return Decoded(free, _free_share(dist), free, False, True, tuple(kbest(dist)))
+
+
+def _ll(dist: CellDist, text: str, rows: np.ndarray) -> float:
+    """Log-likelihood of `text`'s characters in `rows` only."""
+    return float(dist.logp[rows, [dist.alphabet.find(text[i]) for i in rows]].sum())
 
 
 def _words_of(chars: Sequence[bool], links: Sequence[bool]) -> list[list[int]]:

@@ -87,6 +87,17 @@ def check_cell_model(_settings: Settings) -> Check:
                  f"({CELL_MODEL.stat().st_size // 1024} KiB)")
 
 
+def check_wordlist(_settings: Settings) -> Check:
+    from extractors import lexicon
+
+    path = lexicon.wordlist_path()
+    if not path.is_file():
+        return Check("word list", False, f"no {path}: free text's words are weighed against "
+                     "the comuni's names and street types only",
+                     "apt-get install witalian (scripts/setup.sh), or PLICO_WORDLIST=FILE")
+    return Check("word list", True, f"{path} ({len(lexicon.words())} words with the comuni's)")
+
+
 def check_database(settings: Settings) -> Check:
     from storage.db import current_revision, database_url, head_revision
 
@@ -154,7 +165,8 @@ def check_broker(settings: Settings) -> Check:
     return Check("broker", True, f"{shown} reachable")
 
 
-TOOLS: tuple[Callable[[Settings], Check], ...] = (check_tesseract, check_zbar, check_cell_model)
+TOOLS: tuple[Callable[[Settings], Check], ...] = (check_tesseract, check_zbar, check_cell_model,
+                                                  check_wordlist)
 SERVICES: tuple[Callable[[Settings], Check], ...] = (check_database, check_store, check_broker)
 
 
@@ -163,9 +175,9 @@ def run_checks(settings: Settings, checks=TOOLS + SERVICES) -> list[Check]:
 
 
 def doctor() -> None:
-    """Check what Plico needs: tesseract (ita, eng), zbar, the cell model, the index's
-    migration level, the object store and the broker; say how to fix what is missing.
-    Exits 1 when something is missing."""
+    """Check what Plico needs: tesseract (ita, eng), zbar, the cell model, the word list,
+    the index's migration level, the object store and the broker; say how to fix what is
+    missing. Exits 1 when something is missing."""
     from pipeline.settings import get_settings
 
     results = run_checks(get_settings())

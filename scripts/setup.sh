@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-ita tesseract-ocr-eng  # machine print
   libzbar0                                           # pyzbar's library
+  witalian                                           # Italian words for free text
   fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-noto-mono fonts-ocr-b  # generator text, MRZ
   chromium chromium-driver                           # the web app's end-to-end tests
 )
