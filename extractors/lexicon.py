@@ -8,7 +8,7 @@ COOBERATIVA, 4N1T1 and F4M1GLI4 (a hand whose A reads 4) pass it. Here each word
 decoded text that is in no list is weighed against the listed words of its length, letter by
 letter on the cells' probabilities read with their neighbours (`mend`).
 
-The list (`words`): the Italian word list of Debian's `witalian` package
+The list (`is_listed`): the Italian word list of Debian's `witalian` package
 (/usr/share/dict/italian, GPL-3+, 116,758 words; `PLICO_WORDLIST` points elsewhere; without it
 the list is the rest), the words of the ISTAT comuni's names, the street types
 (validators/tables/dug.csv) and the abbreviations of Italian legal forms that close a
@@ -42,8 +42,7 @@ def wordlist_path() -> Path:
     return Path(os.environ.get("PLICO_WORDLIST") or WORDLIST)
 
 
-@cache
-def words() -> frozenset[str]:
+def _read_words() -> set[str]:
     """Every listed word, in block capitals without accents (CITTA' is written CITTA and an
     apostrophe, which ends a word), letters only."""
     out: set[str] = set()
@@ -55,16 +54,39 @@ def words() -> frozenset[str]:
         out.update(re.split(r"[^A-Z]+", c.name))
     out.update(r["dug"] for r in table_rows(COMUNI_CSV.with_name("dug.csv")))
     out.update(r["sigla"] for r in table_rows(LEGAL_FORMS_CSV))
-    return frozenset(w for w in out if w.isascii() and w.isalpha() and len(w) >= MIN_LETTERS)
+    return {w for w in out if w.isascii() and w.isalpha() and len(w) >= MIN_LETTERS}
 
 
 @cache
-def _by_length(n: int) -> tuple[tuple[str, ...], np.ndarray]:
-    """The listed words of `n` letters and their letters' indices in A-Z (read-only)."""
-    ws = tuple(sorted(w for w in words() if len(w) == n))
-    codes = np.frombuffer("".join(ws).encode("ascii"), np.uint8).reshape(len(ws), n) - ord("A")
-    codes.flags.writeable = False
-    return ws, codes
+def _lists() -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per length, the listed words sorted (fixed-width bytes, for a binary search: a
+    Python set of them would hold about ten times the memory) and their letters' indices in
+    A-Z (read-only)."""
+    by_length: dict[int, list[str]] = {}
+    for w in _read_words():
+        by_length.setdefault(len(w), []).append(w)
+    out = {}
+    for n, ws in by_length.items():
+        listed = np.array(sorted(ws), dtype=f"S{n}")
+        codes = listed.view(np.uint8).reshape(len(ws), n) - ord("A")
+        listed.flags.writeable = codes.flags.writeable = False
+        out[n] = (listed, codes)
+    return out
+
+
+def is_listed(word: str) -> bool:
+    """Whether `word` (block capitals) is a listed word."""
+    got = _lists().get(len(word))
+    if got is None or not word.isascii():
+        return False
+    key = word.encode("ascii")
+    i = int(np.searchsorted(got[0], key))
+    return i < len(got[0]) and got[0][i] == key
+
+
+def size() -> int:
+    """How many words are listed."""
+    return sum(len(listed) for listed, _ in _lists().values())
 
 
 def _runs(chars: Sequence[str], links: Sequence[bool]) -> list[list[int]]:
@@ -103,11 +125,10 @@ def mend(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray
     picks, factors = picks.copy(), factors.copy()
     for run in _runs(chars, links):
         word = "".join(chars[i] for i in run)
-        if len(run) < MIN_LETTERS or word in words() or not _wordlike(word):
+        if len(run) < MIN_LETTERS or is_listed(word) or not _wordlike(word) \
+                or len(run) not in _lists():
             continue
-        listed, codes = _by_length(len(run))
-        if not listed:
-            continue
+        listed, codes = _lists()[len(run)]
         scores = logp[np.array(run)[None, :], cols[codes]].sum(axis=1)
         read = float(logp[run, picks[run]].sum())
         best = int(np.argmax(scores))
@@ -128,7 +149,7 @@ def digits_to_words(text: str, free: str, links: Sequence[bool]) -> list[int]:
     out: list[int] = []
     for run in _runs(text, links):
         word, read = "".join(text[i] for i in run), "".join(free[i] for i in run)
-        if word in words() and any(map(str.isdigit, read)) and _wordlike(read):
+        if is_listed(word) and any(map(str.isdigit, read)) and _wordlike(read):
             out.extend(run)
     return out
 

@@ -95,7 +95,7 @@ def check_wordlist(_settings: Settings) -> Check:
         return Check("word list", False, f"no {path}: free text's words are weighed against "
                      "the comuni's names and street types only",
                      "apt-get install witalian (scripts/setup.sh), or PLICO_WORDLIST=FILE")
-    return Check("word list", True, f"{path} ({len(lexicon.words())} words with the comuni's)")
+    return Check("word list", True, f"{path} ({lexicon.size()} words with the comuni's)")
 
 
 def check_database(settings: Settings) -> Check:
