@@ -171,11 +171,19 @@ def decode_year(dist: CellDist, years: tuple[int, int]) -> Decoded:
     it stands."""
     if dist.n != 4 or dist.alphabet[:10] != DIGITS:
         return _free(dist)
+    texts, digits = _four_digits()
     number = np.arange(10_000)
-    digits = np.stack([number // 1000, number // 100 % 10, number // 10 % 10, number % 10], 1)
     scores = dist.logp[np.arange(4), digits].sum(axis=1)
     scores = scores - np.where((number < years[0]) | (number > years[1]), OUT_OF_YEARS, 0.0)
-    return _pick([f"{y:04d}" for y in number], scores, dist)
+    return _pick(texts, scores, dist)
+
+
+@cache
+def _four_digits() -> tuple[list[str], np.ndarray]:
+    """0000-9999 as texts and as a (10000, 4) digit array."""
+    number = np.arange(10_000)
+    digits = np.stack([number // 1000, number // 100 % 10, number // 10 % 10, number % 10], 1)
+    return [f"{y:04d}" for y in number], digits
 
 
 def is_checked_number(f: Field) -> bool:
@@ -263,9 +271,9 @@ def filled_key(mask: Sequence[bool]) -> str:
 def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | None:
     """Why `value` cannot be what the form holds in `f`, or None: a digit in a name of a
     person or place, a letter in a digit field, an impossible date or one outside its
-    field's possible years (`possible_years`; a year field's, `date_years`), a comune of a comune field not in the ISTAT list
-    (first `n_cells` characters, as the cells hold it), a Questura's line naming no
-    province's town (NIST seed 9530: MILANO read ANO, accepted)."""
+    field's possible years (`possible_years`; a year field's, `date_years`), a comune of a
+    comune field not in the ISTAT list (first `n_cells` characters, as the cells hold it), a
+    Questura's line naming no province's town (NIST seed 9530: MILANO read ANO, accepted)."""
     if not isinstance(value, str) or not value:
         return None
     if _is_name_field(f) and any(c.isdigit() for c in value):

@@ -45,16 +45,15 @@ def wordlist_path() -> Path:
 def _read_words() -> set[str]:
     """Every listed word, in block capitals without accents (CITTA' is written CITTA and an
     apostrophe, which ends a word), letters only."""
-    out: set[str] = set()
+    lines: list[str] = []
     path = wordlist_path()
     if path.is_file():
         listed = unicodedata.normalize("NFKD", path.read_text(encoding="utf-8", errors="replace"))
-        out.update(re.sub("[\u0300-\u036f]", "", listed).upper().split())
-    for c in comuni():
-        out.update(re.split(r"[^A-Z]+", c.name))
-    out.update(r["dug"] for r in table_rows(COMUNI_CSV.with_name("dug.csv")))
-    out.update(r["sigla"] for r in table_rows(LEGAL_FORMS_CSV))
-    return {w for w in out if w.isascii() and w.isalpha() and len(w) >= MIN_LETTERS}
+        lines.append(re.sub("[\u0300-\u036f]", "", listed).upper())
+    lines.extend(w for c in comuni() for w in re.split(r"[^A-Z]+", c.name))
+    lines.extend(r["dug"] for r in table_rows(COMUNI_CSV.with_name("dug.csv")))
+    lines.extend(r["sigla"] for r in table_rows(LEGAL_FORMS_CSV))
+    return set(re.findall(f"(?m)^[A-Z]{{{MIN_LETTERS},}}$", "\n".join(lines)))
 
 
 @cache

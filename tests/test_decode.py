@@ -1138,7 +1138,8 @@ def test_the_questores_line_is_named_by_its_own_sure_code():
     def code(key: str, text: str, **kw) -> FieldReading:
         kf = kit_field(key, text, LETTERS, **kw)
         return FieldReading(key, kf.decoded.text, kf.decoded.confidence, (), (0, 0, 1, 1),
-                            kf.decoded.text, kf.dist, kf.decoded, tuple((on, 0.9) for on in kf.mask))
+                            kf.decoded.text, kf.dist, kf.decoded,
+                            tuple((on, 0.9) for on in kf.mask))
 
     def line(key: str, text: str, written: bool = True) -> FieldReading:
         return FieldReading(key, text, 0.4, (), (0, 0, 1, 1), text,
