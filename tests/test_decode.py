@@ -892,7 +892,7 @@ def test_the_number_of_children_is_decoded_with_the_children_listed():
 
     blocks = {f"m1.{n}": FieldReading(f"m1.{n}", "", 1.0, (), (0, 0, 1, 1), "")
               for n in range(137, 172)}
-    hooked = field_reading("m1.26", " 6", DIGITS, p=0.99, doubt={0: ("0", 0.005)})
+    hooked = field_reading("m1.26", " 6", DIGITS, p=0.99, doubt={0: ("0", 0.006)})
     got = _decode_children_count({"m1.26": hooked, **blocks})["m1.26"]
     assert got.value == "6" and got.decoded.conflict
     assert alternatives(got, FieldKind.DIGITS)[0][0] == "0"
@@ -900,6 +900,10 @@ def test_the_number_of_children_is_decoded_with_the_children_listed():
     assert _decode_children_count({"m1.26": near, **blocks})["m1.26"].value == "6"
     clear = field_reading("m1.26", " 1", DIGITS, p=0.9999)
     assert _decode_children_count({"m1.26": clear, **blocks})["m1.26"] == clear
+    # NIST anomalies seed 925: a planted 1 child, none listed, the 0 at 1/1000 in the cells:
+    # more than COMPARED_GAP below the reading, no reading of it (the mismatch stands)
+    planted = field_reading("m1.26", " 1", DIGITS, p=0.998, doubt={0: ("0", 0.001)})
+    assert _decode_children_count({"m1.26": planted, **blocks})["m1.26"] == planted
     # a page of section 12 not read: the count stays as written
     assert _decode_children_count({"m1.26": near})["m1.26"] == near
 
@@ -912,7 +916,8 @@ def test_the_total_of_sheets_is_decoded_with_the_sheets_counted():
     from pipeline.form import FieldKind
     from pipeline.read import _decode_sheet_count
 
-    broken = field_reading("m1.25", "88", DIGITS, p=0.9, doubt={0: ("1", 0.05), 1: ("1", 0.05)})
+    # as those were, 2.5 to 3.2 nats below their reading
+    broken = field_reading("m1.25", "88", DIGITS, p=0.8, doubt={0: ("1", 0.15), 1: ("1", 0.15)})
     got = _decode_sheet_count({"m1.25": broken}, 11)["m1.25"]
     assert got.value == "88" and got.decoded.conflict
     assert alternatives(got, FieldKind.DIGITS)[0][0] == "11"
