@@ -164,16 +164,8 @@ def _letter_words(alphabet: str, post: np.ndarray, picks: np.ndarray,
     letter's share is its marginal: the field is doubted."""
     letters = np.array([c in LETTERS for c in alphabet])
     chars = [alphabet[j] for j in picks]
-    runs: list[list[int]] = []
-    for i, c in enumerate(chars):
-        if not c.isalnum():
-            continue
-        if runs and runs[-1][-1] == i - 1 and links[i - 1]:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
     out = picks.copy()
-    for run in runs:
+    for run in lexicon.word_runs(chars, links):
         solid = [chars[k] for k in run if chars[k] not in TWINS]
         n_letters = sum(c.isalpha() for c in solid)
         n_digits = len(solid) - n_letters

@@ -88,7 +88,7 @@ def size() -> int:
     return sum(len(listed) for listed, _ in _lists().values())
 
 
-def _runs(chars: Sequence[str], links: Sequence[bool]) -> list[list[int]]:
+def word_runs(chars: Sequence[str], links: Sequence[bool]) -> list[list[int]]:
     """The words of a text: runs of letters and digits in touching cells (`links[i]`: cells
     i and i+1 touch)."""
     runs: list[list[int]] = []
@@ -122,7 +122,7 @@ def mend(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray
     chars = [alphabet[j] for j in picks]
     logp = np.log(np.maximum(post, FLOOR))
     picks, factors = picks.copy(), factors.copy()
-    for run in _runs(chars, links):
+    for run in word_runs(chars, links):
         word = "".join(chars[i] for i in run)
         if len(run) < MIN_LETTERS or is_listed(word) or not _wordlike(word) \
                 or len(run) not in _lists():
@@ -146,7 +146,7 @@ def digits_to_words(text: str, free: str, links: Sequence[bool]) -> list[int]:
     a hand's letters the classifier took for digits, which the word's neighbours and the
     list read back."""
     out: list[int] = []
-    for run in _runs(text, links):
+    for run in word_runs(text, links):
         word, read = "".join(text[i] for i in run), "".join(free[i] for i in run)
         if is_listed(word) and any(map(str.isdigit, read)) and _wordlike(read):
             out.extend(run)
