@@ -40,7 +40,7 @@ from functools import cache
 
 import numpy as np
 
-from extractors import gazetteer
+from extractors import gazetteer, lexicon
 from extractors.cell_dist import (
     DISAGREE,
     PLAUSIBLE,
@@ -422,6 +422,30 @@ def is_address_field(f: Field) -> bool:
     return f.kind is FieldKind.TEXT and f.label.lower().startswith("indirizzo")
 
 
+#: The most an address may be trusted with a word of plain strokes after its first (`_regnal`).
+STROKES_DOUBT = 0.5
+
+
+def _regnal(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
+    """An address's word of plain strokes after its first word (1, 11, III) read as a ruler's
+    number in Roman figures: the house number has its own boxes ("Numero civico") and the
+    cells cannot tell a stroke from an I (NIST seeds 10040, 10060: CORSO VITTORIO EMANUELE
+    II read ...11, accepted). The field is trusted at most `STROKES_DOUBT`: a house number
+    written in the street's boxes (VIA ROMA 11) is a person's to tell."""
+    where = [i for i, on in enumerate(mask) if on]
+    runs = lexicon.word_runs(own.text, [b - a == 1 for a, b in itertools.pairwise(where)])
+    strokes = [run for run in runs[1:] if {own.text[i] for i in run} <= {"1", "I"}]
+    if own.conflict or not strokes:
+        return own
+    chars = list(own.text)
+    for i in (i for run in strokes for i in run):
+        chars[i] = "I"
+    text = "".join(chars)
+    hyps = ((text, dist.ll(text)),) + tuple(h for h in own.hyps if h[0] != text)
+    return replace(own, text=text, confidence=min(own.confidence, STROKES_DOUBT),
+                   changed=text != own.free, hyps=hyps[:K])
+
+
 DUG_CSV = COMUNI_CSV.with_name("dug.csv")
 
 
@@ -509,7 +533,7 @@ def decode_field(f: Field, dist: CellDist, on=None, mask: Sequence[bool] | None 
         folded = folded or field_dist(f, dist, mask)
         got = in_context(folded, mask, words, "italy" if words else None)
         if is_address_field(f):
-            got = _street_type(folded, mask, got)
+            got = _regnal(folded, mask, _street_type(folded, mask, got))
         if not _is_wording(f) and not is_house_number(f):
             got = _leading_twin(dist, got)
         return _as_read(got, dist)

@@ -1225,3 +1225,20 @@ def test_free_texts_words_are_weighed_against_the_words_they_could_be():
     assert roma.text == "VIAROMA" and not roma.conflict
     for kept in ("VIA GRAMSCI", "VIA ROMA 200"):
         assert decoded(address, kept, p=0.95).text == kept.replace(" ", "")
+
+
+def test_an_addresses_word_of_strokes_is_a_rulers_number_for_a_person_to_check():
+    """NIST seeds 10040, 10060: CORSO VITTORIO EMANUELE II read ...11 and accepted. A word
+    of plain strokes after an address's first word reads as Roman figures and the address
+    goes to a person (a house number written there reads the same)."""
+    address = MODEL.field("m1.68")
+
+    def decoded(text: str):
+        mask = tuple(c != " " for c in text.ljust(len(address.cells))[: len(address.cells)])
+        return D.decode_field(address, dist(text.replace(" ", ""), TEXT, 0.99), mask=mask)
+
+    got = decoded("CORSO VITTORIO EMANUELE 11")
+    assert got.text == "CORSOVITTORIOEMANUELEII" and got.confidence <= D.STROKES_DOUBT
+    for kept in ("VIA XX SETTEMBRE", "VIA ROMA"):
+        got = decoded(kept)
+        assert got.text == kept.replace(" ", "") and got.confidence > D.STROKES_DOUBT
