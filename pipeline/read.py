@@ -336,9 +336,10 @@ def _status(ctx: ReadContext, f, r: FieldReading, why: str | None) -> str:
 
 
 #: Form pages every application writes on: Modulo 1 pages 1 and 2 (the pages of
-#: `REQUIRED_FIELDS`: surname, name, motivo; birth date, citizenship); a Modulo 2 that is in
-#: the envelope declares an income (Foglio Note f): its page 1 names the Questore and the
-#: activity, its page 3 the yearly income and its year.
+#: `REQUIRED_FIELDS`: surname, name, motivo; birth date, citizenship) and 3 (section 7, the
+#: address in Italy, which section 8 is left blank beside: MOD.209 note q); a Modulo 2 that
+#: is in the envelope declares an income (Foglio Note f): its page 1 names the Questore and
+#: the activity, its page 3 the yearly income and its year.
 WRITTEN_PAGES = {"m1": frozenset({*REQUIRED_FIELDS.values(), 3}), "m2": frozenset({1, 3})}
 #: What a page that reads empty may still read: one field of at most this many characters,
 #: a speck the scan left of erased writing (NIST seed 10040: the second applicant's page 3
@@ -354,9 +355,7 @@ def _must_be_written(form: str, number: int, readings: dict[str, FieldReading]) 
     """A page every application writes on whose every field reads empty, but for a stray
     speck (`STRAY_CHARS`): its ink is faint or the scan's threshold erased it (NIST seed
     9750: a 200 dpi bitonal page 1 came out white, 30 fields read empty and accepted; seed
-    9890: a Modulo 2 page 1, 9 fields). Nothing on it can be accepted as read. Modulo 1's
-    page 3 is one: section 7 holds the address in Italy that section 8 is left blank beside
-    (MOD.209 note q)."""
+    9890: a Modulo 2 page 1, 9 fields). Nothing on it can be accepted as read."""
     if number not in WRITTEN_PAGES.get(form, ()):
         return False
     written = [r.value for r in readings.values() if not _empty(r)]
@@ -384,7 +383,8 @@ def _faint_pages(pending) -> dict[int, list[str]]:
     faint: dict[int, list[str]] = {}
     weak, solid = Counter(), Counter()
     for key, r, i, _ in pending:
-        written = [conf for on, conf in r.filled if on]
+        # comb cells only: a written Questore's line holds ink too (`FieldReading.filled`)
+        written = [conf for on, conf in r.filled if on] if r.dist is not None else []
         n = written.count(FAINT_CONFIDENCE)
         weak[i] += n
         solid[i] += len(written) - n
