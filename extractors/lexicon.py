@@ -4,7 +4,7 @@ it could be.
 An address, an employer's name, a job or a reason for the stay is written in words of a
 language, mostly Italian. The classifier reads each cell alone and the spelling model
 (`spelling`, `free_text.in_context`) knows how words are spelt but not which exist: PULIZIS,
-COOBERATIVA, 4N1T1 and F4M1GLI4 (a hand whose A reads 4) pass it. Here each word of the
+SR6 and R0M4 (a hand whose A reads 4) pass it. Here each word of the
 decoded text that is in no list is weighed against the listed words of its length, letter by
 letter on the cells' probabilities read with their neighbours (`mend`).
 
