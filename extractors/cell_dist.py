@@ -352,6 +352,25 @@ def context_marginals(dist: CellDist, links: Sequence[bool]) -> np.ndarray:
 _TWIN_CHARS = frozenset(TWINS)
 
 
+def touching(mask: Sequence[bool]) -> list[bool]:
+    """Per two filled cells of `mask` next in reading order, whether they touch (no empty
+    cell between them): what joins cells into words."""
+    where = [i for i, on in enumerate(mask) if on]
+    return [b - a == 1 for a, b in itertools.pairwise(where)]
+
+
+def runs(flags: Sequence[bool], links: Sequence[bool]) -> list[list[int]]:
+    """Runs of touching cells (`links`, as `touching` gives them) where `flags` holds: a
+    text's words (letters and digits), a name's words of letters."""
+    out: list[list[int]] = []
+    for i, ok in enumerate(flags):
+        if ok and out and out[-1][-1] == i - 1 and links[i - 1]:
+            out[-1].append(i)
+        elif ok:
+            out.append([i])
+    return out
+
+
 def fold_words(dist: CellDist, mask: Sequence[bool]) -> CellDist:
     """Free text with each word's look-alikes folded into the word's kind: a word (filled
     cells side by side) whose other letters and digits, as the cells read them, are all

@@ -30,19 +30,25 @@ def decode_year(dist: CellDist, years: tuple[int, int]) -> Decoded:
     it stands."""
     if dist.n != 4 or dist.alphabet[:10] != DIGITS:
         return _free(dist)
-    texts, digits = _four_digits()
-    number = np.arange(10_000)
-    scores = dist.logp[np.arange(4), digits].sum(axis=1)
-    scores = scores - np.where((number < years[0]) | (number > years[1]), OUT_OF_YEARS, 0.0)
+    return pick_in_years(dist, *_four_digits(), years)
+
+
+def pick_in_years(dist: CellDist, texts: list[str], digits: np.ndarray, year: np.ndarray,
+                  years: tuple[int, int]) -> Decoded:
+    """The likeliest of `texts` (each a row of `digits`, one per cell) against the cells'
+    own reading (`_pick`), a text whose `year` lies outside `years` `OUT_OF_YEARS` less
+    likely: a date (`decode.decode_date`), a year."""
+    scores = dist.logp[np.arange(dist.n), digits].sum(axis=1)
+    scores = scores - np.where((year < years[0]) | (year > years[1]), OUT_OF_YEARS, 0.0)
     return _pick(texts, scores, dist)
 
 
 @cache
-def _four_digits() -> tuple[list[str], np.ndarray]:
-    """0000-9999 as texts and as a (10000, 4) digit array."""
+def _four_digits() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """0000-9999 as texts, as a (10000, 4) digit array and as numbers (the year)."""
     number = np.arange(10_000)
     digits = np.stack([number // 1000, number // 100 % 10, number // 10 % 10, number % 10], 1)
-    return [f"{y:04d}" for y in number], digits
+    return [f"{y:04d}" for y in number], digits, number
 
 
 def is_checked_number(f: Field) -> bool:

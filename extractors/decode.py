@@ -40,7 +40,7 @@ from functools import cache
 
 import numpy as np
 
-from extractors import gazetteer, lexicon
+from extractors import gazetteer
 from extractors.cell_dist import (
     DISAGREE,
     PLAUSIBLE,
@@ -52,11 +52,13 @@ from extractors.cell_dist import (
     fold_digits,
     fold_twins,
     fold_words,
+    runs,
+    touching,
 )
 from extractors.cf_decode import decode_cf, fold_cf
 from extractors.checked_numbers import (
-    OUT_OF_YEARS,
     decode_checked_number,
+    pick_in_years,
     decode_year,
     is_checked_number,
     is_year_field,
@@ -101,9 +103,9 @@ def decode_code(dist: CellDist, table: str, on=None) -> Decoded:
 
 
 @cache
-def _dates() -> tuple[list[str], np.ndarray]:
-    """Every real day 1900-2099 as DDMMYYYY and as an (n, 8) digit array (built with numpy's
-    calendar, not 73,000 strftime calls)."""
+def _dates() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every real day 1900-2099 as DDMMYYYY, as an (n, 8) digit array and its year (built
+    with numpy's calendar, not 73,000 strftime calls)."""
     days = np.arange(np.datetime64("1900-01-01"), np.datetime64("2100-01-01"))
     months = days.astype("datetime64[M]")
     year = months.astype("datetime64[Y]").astype(np.intp) + 1970
@@ -112,9 +114,7 @@ def _dates() -> tuple[list[str], np.ndarray]:
     digits = np.stack([day // 10, day % 10, month // 10, month % 10, year // 1000,
                        year // 100 % 10, year // 10 % 10, year % 10], axis=1)
     texts = (digits + ord("0")).astype(np.uint8).view("S8").ravel().astype("U8").tolist()
-    return texts, digits
-
-
+    return texts, digits, year
 
 
 def date_years(f: Field, today=None) -> tuple[int, int]:
@@ -152,14 +152,10 @@ VALID_AHEAD = 11
 
 def decode_date(dist: CellDist, years: tuple[int, int] = (1900, 2099)) -> Decoded:
     """A date is its eight cells; a partly written date is read as it stands. Days outside
-    `years` are `OUT_OF_YEARS` less likely."""
+    `years` are `checked_numbers.OUT_OF_YEARS` less likely."""
     if dist.n != 8 or dist.alphabet[:10] != DIGITS:
         return _pick([], np.zeros(0), dist)
-    texts, digits = _dates()
-    scores = dist.logp[np.arange(8), digits].sum(axis=1)
-    year = digits[:, 4] * 1000 + digits[:, 5] * 100 + digits[:, 6] * 10 + digits[:, 7]
-    scores = scores - np.where((year < years[0]) | (year > years[1]), OUT_OF_YEARS, 0.0)
-    return _pick(texts, scores, dist)
+    return pick_in_years(dist, *_dates(), years)
 
 
 # ------------------------------------------------------------------------------- comuni
@@ -275,14 +271,15 @@ def near_province(city: str) -> str | None:
     bare = _bare(city)
     if len(bare) < 5 or province_siglas(city):
         return None
-    near = {name for name in _province_names()
-            if abs(len(_bare(name)) - len(bare)) <= 1 and edit_distance(_bare(name), bare) == 1}
-    return near.pop() if len({_bare(n) for n in near}) == 1 else None
+    near = [name for key, name in _province_names().items()
+            if abs(len(key) - len(bare)) <= 1 and edit_distance(key, bare) == 1]
+    return near[0] if len(near) == 1 else None
 
 
 @cache
-def _province_names() -> tuple[str, ...]:
-    return tuple(sorted({name for name, _ in _province_pairs()}))
+def _province_names() -> dict[str, str]:
+    """The MOD.209 table's province names (any edition) by their letters (`_bare`)."""
+    return {_bare(name): name for name, _ in sorted(_province_pairs())}
 
 
 @cache
@@ -432,9 +429,8 @@ def _regnal(dist: CellDist, mask: Sequence[bool], own: Decoded) -> Decoded:
     cells cannot tell a stroke from an I (NIST seeds 10040, 10060: CORSO VITTORIO EMANUELE
     II read ...11, accepted). The field is trusted at most `STROKES_DOUBT`: a house number
     written in the street's boxes (VIA ROMA 11) is a person's to tell."""
-    where = [i for i, on in enumerate(mask) if on]
-    runs = lexicon.word_runs(own.text, [b - a == 1 for a, b in itertools.pairwise(where)])
-    strokes = [run for run in runs[1:] if {own.text[i] for i in run} <= {"1", "I"}]
+    words = runs([c.isalnum() for c in own.text], touching(mask))
+    strokes = [run for run in words[1:] if {own.text[i] for i in run} <= {"1", "I"}]
     if own.conflict or not strokes:
         return own
     chars = list(own.text)

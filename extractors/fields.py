@@ -294,8 +294,14 @@ def _line_reading(key: str, image: np.ndarray, f: Field, dpi: float) -> FieldRea
     words = tesseract.words(big, psm=7, whitelist=_LINE_WHITELIST)
     raw = " ".join(w.text for w in words)
     confidence = min((max(w.confidence, 0.0) for w in words), default=0.0)
-    return FieldReading(key, " ".join(raw.upper().split()), confidence, (), _bbox(f, dpi), raw,
+    return FieldReading(key, line_value(raw), confidence, (), _bbox(f, dpi), raw,
                         filled=((True, conf),))
+
+
+def line_value(raw: str) -> str:
+    """A handwritten line's value from what Tesseract read on it: block capitals, single
+    spaces."""
+    return " ".join(raw.upper().split())
 
 
 def read_page_fields(

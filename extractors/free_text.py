@@ -10,7 +10,6 @@ by the world's names' model. `decode.decode_field` calls them for the fields the
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,6 +30,8 @@ from extractors.cell_dist import (
     context_marginals,
     fold_twins,
     kbest,
+    runs,
+    touching,
 )
 from extractors.recognise import LETTERS, TWINS
 
@@ -49,8 +50,7 @@ def in_context(dist: CellDist, mask: Sequence[bool], words: bool = False,
     (`lexicon.mend`), and the text is doubted if it is `DISAGREE` less likely in the cells
     than their reading, the cells of listed words the cells read with digits aside
     (`lexicon.digits_to_words`: R0M4, by a hand whose A reads 4, is ROMA)."""
-    where = [i for i, on in enumerate(mask) if on]
-    links = [b - a == 1 for a, b in itertools.pairwise(where)]
+    links = touching(mask)
     post = context_marginals(dist, links)
     picks = post.argmax(axis=1)
     text = "".join(dist.alphabet[j] for j in picks)
@@ -87,26 +87,15 @@ def _ll(dist: CellDist, text: str, rows: np.ndarray) -> float:
     return float(dist.logp[rows, [dist.alphabet.find(text[i]) for i in rows]].sum())
 
 
-def _words_of(chars: Sequence[bool], links: Sequence[bool]) -> list[list[int]]:
-    """Runs of touching cells where `chars` is true (a word's letters)."""
-    out: list[list[int]] = []
-    for i, ok in enumerate(chars):
-        if ok and out and out[-1][-1] == i - 1 and links[i - 1]:
-            out[-1].append(i)
-        elif ok:
-            out.append([i])
-    return out
-
-
 def _spelt(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray,
            links: Sequence[bool], source: str) -> tuple[np.ndarray, np.ndarray]:
-    """`picks` with each word of letters (`_words_of`) spelt by the cells' letter marginals
+    """`picks` with each word of letters (`cell_dist.runs`) spelt by the cells' letter marginals
     and `source`'s spelling model (`spelling.decode_words`), and `factors` (per cell, the
     chosen character's marginal) with a spelt word's cells taking the word's posterior share
     (spread over its cells) times each cell's chance of holding a letter or a look-alike
     digit (`fold_twins`)."""
     letters = np.array([c in LETTERS for c in alphabet])
-    words = _words_of([bool(letters[j]) for j in picks], links)
+    words = runs([bool(letters[j]) for j in picks], links)
     if not words:
         return picks, factors
     folded = fold_twins(CellDist(alphabet, post, True), LETTERS).probs
@@ -165,7 +154,7 @@ def _letter_words(alphabet: str, post: np.ndarray, picks: np.ndarray,
     letters = np.array([c in LETTERS for c in alphabet])
     chars = [alphabet[j] for j in picks]
     out = picks.copy()
-    for run in lexicon.word_runs(chars, links):
+    for run in runs([c.isalnum() for c in chars], links):
         solid = [chars[k] for k in run if chars[k] not in TWINS]
         n_letters = sum(c.isalpha() for c in solid)
         n_digits = len(solid) - n_letters
@@ -199,8 +188,7 @@ def letters_only(dist: CellDist, mask: Sequence[bool] | None = None) -> Decoded:
         return replace(hard, confidence=1.0, free=free)
     letters = np.array([c in LETTERS for c in dist.alphabet])
     is_letter = [c in LETTERS for c in hard.text]
-    where = [i for i, on in enumerate(mask) if on] if mask is not None else list(range(dist.n))
-    words = _words_of(is_letter, [b - a == 1 for a, b in itertools.pairwise(where)])
+    words = runs(is_letter, touching(mask) if mask is not None else [True] * (dist.n - 1))
     picks, log_share = spelling.decode_words(_letter_logp(dist.probs, letters)[0], words)
     chars = list(hard.text)
     for i, j in picks.items():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from extractors.cell_dist import DISAGREE, FLOOR
+from extractors.cell_dist import DISAGREE, FLOOR, runs
 from extractors.comuni import COMUNI_CSV, comuni, table_rows
 from extractors.recognise import LETTERS, TWINS
 
@@ -88,20 +88,6 @@ def size() -> int:
     return sum(len(listed) for listed, _ in _lists().values())
 
 
-def word_runs(chars: Sequence[str], links: Sequence[bool]) -> list[list[int]]:
-    """The words of a text: runs of letters and digits in touching cells (`links[i]`: cells
-    i and i+1 touch)."""
-    runs: list[list[int]] = []
-    for i, c in enumerate(chars):
-        if not c.isalnum():
-            continue
-        if runs and runs[-1][-1] == i - 1 and links[i - 1]:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return runs
-
-
 def mend(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray,
          links: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
     """Free text's words mended to listed words. `post` holds per cell the probability of
@@ -122,7 +108,7 @@ def mend(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray
     chars = [alphabet[j] for j in picks]
     logp = np.log(np.maximum(post, FLOOR))
     picks, factors = picks.copy(), factors.copy()
-    for run in word_runs(chars, links):
+    for run in runs([c.isalnum() for c in chars], links):
         word = "".join(chars[i] for i in run)
         if len(run) < MIN_LETTERS or is_listed(word) or not _wordlike(word) \
                 or len(run) not in _lists():
@@ -146,7 +132,7 @@ def digits_to_words(text: str, free: str, links: Sequence[bool]) -> list[int]:
     a hand's letters the classifier took for digits, which the word's neighbours and the
     list read back."""
     out: list[int] = []
-    for run in word_runs(text, links):
+    for run in runs([c.isalnum() for c in text], links):
         word, read = "".join(text[i] for i in run), "".join(free[i] for i in run)
         if is_listed(word) and any(map(str.isdigit, read)) and _wordlike(read):
             out.extend(run)

@@ -18,7 +18,13 @@ import numpy as np
 
 from extractors import allograph, decode, decode_calibration, kit_decode, register
 from extractors.cell_crops import FAINT_CONFIDENCE
-from extractors.fields import FieldReading, alternatives, read_page_fields, redecode
+from extractors.fields import (
+    FieldReading,
+    alternatives,
+    line_value,
+    read_page_fields,
+    redecode,
+)
 from extractors.recognise import CellRecogniser
 from extractors.text_layer import read_text_fields
 from pipeline import __version__, pagestore
@@ -206,16 +212,15 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
         if r.decoded is not None and r.decoded.text not in siglas:
             out[key] = redecode(r, (load_form_model().field(key), r.filled),
                                 replace(r.decoded, conflict=True))
-    lines = [k for k in out if k.endswith(".questore")]
-    for key in lines:
-        out[key] = _questura_named(out[key], readings.get(key + "_sigla"),
-                                   decode.near_province(out[key].value))
-    named = {out[k].value for k in lines if decode.province_siglas(out[k].value)
-             and _sure_code(readings.get(k + "_sigla")) in decode.province_siglas(out[k].value)}
-    for key in lines if len(named) == 1 else ():
+    lines = {k: readings.get(k + "_sigla") for k in out if k.endswith(".questore")}
+    for key, sigla in lines.items():
+        out[key] = _questura_named(out[key], sigla, decode.near_province(out[key].value))
+    named = {out[k].value for k, sigla in lines.items()
+             if (codes := decode.province_siglas(out[k].value)) and _sure_code(sigla) in codes}
+    for key, sigla in lines.items() if len(named) == 1 else ():
         r = out[key]
         if r.filled and not decode.province_siglas(r.value):
-            out[key] = _questura_named(r, readings.get(key + "_sigla"), next(iter(named)))
+            out[key] = _questura_named(r, sigla, next(iter(named)))
     return out
 
 
@@ -553,7 +558,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                 else _EMPTY_WHY[2]
         status = _status(ctx, f, r, why)
         changed = r.decoded.changed if r.decoded is not None \
-            else f.kind is FieldKind.LINE and r.value != " ".join(r.raw.upper().split())
+            else f.kind is FieldKind.LINE and r.value != line_value(r.raw)
         read_as = " ".join(r.raw.split()) if changed else None
         alts = alternatives(r, f.kind) if status == "review" else []
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),

@@ -29,6 +29,7 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from pipeline.italian_numbers import italian_words
+from sample_scans.synth.people import sample_partita_iva
 from sample_scans.synth.sheet import (
     MIN_MODULE_MM,
     MM_PER_INCH,
@@ -47,7 +48,6 @@ from sample_scans.synth.sheet import (
     place_on_page,
     sheet_box,
 )
-from validators import partita_iva
 from validators.icao import td1, td3
 
 # --- barcodes --------------------------------------------------------------------------------
@@ -726,10 +726,7 @@ def payslip(p: PayslipData, dpi: int, rng: np.random.Generator
     period = p.period.replace(day=1)
     s.rect(m0, 14, right, 40, outline=0, width=0.3)
     s.text(m0 + 3, 20, p.employer.upper(), 10, bold, max_w=100)
-    employer_cf = p.employer_cf
-    if not employer_cf:
-        drawn = "".join(str(d) for d in rng.integers(0, 10, 11))
-        employer_cf = drawn[:10] + partita_iva.check_digit(drawn[:10])
+    employer_cf = p.employer_cf or sample_partita_iva(rng)
     s.text(m0 + 3, 25, f"C.F. / P.IVA {employer_cf}", 7, font)
     s.text(m0 + 3, 30, p.ccnl.upper(), 7, font)
     s.text(right - 3, 21, "CEDOLINO PAGA", 12, bold, anchor="rs")

@@ -21,10 +21,10 @@ from sample_scans.synth.people import (
     province_name,
     random_date,
     sample_address,
+    sample_partita_iva,
     sample_person,
     sample_questura,
 )
-from validators import partita_iva
 from validators.checklist import required_attachments
 from validators.codice_fiscale import encode as encode_cf
 from validators.coded_tables import edition_on, editions
@@ -184,14 +184,6 @@ TICK = Write(ticked=True)
 
 def _digits(rng: np.random.Generator, n: int) -> str:
     return "".join(str(int(d)) for d in rng.integers(0, 10, n))
-
-
-def _partita_iva(rng: np.random.Generator) -> str:
-    """A partita IVA (or a company's codice fiscale): ten drawn digits and their check digit
-    (validators/partita_iva.py), as every real one has. Eleven digits are drawn, the last
-    replaced, so the draws after it are those of eleven plain digits."""
-    drawn = _digits(rng, 11)
-    return drawn[:10] + partita_iva.check_digit(drawn[:10])
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -427,7 +419,7 @@ def fill_modulo2(rng: np.random.Generator, plan: KitPlan, copy: FormCopy) -> Non
         w["42"] = put_text(f("42"), f"{copy.owner.surname} {copy.owner.given_names}")
         if copy.owner.codice_fiscale:
             w["43"] = put_text(f("43"), copy.owner.codice_fiscale)
-        w["44"] = put_text(f("44"), _partita_iva(rng))
+        w["44"] = put_text(f("44"), sample_partita_iva(rng))
         w["46"] = put_text(f("46"), plan.questura)
         w["47"] = put_text(f("47"), _digits(rng, 6))
         w["48"] = put_date(f("48"), plan.application_date - dt.timedelta(days=int(rng.integers(200, 2000))))
@@ -442,8 +434,8 @@ def fill_modulo2(rng: np.random.Generator, plan: KitPlan, copy: FormCopy) -> Non
             w["13"] = put_right(f("13"), str(int(rng.integers(60, 270))))
         w["19"] = put_text(f("19"), str(rng.choice(people["jobs"])))
         w["22"] = put_text(f("22"), str(rng.choice(people["employers"])))
-        w["23"] = put_text(f("23"), _partita_iva(rng))
-        w["24"] = put_text(f("24"), _partita_iva(rng))
+        w["23"] = put_text(f("23"), sample_partita_iva(rng))
+        w["24"] = put_text(f("24"), sample_partita_iva(rng))
         w["25"] = put_text(f("25"), _digits(rng, 8))
         if plan.request == "rilascio":
             w["34"] = TICK

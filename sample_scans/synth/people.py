@@ -17,6 +17,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
+from validators import partita_iva
 from validators.codice_fiscale import encode as encode_cf
 
 
@@ -89,6 +90,14 @@ def _pattern(rng: np.random.Generator, pattern: str) -> str:
         _choice(rng, string.ascii_uppercase) if c == "L" else str(int(rng.integers(10)))
         for c in pattern
     )
+
+
+def sample_partita_iva(rng: np.random.Generator) -> str:
+    """A partita IVA (or a company's codice fiscale): ten drawn digits and their check digit
+    (validators/partita_iva.py), as every real one has. Eleven digits are drawn, the last
+    replaced, so the draws after it are those of eleven plain digits."""
+    drawn = "".join(str(int(d)) for d in rng.integers(0, 10, 11))
+    return drawn[:10] + partita_iva.check_digit(drawn[:10])
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
