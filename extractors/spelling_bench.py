@@ -6,7 +6,8 @@ nist-bench`: writers neither the classifier nor the model's weight ever saw; `ni
 writers the weight was chosen on), scanned at 200 or 300 dpi, grey or bitonal in turn, cut,
 classified (the shipped CellNet), and decoded by `decode.decode_field` as the applicant's
 surname (people's names) or address (streets), once as shipped and once with the model's
-weight at 0 (each cell's likeliest letter, as before the model). The names are the
+weight at 0 ("unspelt": each cell's likeliest letter, as before the model; an address's
+street type and its words weighed against the word list, `lexicon`, in both). The names are the
 generator's pools (sample_scans/synth/data/people.yaml: common given names and surnames of
 the applicants' countries, and Italian streets), which the model was not estimated from;
 people's names are reported apart as a town's name (a word of the gazetteer) or not.
@@ -85,7 +86,7 @@ def run(seed: int, n: int, writers: str = "nist-bench") -> str:
     lines = [f"plico bench names: seed {seed}, {n} names and {n} streets drawn, writers "
              f"{writers} (NIST SD19 {split} split), 200/300 dpi x grey/bitonal; spelling "
              f"weight {spelling.WEIGHT} (chosen on nist-cal)",
-             f"{'fields':24} {'n':>5} {'cells alone':>12} {'spelt':>9}"]
+             f"{'fields':24} {'n':>5} {'unspelt':>12} {'spelt':>9}"]
     for key in ("name, no town's name", "name, a town's name", "street", "all"):
         if key in tally:
             total, before, now = tally[key]
