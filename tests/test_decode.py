@@ -1242,3 +1242,28 @@ def test_an_addresses_word_of_strokes_is_a_rulers_number_for_a_person_to_check()
     for kept in ("VIA XX SETTEMBRE", "VIA ROMA"):
         got = decoded(kept)
         assert got.text == kept.replace(" ", "") and got.confidence > D.STROKES_DOUBT
+
+
+def test_a_typed_total_is_never_doubted_toward_the_count():
+    """Typed anomalies seed 797: Tesseract read a planted total of 14 beside 13 sheets, and
+    its made-up distribution put 13 within reach: a reading doubt, the mismatch missed. A
+    machine-printed total stays as read for the rule; a hand-printed one as near is doubted."""
+    from extractors.cell_dist import from_reading
+    from extractors.fields import FieldReading
+    from pipeline.read import _decode_sheet_count
+
+    f = MODEL.field("m1.25")
+    d = from_reading("14", [0.96, 0.96], DIGITS)
+    decoded = D.decode_field(f, d, mask=(True, True))
+    typed = FieldReading("m1.25", "14", decoded.confidence, (("1", 0.96), ("4", 0.96)),
+                         (0, 0, 1, 1), "14", d, decoded, ((True, 0.96), (True, 0.96)))
+    assert kit_decode_gap(f, d, "13") < 6.0  # as near as a hand's misread total
+    assert _decode_sheet_count({"m1.25": typed}, 13)["m1.25"] == typed
+    hand = field_reading("m1.25", "14", DIGITS, p=0.9, doubt={1: ("3", 0.05)})
+    assert _decode_sheet_count({"m1.25": hand}, 13)["m1.25"].decoded.conflict
+
+
+def kit_decode_gap(f, d, value: str) -> float:
+    from extractors.kit_decode import KitField, document_gap
+
+    return document_gap(KitField(f, (True, True), d, D.decode_field(f, d)), value)
