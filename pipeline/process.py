@@ -298,11 +298,11 @@ def process_kit(rt: Runtime, kit_id: str, version: str | None = None) -> tuple[R
         return image
 
     for i, p in enumerate(manifest["pages"]):
-        page = pagestore.load_page(rt.store.get(pagestore.page_meta_key(p["sha256"], p["index"])),
-                                   None)
-        if page.registration is not None:  # only form pages are read from their pixels
-            page = dataclasses.replace(page, image=image_of(i))
-        kit.add(page, p["owner"])
+        # only form pages are read from their pixels, each when the reader comes to it
+        kit.add(pagestore.load_page(rt.store.get(pagestore.page_meta_key(p["sha256"],
+                                                                        p["index"])), None),
+                p["owner"])
+    kit.image_of = image_of
     place_gaps(kit, image_of)
     ctx = ReadContext(batch=batch_name, recogniser=rt.recogniser,
                       threshold=rt.settings.confidence_threshold, store=rt.store, kit_id=kit_id,

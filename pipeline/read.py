@@ -473,7 +473,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     for i, (page, owner) in enumerate(zip(kit.pages, kit.owners)):
         if page.registration is not None:
             form, number_ = page.kind[:2], int(page.kind[3:])
-            registered = register.warp(page.image, page.registration, page.dpi)
+            registered = register.warp(kit.image(i), page.registration, page.dpi)
             prefix = owner if form == "m1" else "m2"
             form_page = model.page(form, number_)
             # a printout with a text layer: its characters, not OCR, fill the comb fields

@@ -12,23 +12,38 @@ A Modulo 1 first page without a sticker is a family member's Modulo 1 in the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from pipeline.pages import PreparedPage
 
 
 @dataclass
 class KitPages:
-    """The pages of one envelope, in scan order, each with its owner (m1, m1#2...)."""
+    """The pages of one envelope, in scan order, each with its owner (m1, m1#2...).
+
+    A page read back from the store has no pixels (a 0 x 0 image): `image_of` gives them when the page is read
+    (`image`), so that a kit's form pages are not all held at once (twelve grey pages at
+    300 dpi are 100 MB)."""
 
     pages: list[PreparedPage] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)
     assicurata: str | None = None
     codice_istanza: str | None = None
+    image_of: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
 
     def add(self, page: PreparedPage, owner: str) -> None:
         self.pages.append(page)
         self.owners.append(owner)
+
+    def image(self, i: int) -> np.ndarray:
+        """Page i's upright image: its own, else loaded by `image_of`."""
+        image = self.pages[i].image
+        if image.size == 0 and self.image_of is not None:
+            image = self.image_of(i)
+        return image
 
 
 @dataclass
