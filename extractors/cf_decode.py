@@ -39,7 +39,7 @@ def _cf_weight(i: int, c: str) -> int:
     return cfm._ODD[c] if i % 2 == 0 else cfm._EVEN[c]
 
 
-def _cf_allowed(i: int) -> dict[str, float]:
+def cf_allowed(i: int) -> dict[str, float]:
     if i in _CF_DIGIT_POS:
         return {**{d: 0.0 for d in DIGITS}, **{c: -OMOCODIA_PENALTY for c in cfm.OMOCODIA}}
     if i == 8:
@@ -66,7 +66,7 @@ def decode_cf(dist: CellDist) -> Decoded:
     lp = dist.logp
     beam: list[tuple[float, str, int]] = [(0.0, "", 0)]
     for i in range(15):
-        options = [(dist.alphabet.find(c), c, bonus) for c, bonus in _cf_allowed(i).items()]
+        options = [(dist.alphabet.find(c), c, bonus) for c, bonus in cf_allowed(i).items()]
         options = [(j, c, b) for j, c, b in options if j >= 0]
         beam = sorted(((s + float(lp[i, j]) + b, t + c, (r + _cf_weight(i, c)) % 26)
                        for s, t, r in beam for j, c, b in options), reverse=True)[:_CF_BEAM]

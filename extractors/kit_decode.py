@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from extractors.cell_dist import DISAGREE, PLAUSIBLE, CellDist, Decoded, fold_toward
-from extractors.cf_decode import CF_GROUPS, decode_cf_joint
+from extractors.cf_decode import CF_GROUPS, cf_allowed, decode_cf_joint
 from extractors.decode import (
     SIGLA_ALIASES,
     _COMUNE_GROUPS,
@@ -285,6 +285,39 @@ def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | Non
     return [ck, *wrong] if wrong else []
 
 
+#: A codice fiscale's positions that the surname, name, birth date and sex spell (`cfm`):
+#: where another field vouches for the character.
+_VOUCHED = range(11)
+
+
+def _vouched(kf: KitField, code: str) -> bool:
+    """Whether a code the joint decoding chose over a codice fiscale whose cells alone were
+    in conflict differs from the cells' reading only where the fields beside it vouch for
+    the character (the surname's, name's, date's and sex's positions) or where the reading
+    holds no character the code's structure allows there (a digit for the place's letter),
+    its check character as read. A hand whose R reads Q (NIST seed 10130: QDNTNL97C44Z138S
+    beside RUDENKO TETIANA, the agreeing RDNTNL... at a share of 0.9995) wrote the code the
+    fields spell; a check character written wrong (the planted invalid_codice_fiscale) is
+    no such difference, nor is a place code changed to make the check hold."""
+    read = kf.decoded.free
+    if not kf.decoded.conflict or len(read) != 16 or len(code) != 16 or read[15] != code[15]:
+        return False
+    return all(a == b or i in _VOUCHED or a not in cf_allowed(i)
+               for i, (a, b) in enumerate(zip(read, code)))
+
+
+def _take_vouched(fields: dict[str, KitField], key: str, code: str, share: float) -> None:
+    """A vouched code (`_vouched`) as the field's value, for review: as sure as the cells
+    make it against their own reading, or as the joint decoding did if less. The cells'
+    reading stays among the hypotheses (read_as, the alternatives)."""
+    kf = fields[key]
+    d = kf.decoded
+    cells = math.exp(min(kf.dist.ll(code) - kf.dist.ll(kf.dist.best()), 0.0))
+    fields[key] = replace(kf, decoded=_raised(replace(
+        d, text=code, confidence=min(share, cells), changed=code != d.free, conflict=False),
+        code, kf.dist.ll(code)))
+
+
 def _name_share(kf: KitField, part: str, text: str, share: float) -> float:
     """A surname or name the codice fiscale's joint decoding reads otherwise than the field
     alone is as sure as the cells make the new spelling against their own: the code holds
@@ -351,7 +384,9 @@ def decode_kit(fields: Mapping[str, KitField],
                 [spell(sur.mask, t) for t, _ in sur.decoded.hyps],
                 [spell(nam.mask, t) for t, _ in nam.decoded.hyps])
             for part, (text, share) in got.items():
-                if part in keys and keys[part] in out:
+                if part == "cf" and _vouched(out[keys["cf"]], text):
+                    _take_vouched(out, keys["cf"], text, share)
+                elif part in keys and keys[part] in out:
                     _set(out, keys[part], text, _name_share(out[keys[part]], part, text, share))
             if agreeing is not None:
                 _hypothesis(out, keys["cf"], *agreeing)
