@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from extractors.cell_dist import DISAGREE, FLOOR, runs
+from extractors.cell_dist import DISAGREE, FLOOR, PLAUSIBLE, runs
 from extractors.comuni import COMUNI_CSV, comuni, table_rows
 from extractors.recognise import LETTERS, TWINS
 
@@ -100,7 +100,9 @@ def mend(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray
     no more than `DISAGREE` less likely than the word as picked; its cells' factors become
     that word's share against the other words of its length and the word as picked
     (`DISAGREE` less likely a priori), spread over its cells, times each cell's chance of
-    holding a letter. A word no listed word is near stays (a name, a street's namesake).
+    holding a letter. A word a listed word is within `PLAUSIBLE` of stays, its factors
+    times its own share against the listed words; a word no listed word is near stays as
+    sure as it was (a name, a street's namesake).
     Returns the picks and the factors."""
     cols = np.array([alphabet.find(c) for c in LETTERS])
     if (cols < 0).any():
@@ -118,7 +120,13 @@ def mend(alphabet: str, post: np.ndarray, picks: np.ndarray, factors: np.ndarray
         read = float(logp[run, picks[run]].sum())
         best = int(np.argmax(scores))
         top = float(scores[best])
+        if top < read - PLAUSIBLE:
+            continue
         if top < read - DISAGREE:
+            # the word stays as read, as sure as it is against the listed words it could
+            # be (NIST seed 10130: SUBORDINATO read SUDORDINATO, accepted at 0.87)
+            mass = float(np.exp(scores - read + DISAGREE).sum())
+            factors[run] *= (1.0 / (1.0 + mass)) ** (1.0 / len(run))
             continue
         share = 1.0 / (float(np.exp(scores - top).sum()) + math.exp(read - DISAGREE - top))
         picks[run] = cols[codes[best]]

@@ -210,6 +210,43 @@ def test_a_cf_at_odds_with_its_fields_keeps_the_code_that_agrees_as_an_alternati
     assert cf in {t for t, _ in out["m1.31"].decoded.hyps}
 
 
+def test_a_cf_the_fields_vouch_for_takes_their_code_for_review():
+    """NIST seed 10130: a hand whose R reads Q wrote RDNTNL97C44Z138S beside RUDENKO
+    TETIANA OLENA, read right; the code's cells alone, Q and all, were a conflict, and the
+    joint decoding's code, which differs only where the surname spells it, was a mere
+    alternative. It is the value now, for review: the cells' reading stays (free)."""
+    cf = encode("RUDENKO", "TETIANA OLENA", dt.date(1997, 3, 4), "F", "Z138")
+    misread = "Q" + cf[1:]
+    fields = {
+        "m1.3": kit_field("m1.3", "RUDENKO", TEXT, p=0.99),
+        "m1.4": kit_field("m1.4", "TETIANA OLENA", TEXT, p=0.99),
+        "m1.34": kit_field("m1.34", "04031997", DIGITS, p=0.99),
+        "m1.33": kit_field("m1.33", "F", LETTERS, p=0.99),
+        "m1.31": kit_field("m1.31", misread, TEXT, p=0.95, doubt={0: ("R", 0.04)}),
+    }
+    assert fields["m1.31"].decoded.conflict and fields["m1.31"].decoded.text == misread
+    got = decode_kit(fields)["m1.31"].decoded
+    assert got.text == cf and got.free == misread and got.changed
+    assert got.confidence < 0.1  # below any review threshold: a person looks
+
+
+def test_a_cf_written_with_a_wrong_check_character_stays_as_written():
+    """The planted invalid_codice_fiscale: every cell clear, the fields beside it right,
+    the check character wrong. The code the fields spell differs at the check character,
+    which no other field vouches for: the code stays as written, a conflict."""
+    cf = encode("RUDENKO", "TETIANA OLENA", dt.date(1997, 3, 4), "F", "Z138")
+    wrong = cf[:15] + ("A" if cf[15] != "A" else "B")
+    fields = {
+        "m1.3": kit_field("m1.3", "RUDENKO", TEXT, p=0.99),
+        "m1.4": kit_field("m1.4", "TETIANA OLENA", TEXT, p=0.99),
+        "m1.34": kit_field("m1.34", "04031997", DIGITS, p=0.99),
+        "m1.33": kit_field("m1.33", "F", LETTERS, p=0.99),
+        "m1.31": kit_field("m1.31", wrong, TEXT, p=0.97),
+    }
+    got = decode_kit(fields)["m1.31"].decoded
+    assert got.text == wrong and got.conflict
+
+
 def test_a_cf_no_cell_change_mends_keeps_the_kits_reading_at_the_kits_odds():
     """NIST anomalies seed 914: a month S read Q (no month letter) in a code whose names and
     date were read right: the code stays as read, in conflict, and the code the fields give
@@ -1225,6 +1262,22 @@ def test_free_texts_words_are_weighed_against_the_words_they_could_be():
     assert roma.text == "VIAROMA" and not roma.conflict
     for kept in ("VIA GRAMSCI", "VIA ROMA 200"):
         assert decoded(address, kept, p=0.95).text == kept.replace(" ", "")
+    # NIST seed 10130: SUBORDINATO read SUDORDINATO, the listed word 3.3 nats behind (no
+    # mend), was accepted at 0.87: it stays as read, as sure as it is against the listed
+    # word; a word no listed word is near keeps its factors
+    from extractors.cell_dist import DISAGREE
+
+    def factors(word: str, doubt: dict[int, tuple[str, float]]) -> tuple[str, float]:
+        probs = dist(word, TEXT, 0.95, doubt).probs
+        picks = probs.argmax(axis=1)
+        got, f = lexicon.mend(TEXT, probs, picks, np.ones(len(word)), [True] * len(word))
+        return "".join(TEXT[j] for j in got), float(np.prod(f))
+
+    text, share = factors("SUDORDINATO", {2: ("B", 0.02)})
+    behind = np.log(0.95 / 0.02)
+    assert text == "SUDORDINATO" and behind > DISAGREE
+    assert share == pytest.approx(1 / (1 + np.exp(DISAGREE - behind)), rel=0.05)
+    assert factors("KZWQXJ", {}) == ("KZWQXJ", 1.0)
 
 
 def test_an_addresses_word_of_strokes_is_a_rulers_number_for_a_person_to_check():
