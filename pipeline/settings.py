@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         description="Pages one worker message prepares: small enough that workers share a batch.",
     )
     page_cache_mb: int = Field(
-        default=64, ge=0, le=16_384,
+        default=32, ge=0, le=16_384,
         description="plico process: prepared pages held in memory for the kit reader, up to "
         "this many MiB (a 300 dpi grey A4 page is 8.7 MiB, a 200 dpi one 3.9); pages beyond it "
         "are read back from the object store. 0: none held.",
