@@ -36,7 +36,6 @@ in path order, are the pages of one scan.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import time

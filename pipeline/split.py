@@ -24,9 +24,9 @@ from pipeline.pages import PreparedPage
 class KitPages:
     """The pages of one envelope, in scan order, each with its owner (m1, m1#2...).
 
-    A page read back from the store has no pixels (a 0 x 0 image): `image_of` gives them when the page is read
-    (`image`), so that a kit's form pages are not all held at once (twelve grey pages at
-    300 dpi are 100 MB)."""
+    A page read back from the store has no pixels (a 0 x 0 image): `image_of` gives them
+    when the page is read (`image`), so that a kit's form pages are not all held at once
+    (twelve grey pages at 300 dpi are 100 MB)."""
 
     pages: list[PreparedPage] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)
