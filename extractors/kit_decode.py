@@ -262,6 +262,32 @@ def _date_order(first: KitField, then: KitField) -> dict[str, tuple[str, float]]
     return {"first": (ta, share), "then": (tb, share)}
 
 
+def _named_beside(fields: dict[str, KitField], ck: str, pk: str | None, zk: str | None) -> None:
+    """A comune field still read as no comune of the list takes the list's comune its cells
+    spell likeliest, within `PLAUSIBLE` of their reading, when the province code and the CAP
+    written beside it, read on their own, are that comune's (one at least, none against):
+    the writer meant the comune where the address is, and a person checks it (review, as
+    sure as the cells make it). NIST seeds 10110, 10130: MODENA read MCDENA beside MO, a
+    hand's P read 4 in NAPOLI beside NA, sent to review as read. A place of no list (a
+    frazione) lies beside its own comune's codes, not beside a name a letter off."""
+    com = fields[ck]
+    cands, texts, ok, scores = _list_comuni(com)
+    best = com.dist.ll(com.dist.best())
+    if not ok or com.decoded.text in texts or scores.max() < best - PLAUSIBLE:
+        return
+    text = texts[ok[int(np.argmax(scores))]]
+    named = [c for c, t in zip(cands, texts) if t == text]
+    beside = [(fields[k].decoded.text, ok_values) for k, ok_values in (
+        (pk, {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}),
+        (zk, {z for c in named for z in c.caps})) if k is not None and k in fields]
+    if not beside or any(v not in values for v, values in beside):
+        return
+    cells = math.exp(min(float(scores.max()) - best, 0.0))
+    fields[ck] = replace(com, decoded=_raised(replace(
+        com.decoded, text=text, confidence=min(com.decoded.confidence, cells),
+        changed=text != com.decoded.free, conflict=False), text, float(scores.max())))
+
+
 def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | None,
                           zk: str | None) -> list[str]:
     """The comune field and the province or CAP beside it that are not the comune's, when
@@ -368,6 +394,7 @@ def decode_kit(fields: Mapping[str, KitField],
             for part, key in (("comune", ck), ("province", pk), ("cap", zk)):
                 if part in got and key in out:
                     _set(out, key, *got[part], over_conflict=part == "comune")
+            _named_beside(out, ck, pk, zk)
             for key in _disagree_with_comune(out, ck, pk, zk):
                 _doubt(out, key)
         for g in CF_GROUPS.get(form, ()):

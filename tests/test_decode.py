@@ -284,6 +284,22 @@ def test_comune_with_province_and_cap():
     assert out["m1.66"].decoded.text == "CO"
 
 
+def test_a_comune_read_as_no_comune_beside_its_province_and_cap_is_that_comune_for_review():
+    """NIST seeds 10110, 10130: MODENA read MCDENA beside MO and 41121 went to review as
+    read. Where the province and the CAP written beside it are the comune's a letter off, the
+    comune is the value, for a person to check; beside another province's code it stays."""
+    def kit(province: str, cap: str) -> dict:
+        return {"m1.67": kit_field("m1.67", "MCDENA", TEXT, p=0.95, doubt={1: ("O", 0.02)}),
+                "m1.66": kit_field("m1.66", province, LETTERS, p=0.99),
+                "m1.72": kit_field("m1.72", cap, DIGITS, p=0.99)}
+
+    assert kit("MO", "41121")["m1.67"].decoded.text == "MCDENA"
+    got = decode_kit(kit("MO", "41121"))["m1.67"].decoded
+    assert (got.text, got.free, got.conflict) == ("MODENA", "MCDENA", False)
+    assert got.confidence < 0.1
+    assert decode_kit(kit("BO", "40121"))["m1.67"].decoded.text == "MCDENA"
+
+
 def test_comune_not_in_the_list_stays_as_read():
     cells = {"m1.67": kit_field("m1.67", "ZQXWOPOLI", TEXT, p=0.97)}
     assert decode_kit(cells)["m1.67"].decoded.text == "ZQXWOPOLI"
