@@ -153,13 +153,36 @@ def _lent(dist: CellDist, letters: Mapping[str, str]) -> CellDist:
     return replace(dist, probs=p)
 
 
-def adapt(readings: Mapping[str, FieldReading]) -> dict[str, FieldReading]:
-    """`readings` with each hand-printed field of a copy whose hand `learn` finds decoded
-    again on cells that count its letters both ways; the cells' own reading (read_as) is
-    kept."""
+def proved(readings: Mapping[str, FieldReading]) -> dict[str, dict[str, str]]:
+    """Per hand, the letters that fields another document fixed name: a check-valid MRZ's
+    value in place of the cells' reading, letter for letter (PEB for the passport's PER: the
+    hand's R is read B). A letter the fixes name two ways names none."""
+    out: dict[str, dict[str, str | None]] = {}
+    for key, r in readings.items():
+        d = r.decoded
+        if d is None or len(d.text) != len(d.free):
+            continue
+        for a, b in zip(map(_letter, d.free), d.text):
+            if a != b and a in LETTERS and b in LETTERS:
+                letters = out.setdefault(hand(key), {})
+                letters[a] = b if letters.get(a, b) == b else None
+    sure = {who: {a: b for a, b in letters.items() if b is not None}
+            for who, letters in out.items()}
+    return {who: letters for who, letters in sure.items() if letters}
+
+
+def adapt(readings: Mapping[str, FieldReading], known: Mapping[str, Mapping[str, str]] = {},
+            ) -> dict[str, FieldReading]:
+    """`readings` with each hand-printed field of a copy whose hand `learn` finds, or whose
+    letters are `known` (`proved`), decoded again on cells that count its letters both ways;
+    the cells' own reading (read_as) is kept."""
     hands = learn(readings)
+    for who, letters in known.items():
+        mine = hands.setdefault(who, {})
+        for a, b in letters.items():
+            mine.setdefault(a, b)
     out = dict(readings)
-    if not hands:
+    if not any(hands.values()):
         return out
     model = load_form_model()
     for key, r in readings.items():

@@ -224,6 +224,11 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
     return out
 
 
+def _fixed(r: FieldReading, before: FieldReading) -> bool:
+    """A field another document's value decided (`_decode_with_documents`)."""
+    return r is not before and r.decoded is not None and not r.decoded.conflict
+
+
 def _sure_code(r: FieldReading | None) -> str | None:
     """A code field's value as its own cells decode it, sure and uncontested; else None."""
     d = r.decoded if r is not None else None
@@ -528,11 +533,16 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     # a hand's own letters first (`allograph`), then the documents' values, so that each
     # codice fiscale is decoded with the names and numbers they fix (NIST anomalies seed
     # 911: ROSA's R read B in the code and the name; the code decoded with BOSA stood
-    # against the passport's ROSA), then again on what the kit-level decoding changed
-    read = allograph.adapt({key: r for key, r, _, _ in pending})
+    # against the passport's ROSA), then again on what the kit-level decoding changed; the
+    # letters the documents' fixes prove are the hand's too (NIST seed 10140: the passport's
+    # PER read PEB, and PEB in three more State codes by the same hand)
+    raw = {key: r for key, r, _, _ in pending}
+    read = allograph.adapt(raw)
     documented = _decode_with_documents(read, attachments)
-    fixed = frozenset(k for k, r in documented.items() if r is not read[k]
-                      and r.decoded is not None and not r.decoded.conflict)
+    if known := allograph.proved({k: r for k, r in documented.items() if _fixed(r, read[k])}):
+        read = allograph.adapt(raw, known)
+        documented = _decode_with_documents(read, attachments)
+    fixed = frozenset(k for k, r in documented.items() if _fixed(r, read[k]))
     sheets = sum(1 for p in kit.pages if p.kind not in ("label", "blank"))
     decoded = _decode_with_documents(_decode_kit(documented, fixed), attachments)
     for step in (_decode_with_questura, _decode_family, _decode_form_count,

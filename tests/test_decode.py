@@ -1184,6 +1184,29 @@ def test_a_hands_own_letter_is_learnt_from_two_closed_set_fields():
                            ) == {}
 
 
+def test_a_hands_letter_a_documents_fix_proves_is_taken_for_its_other_fields():
+    """NIST seed 10140: one hand's R read B in PEB, the citizenship the passport's MRZ
+    fixed to PER, and in three more State codes, the same reading each (counted once: not a
+    hand by `learn`). The fix proves the letter: the hand's other fields are decoded
+    counting it both ways."""
+    from dataclasses import replace as _replace
+
+    from extractors import allograph
+
+    r_read_b = {"p": 0.999, "doubt": {2: ("R", 0.0005)}}
+    seen = {k: field_reading(k, "PEB", LETTERS, **r_read_b) for k in ("m1.35", "m1.36", "m1.132")}
+    assert allograph.learn(seen) == {}
+    fixed = seen["m1.36"]
+    fixed = _replace(fixed, value="PER", decoded=_replace(fixed.decoded, text="PER", changed=True))
+    assert allograph.proved({"m1.36": fixed}) == {"m1": {"B": "R"}}
+    # one fix naming a letter two ways names none
+    other = _replace(fixed, decoded=_replace(fixed.decoded, free="PBB", text="PER"))
+    assert allograph.proved({"m1.36": fixed, "m1.4": other}) == {}
+    got = allograph.adapt(seen, allograph.proved({"m1.36": fixed}))
+    assert [got[k].value for k in ("m1.35", "m1.132")] == ["PER", "PER"]
+    assert got["m1.35"].decoded.free == "PEB"
+
+
 def test_the_questores_line_is_named_by_its_own_sure_code():
     """NIST seeds 10000, 10010: the Questore's line, read by Tesseract, came out MTLANO and
     BRESCTA beside clear codes MI and BS, and Modulo 2's VICENZA as nothing: all sent to
