@@ -43,6 +43,11 @@ def test_check_character_and_disagreements():
     res = check(cf, surname="Bianchi", name="Maria", birth=dt.date(1990, 2, 15), sex="M")
     assert set(res.disagreements) == {"surname", "birth_date", "sex"}
     assert not check("NOTACODE").well_formed
+    # born abroad: a foreign State's place code (Z330); born in Italy: a comune's (H501)
+    assert check(cf, born_abroad=True).ok and not check(cf, born_abroad=False).ok
+    assert check(cf, born_abroad=False).disagreements == ("birth_place",)
+    roman = encode("Rossi", "Maria", dt.date(1990, 2, 14), "F", "H501")
+    assert check(roman, born_abroad=False).ok and not check(roman, born_abroad=True).ok
 
 
 def test_omocodia_is_decoded():

@@ -80,7 +80,7 @@ class CfCheck:
 
     well_formed: bool
     check_ok: bool
-    disagreements: tuple[str, ...] = ()  # "surname", "name", "birth_date", "sex"
+    disagreements: tuple[str, ...] = ()  # "surname", "name", "birth_date", "sex", "birth_place"
 
     @property
     def ok(self) -> bool:
@@ -93,8 +93,11 @@ def check(
     name: str | None = None,
     birth: dt.date | None = None,
     sex: str | None = None,
+    born_abroad: bool | None = None,
 ) -> CfCheck:
-    """Check the format and the check character, then each piece of data given."""
+    """Check the format and the check character, then each piece of data given: a person
+    born abroad has a foreign State's place code, Z and three digits (the Agenzia delle
+    Entrate's codes), one born in Italy a comune's (A-M)."""
     cf = cf.strip().upper()
     if not PATTERN.match(cf):
         return CfCheck(False, False)
@@ -113,4 +116,6 @@ def check(
         month_ok = MONTHS.index(plain[8]) + 1 == birth.month
         if int(plain[6:8]) != birth.year % 100 or not month_ok or day % 40 != birth.day:
             wrong.append("birth_date")
+    if born_abroad is not None and (cf[11] == "Z") != born_abroad:
+        wrong.append("birth_place")
     return CfCheck(True, True, tuple(wrong))

@@ -220,20 +220,25 @@ def read_against_documents(ctx: RuleContext) -> list[Anomaly]:
 
 def invalid_codice_fiscale(ctx: RuleContext) -> list[Anomaly]:
     """D.M. 23/12/1976: m1.31's check character, and agreement with surname (3), name (4),
-    birth date (34) and sex (33), each only when present; a name the passport's MRZ and the
-    code both contradict is a reading doubt (`read_against_documents`), not a disagreement."""
+    birth date (34), sex (33) and State of birth (35: born abroad, a Z place code), each
+    only when present; a name the passport's MRZ and the code both contradict is a reading
+    doubt (`read_against_documents`), not a disagreement. (NIST anomalies seed 926: a planted
+    wrong check character was cleared by a reading whose place code H336, a comune's, the
+    Egyptian-born applicant's Z336 cannot be.)"""
     out = []
     for o in ctx.copies:
         cf = ctx.text(f"{o}.31")
         if not cf:
             continue
         sex = ctx.text(f"{o}.33")
+        state = ctx.text(f"{o}.35")
         outvoted = _outvoted_names(ctx, o)
         result = check_cf(cf, None if "3" in outvoted else ctx.text(f"{o}.3") or None,
                           None if "4" in outvoted else ctx.text(f"{o}.4") or None,
-                          ctx.date(f"{o}.34"), sex if sex in ("F", "M") else None)
+                          ctx.date(f"{o}.34"), sex if sex in ("F", "M") else None,
+                          state != "ITA" if state else None)
         if not result.ok:
-            used = [f"{o}.{n}" for n in ("3", "4", "34", "33") if ctx.text(f"{o}.{n}")]
+            used = [f"{o}.{n}" for n in ("3", "4", "34", "33", "35") if ctx.text(f"{o}.{n}")]
             out.append(ctx.anomaly("invalid_codice_fiscale", fields=[f"{o}.31"], used=used,
                                    value=cf, well_formed=result.well_formed,
                                    check_ok=result.check_ok,
