@@ -1202,6 +1202,9 @@ def test_a_hands_letter_a_documents_fix_proves_is_taken_for_its_other_fields():
     # one fix naming a letter two ways names none
     other = _replace(fixed, decoded=_replace(fixed.decoded, free="PBB", text="PER"))
     assert allograph.proved({"m1.36": fixed, "m1.4": other}) == {}
+    # a digit read for a letter proves nothing (NIST seed 10090: BOUZIDI's I read 8)
+    digit = _replace(fixed, decoded=_replace(fixed.decoded, free="PE8"))
+    assert allograph.proved({"m1.36": digit}) == {}
     got = allograph.adapt(seen, allograph.proved({"m1.36": fixed}))
     assert [got[k].value for k in ("m1.35", "m1.132")] == ["PER", "PER"]
     assert got["m1.35"].decoded.free == "PEB"
