@@ -173,6 +173,19 @@ def proved(readings: Mapping[str, FieldReading]) -> dict[str, dict[str, str]]:
     return {who: letters for who, letters in sure.items() if letters}
 
 
+def echoes(readings: Mapping[str, FieldReading], keys: Iterable[str]) -> list[str]:
+    """The other hand-printed fields of the same hand as `keys` that read one of their
+    values, of three characters or more: the same word written again by the same pen (NIST
+    seed 10140: the applicant's SAVCHENKO, which the MRZs spell, read RAVCHENKO as their
+    spouse's and child's surname too)."""
+    keys = set(keys)
+    seen = {(hand(k), readings[k].value) for k in keys
+            if isinstance(readings[k].value, str) and len(readings[k].value) >= 3}
+    return sorted(k for k, r in readings.items() if k not in keys and (hand(k), r.value) in seen
+                  and r.dist is not None and r.dist.calibrated and r.decoded is not None
+                  and not r.decoded.conflict)
+
+
 def adapt(readings: Mapping[str, FieldReading], known: Mapping[str, Mapping[str, str]] = {},
             ) -> dict[str, FieldReading]:
     """`readings` with each hand-printed field of a copy whose hand `learn` finds, or whose

@@ -173,6 +173,18 @@ def with_document(kf: KitField, *values: str, mend: bool = True) -> Decoded | No
                    conflict=False, hyps=((text, ll),))
 
 
+def contradicted(kf: KitField, *values: str) -> bool:
+    """Whether a hand-printed field's value is none of other documents' values that lie on
+    its filled cells (`values` spelled as the cells would hold them), while one does: the
+    documents spell the field otherwise, and its cells too clearly for `with_document` to
+    weigh (NIST seed 10140: SAVCHENKO, so spelt by a passport's and a permit's MRZ, read
+    QAVCNENK0 by a hand whose S reads Q and accepted as RAVCHENKO)."""
+    if not kf.dist.calibrated or kf.decoded.conflict:
+        return False
+    texts = {t for v in values if (t := _document_text(kf, v)) is not None}
+    return bool(texts) and kf.decoded.text not in texts
+
+
 def document_gap(kf: KitField, spelled: str) -> float:
     """How much less likely the cells make a document's value (`spelled` as the cells would
     hold it) than their own best reading, in nats, at most `PLAUSIBLE` (also when the value

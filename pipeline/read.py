@@ -112,9 +112,8 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     (`kit_decode.with_document`): a misread character the MRZ spells otherwise is mended,
     the cells' reading kept (read_as); one the cells could still spell sends the field to
     review with the MRZ's value; a value the cells clearly spell otherwise stays as
-    written, for mrz_mismatch to weigh. So is each Modulo 1 copy's
-    (a family member's form, m1#2: NIST seed 9351, a second applicant's permit number
-    I43980229 read 143980279 beside its permit's check-valid MRZ). Where a kit holds several
+    written, in review, for mrz_mismatch to weigh. So is each Modulo 1 copy's (m1#2: NIST
+    seed 9351, a permit number I43980229 read 143980279). Where a kit holds several
     passports or permits (a family's), each copy is decoded with the one whose values its
     fields spell likeliest together, never a field with one person's and the next with
     another's."""
@@ -133,6 +132,12 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     # passport's RICAROO for the permit's and the cells' RICARDO)
     for key, values in spelled.items():
         _with_values(out, key, values)
+    # a value the documents spell otherwise is never accepted, nor its hand's same value
+    doubted = [k for k, v in spelled.items()
+               if (kf := _kit_field(out, k)) is not None and kit_decode.contradicted(kf, *v)]
+    for key in doubted + allograph.echoes(out, doubted):
+        out[key] = redecode(out[key], (_kit_field(out, key).field, out[key].filled),
+                            replace(out[key].decoded, conflict=True))
     return out
 
 

@@ -559,6 +559,30 @@ def test_contradictions_of_what_the_form_guarantees():
     assert D.contradiction(questore, "PESARO") is None  # a province of the table, any edition
 
 
+def test_a_name_the_documents_spell_otherwise_is_never_accepted():
+    """NIST seed 10140: SAVCHENKO, so spelt by the passport's and the permit's check-valid
+    MRZs, read QAVCNENK0 by a hand whose S reads Q, too clearly for the MRZs' spelling to be
+    weighed, and accepted as RAVCHENKO. It goes to review; mrz_mismatch weighs it."""
+    from extractors.cell_dist import from_reading
+    from extractors.kit_decode import contradicted
+
+    kf = kit_field("m1.3", "QAVCHENKO", TEXT, p=0.999)
+    assert contradicted(kf, "SAVCHENKO") and contradicted(kf, "SAVCHENKO", "SAVCHENKA")
+    assert not contradicted(kf, "SAVCHENKO", kf.decoded.text)
+    assert not contradicted(kf, "SAVCHENKO OKSANA")  # not on the filled cells: not weighed
+    # the same hand's same value elsewhere (the spouse's, a child's surname) is as doubtful
+    from extractors.allograph import echoes
+
+    read = {k: field_reading(k, "RAVCHENKO", TEXT) for k in ("m1.3", "m1.137", "m1#2.3")}
+    read["m1.4"] = field_reading("m1.4", "OKSANA", TEXT)
+    assert echoes(read, ["m1.3"]) == ["m1.137"]
+    # machine print (Tesseract's confidences, no probabilities) is not doubted so
+    cells = from_reading(list("QAVCHENKO"), [0.9] * 9, TEXT)
+    surname = MODEL.field("m1.3")
+    typed = KitField(surname, kf.mask, cells, D.decode_field(surname, cells))
+    assert not contradicted(typed, "SAVCHENKO")
+
+
 def test_a_passport_mrz_mends_a_doubtful_letter_of_the_name_but_not_a_clear_one():
     # the cells lean to F (0.55) over E (0.40) in the second letter of BEN AMOR
     kf = kit_field("m1.3", "BFN AMOR", TEXT, p=0.55, doubt={1: ("E", 0.40)})
