@@ -1234,6 +1234,15 @@ def test_a_hands_letter_a_documents_fix_proves_is_taken_for_its_other_fields():
     assert got["m1.35"].decoded.free == "PEB"
 
 
+def test_a_lines_value_has_no_stop_at_its_ends():
+    """NIST seed 10180: the Questore's FIRENZE read FIRENZE. by Tesseract, accepted so."""
+    from extractors.fields import line_value
+
+    assert line_value(" firenze. ") == "FIRENZE"
+    assert line_value("REGGIO  EMILIA,") == "REGGIO EMILIA"
+    assert line_value("L'AQUILA") == "L'AQUILA" and line_value("FORLI'") == "FORLI'"
+
+
 def test_the_questores_line_is_named_by_its_own_sure_code():
     """NIST seeds 10000, 10010: the Questore's line, read by Tesseract, came out MTLANO and
     BRESCTA beside clear codes MI and BS, and Modulo 2's VICENZA as nothing: all sent to
