@@ -126,7 +126,8 @@ def _document_text(kf: KitField, spelled: str) -> str | None:
 COMPARED_GAP = 6.0
 
 
-def with_document(kf: KitField, *values: str, mend: bool = True) -> Decoded | None:
+def with_document(kf: KitField, *values: str, mend: bool = True,
+                  near: bool = False) -> Decoded | None:
     """A field decoded with another document's value (a check-valid passport MRZ's surname,
     given names, number or a date; each of `values` spelled as the cells would hold it, empty
     cells as spaces; of several documents' values, a family's passports, the one the cells
@@ -142,6 +143,9 @@ def with_document(kf: KitField, *values: str, mend: bool = True) -> Decoded | No
     sheets) is the rule's to weigh, not the decoding's to settle (NIST anomalies seed 924: a
     planted total of 11 beside 12 sheets, its second 1 near a 2, mended to 12 and missed);
     and only within `COMPARED_GAP` of the cells' reading, by a classifier's probabilities.
+    With `near`, a hand-printed value one character off a value, however clearly written,
+    goes to review (`one_off`): a family's surname the same hand wrote twice (NIST seed
+    10170: a child's and the spouse's LUNGU read LUNSU beside the applicant's, accepted).
     """
     texts = {t for v in values if (t := _document_text(kf, v)) is not None}
     if not texts or not (mend or kf.dist.calibrated):
@@ -157,6 +161,9 @@ def with_document(kf: KitField, *values: str, mend: bool = True) -> Decoded | No
         # (NIST anomalies seed 910: the citizenship BGD read BSD beside two MRZs' BGD)
         free_ll = max([ll] + [s for t, s in kf.decoded.hyps if t not in (kf.decoded.free, text)])
     if ll < free_ll - (PLAUSIBLE if mend else COMPARED_GAP):
+        if near and kf.dist.calibrated and not kf.decoded.conflict \
+                and any(one_off(kf.decoded.text, t) for t in texts):
+            return replace(kf.decoded, conflict=True)
         return None
     if ll < free_ll - DISAGREE or (not mend and text != kf.decoded.text):
         hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + PLAUSIBLE),)
@@ -171,6 +178,11 @@ def with_document(kf: KitField, *values: str, mend: bool = True) -> Decoded | No
                        hyps=((text, ll),))
     return replace(kf.decoded, text=text, confidence=share, changed=text != kf.decoded.free,
                    conflict=False, hyps=((text, ll),))
+
+
+def one_off(a: str, b: str) -> bool:
+    """Two texts of one length that differ in one character."""
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
 
 
 def contradicted(kf: KitField, *values: str) -> bool:

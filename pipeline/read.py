@@ -191,11 +191,11 @@ def _decode_family(readings: dict[str, FieldReading]) -> dict[str, FieldReading]
     for prefix in copies:
         for own, theirs in SPOUSE_FIELDS.items():
             if found := values(f"{o}.{theirs}" for o in copies if o != prefix):
-                _with_values(out, f"{prefix}.{own}", found)
+                _with_values(out, f"{prefix}.{own}", found, near=True)
     parents = values(f"{p}.{k}" for p in copies for k in ("3", "128"))
     for prefix in copies if parents else ():
         for child in CHILD_BLOCKS:  # a block's first field: the surname
-            _with_values(out, f"{prefix}.{child}", parents)
+            _with_values(out, f"{prefix}.{child}", parents, near=True)
     return out
 
 
@@ -315,11 +315,11 @@ def _decode_sheet_count(readings: dict[str, FieldReading], counted: int
 
 
 def _with_values(out: dict[str, FieldReading], key: str, values: list[str],
-                 mend: bool = True) -> None:
+                 mend: bool = True, near: bool = False) -> None:
     """Field `key` of `out` decoded with `values` (each spelled as the cells would hold it)
-    as another document's (`kit_decode.with_document`, `mend` passed on)."""
+    as another document's (`kit_decode.with_document`, `mend` and `near` passed on)."""
     kf = _kit_field(out, key)
-    got = kit_decode.with_document(kf, *values, mend=mend) if kf is not None else None
+    got = kit_decode.with_document(kf, *values, mend=mend, near=near) if kf else None
     if got is not None and got != kf.decoded:
         r = out[key]
         out[key] = redecode(r, (kf.field, r.filled), got)
