@@ -145,7 +145,7 @@ def with_document(kf: KitField, *values: str, mend: bool = True,
     and only within `COMPARED_GAP` of the cells' reading, by a classifier's probabilities.
     With `near`, a hand-printed value one character off a value, however clearly written,
     goes to review (`one_off`): a family's surname the same hand wrote twice (NIST seed
-    10170: a child's and the spouse's LUNGU read LUNSU beside the applicant's, accepted).
+    10170: two children's LUNGU read LUNSU beside the applicant's, accepted).
     """
     texts = {t for v in values if (t := _document_text(kf, v)) is not None}
     if not texts or not (mend or kf.dist.calibrated):

@@ -901,7 +901,7 @@ def test_a_childs_surname_is_decoded_with_the_parents():
     kept = _decode_family({"m1.3": applicant, "m1.151": other})
     assert kept["m1.151"] == other
     # one letter off a parent's, however clear, goes to a person (NIST seed 10170: a hand's
-    # G read S, LUNGU as LUNSU in a child's and the spouse's surname, accepted)
+    # G read S, LUNGU as LUNSU in two children's surnames, accepted)
     clear = reading("m1.137", "LUNSU", p=0.999)
     got = _decode_family({"m1.3": reading("m1.3", "LUNGU", p=0.99), "m1.137": clear})
     assert got["m1.137"].value == "LUNSU" and got["m1.137"].decoded.conflict
