@@ -188,10 +188,11 @@ def one_off(a: str, b: str) -> bool:
 def contradicted(kf: KitField, *values: str) -> bool:
     """Whether a hand-printed field's value is none of other documents' values that lie on
     its filled cells (`values` spelled as the cells would hold them), while one does: the
-    documents spell the field otherwise, and its cells too clearly for `with_document` to
-    weigh (NIST seed 10140: SAVCHENKO, so spelt by a passport's and a permit's MRZ, read
-    QAVCNENK0 by a hand whose S reads Q and accepted as RAVCHENKO)."""
-    if not kf.dist.calibrated or kf.decoded.conflict:
+    documents spell the field otherwise, its cells too clearly for `with_document` to mend
+    (NIST seed 10140: SAVCHENKO, so spelt by a passport's and a permit's MRZ, read
+    QAVCNENK0 by a hand whose S reads Q and accepted as RAVCHENKO; seed 10170: LUNGU read
+    LUNSU, in review, and as its children's surnames, accepted)."""
+    if not kf.dist.calibrated:
         return False
     texts = {t for v in values if (t := _document_text(kf, v)) is not None}
     return bool(texts) and kf.decoded.text not in texts
