@@ -176,8 +176,8 @@ def proved(readings: Mapping[str, FieldReading]) -> dict[str, dict[str, str]]:
 def echoes(readings: Mapping[str, FieldReading], keys: Iterable[str]) -> list[str]:
     """The other hand-printed fields of the same hand as `keys` that read one of their
     values, of three characters or more: the same word written again by the same pen (NIST
-    seed 10140: the applicant's SAVCHENKO, which the MRZs spell, read RAVCHENKO as their
-    spouse's and child's surname too)."""
+    seed 10140: the applicant's SAVCHENKO, which the MRZs spell, read RAVCHENKO as two
+    children's surname too)."""
     keys = set(keys)
     seen = {(hand(k), readings[k].value) for k in keys
             if isinstance(readings[k].value, str) and len(readings[k].value) >= 3}
@@ -186,13 +186,13 @@ def echoes(readings: Mapping[str, FieldReading], keys: Iterable[str]) -> list[st
                   and not r.decoded.conflict)
 
 
-def adapt(readings: Mapping[str, FieldReading], known: Mapping[str, Mapping[str, str]] = {},
-            ) -> dict[str, FieldReading]:
+def adapt(readings: Mapping[str, FieldReading],
+          known: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, FieldReading]:
     """`readings` with each hand-printed field of a copy whose hand `learn` finds, or whose
     letters are `known` (`proved`), decoded again on cells that count its letters both ways;
     the cells' own reading (read_as) is kept."""
     hands = learn(readings)
-    for who, letters in known.items():
+    for who, letters in (known or {}).items():
         mine = hands.setdefault(who, {})
         for a, b in letters.items():
             mine.setdefault(a, b)

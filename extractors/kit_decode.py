@@ -27,6 +27,7 @@ from extractors.decode import (
     filled_key,
 )
 from pipeline.form.model import Field, FieldKind
+from pipeline.normalise import edit_distance
 from validators.rules import BIRTH_DATES, PERIODS
 
 
@@ -106,6 +107,11 @@ def _comune_joint(com: KitField, prov: KitField | None, cap: KitField | None,
             for part, value in best.items()}
 
 
+def _document_texts(kf: KitField, values: Sequence[str]) -> set[str]:
+    """The documents' values (`_document_text`) that lie on the field's filled cells."""
+    return {t for v in values if (t := _document_text(kf, v)) is not None}
+
+
 def _document_text(kf: KitField, spelled: str) -> str | None:
     """A document's value (`spelled` as the cells would hold it, empty cells as spaces) as
     the filled cells' text; None when it does not lie on them."""
@@ -147,7 +153,7 @@ def with_document(kf: KitField, *values: str, mend: bool = True,
     goes to review (`one_off`): a family's surname the same hand wrote twice (NIST seed
     10170: two children's LUNGU read LUNSU beside the applicant's, accepted).
     """
-    texts = {t for v in values if (t := _document_text(kf, v)) is not None}
+    texts = _document_texts(kf, values)
     if not texts or not (mend or kf.dist.calibrated):
         # a compared total is doubted only by a classifier's probabilities: Tesseract's
         # confidences on machine print are none (typed seed 797: a planted 14 beside 13
@@ -182,7 +188,7 @@ def with_document(kf: KitField, *values: str, mend: bool = True,
 
 def one_off(a: str, b: str) -> bool:
     """Two texts of one length that differ in one character."""
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+    return len(a) == len(b) and edit_distance(a, b) == 1
 
 
 def contradicted(kf: KitField, *values: str) -> bool:
@@ -194,7 +200,7 @@ def contradicted(kf: KitField, *values: str) -> bool:
     LUNSU, in review, and as its children's surnames, accepted)."""
     if not kf.dist.calibrated:
         return False
-    texts = {t for v in values if (t := _document_text(kf, v)) is not None}
+    texts = _document_texts(kf, values)
     return bool(texts) and kf.decoded.text not in texts
 
 
@@ -287,6 +293,28 @@ def _date_order(first: KitField, then: KitField) -> dict[str, tuple[str, float]]
     return {"first": (ta, share), "then": (tb, share)}
 
 
+def _named(com: KitField) -> tuple[str, list, bool]:
+    """The comuni a comune field names: those its value is, else those of the list's name
+    its cells spell likeliest, within `PLAUSIBLE` of their reading (none beyond); with that
+    name, and whether it is not the value."""
+    cands, texts, ok, scores = _list_comuni(com)
+    named = [c for c, t in zip(cands, texts) if t == com.decoded.text]
+    if named or not ok or scores.max() < com.dist.ll(com.dist.best()) - PLAUSIBLE:
+        return com.decoded.text, named, False
+    text = texts[ok[int(np.argmax(scores))]]
+    return text, [c for c, t in zip(cands, texts) if t == text], True
+
+
+def _beside(fields: Mapping[str, KitField], named: list, pk: str | None,
+            zk: str | None) -> list[tuple[str, set[str]]]:
+    """The province code and CAP fields written beside a comune field, each with the codes
+    the `named` comuni have."""
+    siglas = {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}
+    caps = {z for c in named for z in c.caps}
+    return [(k, codes) for k, codes in ((pk, siglas), (zk, caps))
+            if k is not None and k in fields]
+
+
 def _named_beside(fields: dict[str, KitField], ck: str, pk: str | None, zk: str | None) -> None:
     """A comune field still read as no comune of the list takes the list's comune its cells
     spell likeliest, within `PLAUSIBLE` of their reading, when the province code and the CAP
@@ -296,21 +324,10 @@ def _named_beside(fields: dict[str, KitField], ck: str, pk: str | None, zk: str 
     hand's P read 4 in NAPOLI beside NA, sent to review as read. A place of no list (a
     frazione) lies beside its own comune's codes, not beside a name a letter off."""
     com = fields[ck]
-    cands, texts, ok, scores = _list_comuni(com)
-    best = com.dist.ll(com.dist.best())
-    if not ok or com.decoded.text in texts or scores.max() < best - PLAUSIBLE:
-        return
-    text = texts[ok[int(np.argmax(scores))]]
-    named = [c for c, t in zip(cands, texts) if t == text]
-    beside = [(fields[k].decoded.text, ok_values) for k, ok_values in (
-        (pk, {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}),
-        (zk, {z for c in named for z in c.caps})) if k is not None and k in fields]
-    if not beside or any(v not in values for v, values in beside):
-        return
-    cells = math.exp(min(float(scores.max()) - best, 0.0))
-    fields[ck] = replace(com, decoded=_raised(replace(
-        com.decoded, text=text, confidence=min(com.decoded.confidence, cells),
-        changed=text != com.decoded.free, conflict=False), text, float(scores.max())))
+    text, named, other = _named(com)
+    beside = _beside(fields, named, pk, zk)
+    if other and beside and all(fields[k].decoded.text in codes for k, codes in beside):
+        fields[ck] = _for_review(com, text, com.decoded.confidence)
 
 
 def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | None,
@@ -321,18 +338,9 @@ def _disagree_with_comune(fields: Mapping[str, KitField], ck: str, pk: str | Non
     comune of the list is weighed as the list's comune its cells spell likeliest, within
     `PLAUSIBLE` (NIST seed 9351: SANTA FLAVIA read SANTA FLAVIN, to review, and its PA
     read PN, Pordenone's, accepted)."""
-    com = fields[ck]
-    cands, texts, ok, scores = _list_comuni(com)
-    named = [c for c, t in zip(cands, texts) if t == com.decoded.text]
-    if not named and ok and scores.max() >= com.dist.ll(com.dist.best()) - PLAUSIBLE:
-        likeliest = texts[ok[int(np.argmax(scores))]]
-        named = [c for c, t in zip(cands, texts) if t == likeliest]
-    if not named:
-        return []
-    siglas = {s for c in named for s in (c.sigla, *SIGLA_ALIASES.get(c.sigla, ()))}
-    caps = {z for c in named for z in c.caps}
-    wrong = [k for k, ok in ((pk, siglas), (zk, caps))
-             if k is not None and k in fields and fields[k].decoded.text not in ok]
+    _, named, _ = _named(fields[ck])
+    wrong = [k for k, codes in _beside(fields, named, pk, zk)
+             if fields[k].decoded.text not in codes] if named else []
     return [ck, *wrong] if wrong else []
 
 
@@ -357,16 +365,16 @@ def _vouched(kf: KitField, code: str) -> bool:
                for i, (a, b) in enumerate(zip(read, code)))
 
 
-def _take_vouched(fields: dict[str, KitField], key: str, code: str, share: float) -> None:
-    """A vouched code (`_vouched`) as the field's value, for review: as sure as the cells
-    make it against their own reading, or as the joint decoding did if less. The cells'
-    reading stays among the hypotheses (read_as, the alternatives)."""
-    kf = fields[key]
+def _for_review(kf: KitField, text: str, share: float) -> KitField:
+    """`kf` with `text`, a value the kit's other fields chose against its cells, for a
+    person to check: as sure as the cells make it against their own reading, or as `share`
+    if less. The cells' reading stays among the hypotheses (read_as, the alternatives)."""
     d = kf.decoded
-    cells = math.exp(min(kf.dist.ll(code) - kf.dist.ll(kf.dist.best()), 0.0))
-    fields[key] = replace(kf, decoded=_raised(replace(
-        d, text=code, confidence=min(share, cells), changed=code != d.free, conflict=False),
-        code, kf.dist.ll(code)))
+    ll = kf.dist.ll(text)
+    cells = math.exp(min(ll - kf.dist.ll(kf.dist.best()), 0.0))
+    return replace(kf, decoded=_raised(replace(
+        d, text=text, confidence=min(share, cells), changed=text != d.free, conflict=False),
+        text, ll))
 
 
 def _name_share(kf: KitField, part: str, text: str, share: float) -> float:
@@ -437,7 +445,7 @@ def decode_kit(fields: Mapping[str, KitField],
                 [spell(nam.mask, t) for t, _ in nam.decoded.hyps])
             for part, (text, share) in got.items():
                 if part == "cf" and _vouched(out[keys["cf"]], text):
-                    _take_vouched(out, keys["cf"], text, share)
+                    out[keys["cf"]] = _for_review(out[keys["cf"]], text, share)
                 elif part in keys and keys[part] in out:
                     _set(out, keys[part], text, _name_share(out[keys[part]], part, text, share))
             if agreeing is not None:

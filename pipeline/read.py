@@ -136,7 +136,7 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     doubted = [k for k, v in spelled.items()
                if (kf := _kit_field(out, k)) is not None and kit_decode.contradicted(kf, *v)]
     for key in doubted + allograph.echoes(out, doubted):
-        out[key] = redecode(out[key], (_kit_field(out, key).field, out[key].filled),
+        out[key] = redecode(out[key], (load_form_model().field(key), out[key].filled),
                             replace(out[key].decoded, conflict=True))
     return out
 
