@@ -48,8 +48,9 @@ class FieldValue(_Model):
     # letters, another field) chose another value; None when the value is the cells' reading
     read_as: str | None = None
     # for a field sent to review: other values its cells plausibly say, with their share of
-    # the decoder's hypotheses, best first (rules weigh them before raising an anomaly)
-    alternatives: list[tuple[str, float]] | None = None
+    # the decoder's hypotheses, best first (rules weigh them before raising an anomaly); a
+    # check box's or the signature's: the other state, at one less its confidence
+    alternatives: list[tuple[str | bool, float]] | None = None
 
 
 class Attachment(_Model):

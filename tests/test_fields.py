@@ -159,6 +159,63 @@ def test_a_faint_stroke_broken_into_specks_is_read_and_dust_is_not():
                                    (False, 1.0), (True, FAINT_CONFIDENCE))
 
 
+def _light_pen(page: BenchPage, keep: float = 0.2) -> np.ndarray:
+    """The page as a light pen under a bitonal threshold leaves it: of the writing's dark
+    pixels (not the printed form's) a scattered `keep` share, as single specks."""
+    blank = blank_page_image(page.page.form, page.page.number, page.dpi)
+    printed = cv2.dilate((blank < 200).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    pen = (page.image < 128) & ~printed
+    specks = np.random.default_rng(7).random(pen.shape) < keep
+    specks &= (np.indices(pen.shape).sum(axis=0) % 2) == 0  # no two specks touch sideways
+    out = page.image.copy()
+    out[pen] = 255
+    out[pen & specks] = 0
+    return out
+
+
+def test_on_a_light_pen_page_nothing_reads_empty_for_sure():
+    """A page written with a light pen that the scan broke into specks (NIST seed 10230: the
+    Questore's city read as nothing and a ticked box as blank, both accepted): every field
+    read empty that holds a speck is unsure, so none of the written ones is taken as empty;
+    a cell of two specks is a character; a clean page is unchanged."""
+    from extractors.cell_crops import (FAINT_CONFIDENCE, FAINT_TRACES, UNSURE_EMPTY,
+                                       _filled_cells, faint_page, measure_ink)
+    from extractors.fields import CHECK_MM2, CHECK_TRACES, _mark
+
+    page = synth_page(10, 1, filled_by="hand", dpi=300, mode="bitonal")
+    faint = _light_pen(page)
+    inks = [measure_ink(cell_crop(faint, c, 300), 300)
+            for f in page.page.fields if f.kind in (FieldKind.TEXT, FieldKind.DATE)
+            for c in f.cells]
+    clean = [measure_ink(cell_crop(page.image, c, 300), 300)
+             for f in page.page.fields if f.kind in (FieldKind.TEXT, FieldKind.DATE)
+             for c in f.cells]
+    assert faint_page(inks) and not faint_page(clean)
+    written = [k for k, v in page.truth.items() if v not in (None, "", False)]
+    assert len(written) >= 8
+    got = read_page_fields(faint, page.page, 300, _Ones(), prefix=page.prefix)
+    empty = [k for k in written if got[k].value in ("", False)]
+    assert empty and all(got[k].confidence <= UNSURE_EMPTY for k in empty), \
+        [(k, got[k].confidence) for k in empty]
+    as_before = read_page_fields(page.image, page.page, 300, _Ones(), prefix=page.prefix)
+    assert all(r.confidence > UNSURE_EMPTY for k, r in as_before.items() if k in written)
+
+    def cell(specks: int) -> np.ndarray:
+        crop = np.full((32, 24), 255, np.uint8)
+        for k in range(specks):
+            crop[4 + 5 * k, 10 + k % 2] = 0
+        return crop
+
+    few = [measure_ink(cell(n), 200) for n in (2, 1, 0, FAINT_TRACES)]
+    assert _filled_cells(few, faint=True) == ((True, FAINT_CONFIDENCE), (False, UNSURE_EMPTY),
+                                              (False, 1.0), (True, FAINT_CONFIDENCE))
+    assert _filled_cells(few) == ((False, 1.0), (False, 1.0), (False, 1.0),
+                                  (True, FAINT_CONFIDENCE))
+    tick = few[1]  # a tick that left one speck
+    assert _mark(tick, CHECK_MM2, CHECK_TRACES, faint=True) == (False, UNSURE_EMPTY)
+    assert _mark(tick, CHECK_MM2, CHECK_TRACES, faint=False) == (False, 1.0)
+
+
 # --------------------------------------------------------------------------- typed pages
 
 
