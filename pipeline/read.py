@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import cv2
 import numpy as np
 
 from extractors import allograph, decode, decode_calibration, kit_decode, register
-from extractors.cell_crops import FAINT_CONFIDENCE
 from extractors.fields import (
     FieldReading,
     alternatives,
@@ -31,9 +29,19 @@ from pipeline import __version__, pagestore
 from pipeline.form import FieldKind, load_form_model
 from pipeline.normalise import date_cells, parse_date
 from pipeline.pages import PreparedPage
+from pipeline.read_empty import (
+    EMPTY_WHY,
+    FAINT_WHY,
+    declared_children_empty,
+    faint_pages,
+    m1_copies,
+    must_be_written,
+    reads_empty,
+    required,
+)
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
-from validators.rules import CHILD_BLOCKS, REQUIRED_FIELDS
+from validators.rules import CHILD_BLOCKS
 
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
 # digits or a digit among letters. Such a reading is not corrected here (the value stays as
@@ -121,7 +129,7 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     spelled: dict[str, list[str]] = {}
     for kind, parts in DOCUMENT_FIELDS.items():
         mrzs = [a.mrz_fields for a in attachments if a.kind == kind and a.mrz_fields]
-        for copy in _m1_copies(out) if mrzs else ():
+        for copy in m1_copies(out) if mrzs else ():
             fields = {f"{copy}.{key.split('.', 1)[1]}": part for key, part in parts.items()}
             mrz = min(mrzs, key=lambda m: sum(_gap(out, k, _spelled(part, m.get(part)))
                                                for k, part in fields.items()))
@@ -156,11 +164,6 @@ def _kit_field(out: dict[str, FieldReading], key: str) -> kit_decode.KitField | 
                                r.dist, r.decoded)
 
 
-def _m1_copies(readings: dict[str, FieldReading]) -> list[str]:
-    """The kit's Modulo 1 copies as their fields' prefixes: m1, m1#2..."""
-    return sorted({k.split(".", 1)[0] for k in readings if k.startswith("m1")})
-
-
 #: A spouse's block (section 11) and the applicant's fields of the same person on another
 #: Modulo 1 copy: a couple applying together each write the other as spouse.
 SPOUSE_FIELDS = {"128": "3", "129": "4"}
@@ -179,7 +182,7 @@ def _decode_family(readings: dict[str, FieldReading]) -> dict[str, FieldReading]
       spouse's of each copy. Most children carry a parent's surname, written by the same
       hand (NIST seed 9200: EL FASSI read EL SASSI in two children's fields, accepted)."""
     out = dict(readings)
-    copies = _m1_copies(out)
+    copies = m1_copies(out)
 
     def values(keys) -> list[str]:
         # a name in conflict with another spelling is no spelling to offer: NIST seed 9880's
@@ -270,7 +273,7 @@ def _decode_form_count(readings: dict[str, FieldReading]) -> dict[str, FieldRead
     spell otherwise stays as written (NIST seeds 9880, 9890, 9920: 01 read 81 and accepted,
     02 read 08 and 03)."""
     out = dict(readings)
-    copies = _m1_copies(out)
+    copies = m1_copies(out)
     forms = len(copies) + any(k.startswith("m2.") for k in out)
     for o in copies:
         ticked = sum(1 for n in FORM_TICKS if (r := out.get(f"{o}.{n}")) and r.value is True)
@@ -291,11 +294,11 @@ def _decode_children_count(readings: dict[str, FieldReading]) -> dict[str, Field
     first among its alternatives, for the rule to weigh; one they clearly write stays (NIST
     seed 9970: a 0 with a hook, read 6 and accepted, beside no child listed)."""
     out = dict(readings)
-    for o in _m1_copies(out):
+    for o in m1_copies(out):
         blocks = [[f"{o}.{n}" for n in range(first, first + 7)] for first in CHILD_BLOCKS]
         if not all(k in out for b in blocks for k in b):
             continue  # a page of section 12 not read: the count stays as written
-        listed = sum(1 for b in blocks if not all(_empty(out[k]) for k in b))
+        listed = sum(1 for b in blocks if not all(reads_empty(out[k]) for k in b))
         _with_values(out, f"{o}.26", _count(listed), mend=False)
     return out
 
@@ -309,7 +312,7 @@ def _decode_sheet_count(readings: dict[str, FieldReading], counted: int
     seeds 920, 923: 11 written in strokes a bitonal scan broke in two, read 88 and 55,
     blocking sheet_count_mismatch on clean kits)."""
     out = dict(readings)
-    for o in _m1_copies(out):
+    for o in m1_copies(out):
         _with_values(out, f"{o}.25", _count(counted), mend=False)
     return out
 
@@ -348,90 +351,6 @@ def _status(ctx: ReadContext, f, r: FieldReading, why: str | None) -> str:
     confident = r.confidence >= _threshold(ctx, r)
     return "accepted" if confident and not r.doubtful and not _confusable(f, r, r.value) \
         and why is None else "review"
-
-
-#: Form pages every application writes on: Modulo 1 pages 1 and 2 (the pages of
-#: `REQUIRED_FIELDS`: surname, name, motivo; birth date, citizenship) and 3 (section 7, the
-#: address in Italy, which section 8 is left blank beside: MOD.209 note q); a Modulo 2 that
-#: is in the envelope declares an income (Foglio Note f): its page 1 names the Questore and
-#: the activity, its page 3 the yearly income and its year.
-WRITTEN_PAGES = {"m1": frozenset({*REQUIRED_FIELDS.values(), 3}), "m2": frozenset({1, 3})}
-#: What a page that reads empty may still read: one field of at most this many characters,
-#: a speck the scan left of erased writing (NIST seed 10040: the second applicant's page 3
-#: read "1" in its address, six fields accepted empty).
-STRAY_CHARS = 2
-
-
-def _empty(r: FieldReading) -> bool:
-    return r.value in ("", False, None)
-
-
-def _must_be_written(form: str, number: int, readings: dict[str, FieldReading]) -> bool:
-    """A page every application writes on whose every field reads empty, but for a stray
-    speck (`STRAY_CHARS`): its ink is faint or the scan's threshold erased it (NIST seed
-    9750: a 200 dpi bitonal page 1 came out white, 30 fields read empty and accepted; seed
-    9890: a Modulo 2 page 1, 9 fields). Nothing on it can be accepted as read."""
-    if number not in WRITTEN_PAGES.get(form, ()):
-        return False
-    written = [r.value for r in readings.values() if not _empty(r)]
-    return not written or (len(written) == 1 and isinstance(written[0], str)
-                           and len(written[0].replace(" ", "")) <= STRAY_CHARS)
-
-
-#: Why an empty field is not accepted: on a written page that reads empty, required, or in
-#: a child's block the declared number of children says is written.
-_EMPTY_WHY = ("form_page_reads_empty", "required_field_empty", "declared_child_reads_empty")
-#: Why a field on a page written in faint cells is not accepted (`_faint_pages`).
-FAINT_WHY = "faint_writing"
-
-#: A form page whose written cells are mostly faint (`cell_crops.FAINT_TRACES`: strokes a
-#: bitonal scan broke into specks), at least this many of them, cannot be read: its fields
-#: holding faint cells are listed as not read (unreadable_page) rather than taken as the
-#: partial readings the specks give. NIST anomalies seed 917: a light pen's page 2 read as
-#: codes "LO", "Y" and dates "011914", "0    11", raising five blocking anomalies.
-FAINT_PAGE_CELLS = 6
-
-
-def _faint_pages(pending) -> dict[int, list[str]]:
-    """Per page index, the fields holding faint cells, where the page's faint cells are
-    `FAINT_PAGE_CELLS` or more and at least as many as its solidly written ones."""
-    faint: dict[int, list[str]] = {}
-    weak, solid = Counter(), Counter()
-    for key, r, i, _ in pending:
-        # comb cells only: a written Questore's line holds ink too (`FieldReading.filled`)
-        written = [conf for on, conf in r.filled if on] if r.dist is not None else []
-        n = written.count(FAINT_CONFIDENCE)
-        weak[i] += n
-        solid[i] += len(written) - n
-        if n:
-            faint.setdefault(i, []).append(key)
-    return {i: keys for i, keys in faint.items()
-            if weak[i] >= FAINT_PAGE_CELLS and weak[i] >= solid[i]}
-
-
-def _declared_children_empty(readings: dict[str, FieldReading]) -> set[str]:
-    """The fields of each child block (section 12) that the copy's declared number of
-    children (m1.26) says is written but that reads empty: ink the scan erased, or a child
-    left out (children_count_mismatch weighs which). NIST seed 9670: a child's whole block
-    came out white from a 200 dpi bitonal scan, its 7 fields accepted empty."""
-    out: set[str] = set()
-    for o in _m1_copies(readings):
-        count = readings.get(f"{o}.26")
-        if count is None or not isinstance(count.value, str) or not count.value.isascii() \
-                or not count.value.isdigit():
-            continue
-        blocks = [[k for n in range(first, first + 7) if (k := f"{o}.{n}") in readings]
-                  for first in CHILD_BLOCKS]
-        empty = [b for b in blocks if b and all(_empty(readings[k]) for k in b)]
-        written = sum(1 for b in blocks if b) - len(empty)
-        # fewer written than declared: the first empty blocks, as many as are missing
-        out.update(k for b in empty[:max(int(count.value) - written, 0)] for k in b)
-    return out
-
-
-def _required(key: str) -> bool:
-    form, _, field_id = key.partition(".")
-    return form.startswith("m1") and field_id in REQUIRED_FIELDS
 
 
 def _page_ref(p: PreparedPage, owner: str) -> PageRef:
@@ -478,7 +397,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     anomalies: list[Anomaly] = []
     attachments: list[Attachment] = []
     pending: list[tuple[str, FieldReading, int, str | None]] = []
-    blank_pages: set[int] = set()  # written pages that read empty (`_must_be_written`)
+    blank_pages: set[int] = set()  # written pages that read empty (`must_be_written`)
     t = time.perf_counter()
     for i, (page, owner) in enumerate(zip(kit.pages, kit.owners)):
         if page.registration is not None:
@@ -494,7 +413,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             if text_layer:
                 readings.update(read_text_fields(page.source.text_words, form_page,
                                                  page.registration.as_array(), page.dpi, prefix))
-            if _must_be_written(form, number_, readings):
+            if must_be_written(form, number_, readings):
                 blank_pages.add(i)
                 anomalies.append(Anomaly.make(
                     "unreadable_page", pages=[i], reason="form_page_reads_empty",
@@ -502,7 +421,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             for key, r in readings.items():
                 # an empty field gets a crop only when it goes to review (an empty value
                 # contradicts nothing, unless the form needs one there)
-                keep = not _empty(r) or i in blank_pages or _required(key) \
+                keep = not reads_empty(r) or i in blank_pages or required(key) \
                     or _status(ctx, model.field(key), r, None) == "review"
                 crop = _save_crop(ctx, name, key, registered, r.bbox) if keep else None
                 pending.append((key, r, i, crop))
@@ -554,8 +473,8 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
                  _decode_children_count):
         decoded = step(decoded)
     decoded = _decode_sheet_count(decoded, sheets)
-    unlisted = _declared_children_empty(decoded)
-    faint = _faint_pages(pending)
+    unlisted = declared_children_empty(decoded)
+    faint = faint_pages(pending)
     for i, keys in sorted(faint.items()):
         anomalies.append(Anomaly.make("unreadable_page", pages=[i], reason=FAINT_WHY,
                                       fields_not_read=keys))
@@ -566,11 +485,11 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         why = decode.contradiction(f, r.value)
         if key in faint_keys:
             why = FAINT_WHY
-        elif _empty(r) and (i in blank_pages or _required(key) or key in unlisted):
+        elif reads_empty(r) and (i in blank_pages or required(key) or key in unlisted):
             # never accepted: the page's unreadable_page, missing_required_field or
             # children_count_mismatch says why
-            why = _EMPTY_WHY[0] if i in blank_pages else _EMPTY_WHY[1] if _required(key) \
-                else _EMPTY_WHY[2]
+            why = EMPTY_WHY[0] if i in blank_pages else EMPTY_WHY[1] if required(key) \
+                else EMPTY_WHY[2]
         status = _status(ctx, f, r, why)
         changed = r.decoded.changed if r.decoded is not None \
             else f.kind is FieldKind.LINE and r.value != line_value(r.raw)
@@ -579,7 +498,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
         fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
                                  status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as,
                                  alternatives=alts or None)
-        if status == "review" and why not in (*_EMPTY_WHY, FAINT_WHY):
+        if status == "review" and why not in (*EMPTY_WHY, FAINT_WHY):
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
                                           value=r.value, confidence=round(r.confidence, 3),
                                           read_as=read_as or r.value, repaired=changed,

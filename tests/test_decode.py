@@ -1017,7 +1017,7 @@ def test_a_page_written_mostly_in_faint_cells_lists_them_as_not_read():
     """NIST seed 9840: a spouse's block whose every written cell the scan broke into specks;
     a page with a faint cell among many solid ones (seed 913: one digit of a date) is read."""
     from extractors.cell_crops import FAINT_CONFIDENCE
-    from pipeline.read import FAINT_PAGE_CELLS, _faint_pages
+    from pipeline.read_empty import FAINT_PAGE_CELLS, faint_pages
 
     def reading(key: str, faint: int, solid: int):
         r = field_reading(key, "A" * (faint + solid), TEXT)
@@ -1028,7 +1028,7 @@ def test_a_page_written_mostly_in_faint_cells_lists_them_as_not_read():
                ("m1.130", reading("m1.130", 0, 1), 6, None),
                ("m1.45", reading("m1.45", 1, 7), 2, None),
                ("m1.44", reading("m1.44", 0, 9), 2, None)]
-    assert _faint_pages(pending) == {6: ["m1.128", "m1.129"]}
+    assert faint_pages(pending) == {6: ["m1.128", "m1.129"]}
 
 
 def test_an_address_begins_with_a_street_type():
@@ -1106,23 +1106,23 @@ def test_a_declared_childs_block_that_reads_empty_is_not_accepted_empty():
     written and that read empty are listed; a count of none, a written block, or the blocks
     after the count are not."""
     from extractors.fields import FieldReading
-    from pipeline.read import _declared_children_empty
+    from pipeline.read_empty import declared_children_empty
 
     def reading(key: str, value: str) -> FieldReading:
         return FieldReading(key, value, 1.0, (), (0, 0, 1, 1), value)
 
     blocks = {f"m1.{n}": reading(f"m1.{n}", "") for n in range(137, 172)}
-    got = _declared_children_empty({"m1.26": reading("m1.26", "01"), **blocks})
+    got = declared_children_empty({"m1.26": reading("m1.26", "01"), **blocks})
     assert got == {f"m1.{n}" for n in range(137, 144)}
     written = {**blocks, "m1.137": reading("m1.137", "ALAOUI")}
-    assert _declared_children_empty({"m1.26": reading("m1.26", "02"), **written}) == \
+    assert declared_children_empty({"m1.26": reading("m1.26", "02"), **written}) == \
         {f"m1.{n}" for n in range(144, 151)}
-    assert _declared_children_empty({"m1.26": reading("m1.26", "00"), **blocks}) == set()
-    assert _declared_children_empty({"m1.26": reading("m1.26", ""), **blocks}) == set()
-    assert _declared_children_empty({"m1.26": reading("m1.26", "²"), **blocks}) == set()
+    assert declared_children_empty({"m1.26": reading("m1.26", "00"), **blocks}) == set()
+    assert declared_children_empty({"m1.26": reading("m1.26", ""), **blocks}) == set()
+    assert declared_children_empty({"m1.26": reading("m1.26", "²"), **blocks}) == set()
     # one child declared and written in the second block: as many written as declared
     later = {**blocks, "m1.144": reading("m1.144", "ALAOUI")}
-    assert _declared_children_empty({"m1.26": reading("m1.26", "01"), **later}) == set()
+    assert declared_children_empty({"m1.26": reading("m1.26", "01"), **later}) == set()
 
 
 def test_an_omocode_codice_fiscale_agrees_with_its_birth_date():
