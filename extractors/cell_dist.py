@@ -243,7 +243,9 @@ class Decoded:
     """A field's decoded value: `text` is one character per filled cell. `free` is the
     cells' own best reading; `changed` when text differs from it; `conflict` when the
     constraints wanted a value the cells do not support (text is then the free reading).
-    `hyps` are the best (text, score) pairs for joint decoding, best first."""
+    `hyps` are the best (text, score) pairs for joint decoding, best first. `document`: a
+    value another document gives the field (a check-valid MRZ's, the sheets counted) that
+    the cells spell too unclearly to take, left to a person (`kit_decode.with_document`)."""
 
     text: str
     confidence: float
@@ -251,6 +253,7 @@ class Decoded:
     changed: bool
     conflict: bool
     hyps: tuple[tuple[str, float], ...]
+    document: str = ""
 
 
 def _pick(texts: Sequence[str], scores: np.ndarray, dist: CellDist,

@@ -173,7 +173,7 @@ def with_document(kf: KitField, *values: str, mend: bool = True,
         return None
     if ll < free_ll - DISAGREE or (not mend and text != kf.decoded.text):
         hyps = tuple(h for h in kf.decoded.hyps if h[0] != text) + ((text, ll + PLAUSIBLE),)
-        return replace(kf.decoded, conflict=True, hyps=hyps)
+        return replace(kf.decoded, conflict=True, hyps=hyps, document=text)
     share = 1.0 / (1.0 + math.exp(min(free_ll - ll - DISAGREE, 50.0)))
     # the document's value is then the field's only hypothesis: a codice fiscale decoded
     # jointly with it (`decode_kit`, after the reader's first pass of documents) takes it

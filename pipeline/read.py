@@ -18,8 +18,9 @@ import numpy as np
 from extractors import allograph, decode, decode_calibration, kit_decode, register
 from extractors.fields import (
     FieldReading,
-    alternatives,
+    document_value,
     line_value,
+    proposal,
     read_page_fields,
     redecode,
 )
@@ -183,13 +184,15 @@ def _decode_family(readings: dict[str, FieldReading]) -> dict[str, FieldReading]
       hand (NIST seed 9200: EL FASSI read EL SASSI in two children's fields, accepted)."""
     out = dict(readings)
     copies = m1_copies(out)
+    model = load_form_model()
 
     def values(keys) -> list[str]:
-        # a name in conflict with another spelling is no spelling to offer: NIST seed 9880's
-        # spouse DUKA, read OUKA beside the wife's DUKA, made her child's 0UKA an OUKA
-        return sorted({r.value for k in keys if (r := out.get(k)) is not None
-                       and isinstance(r.value, str) and r.value
-                       and not (r.decoded is not None and r.decoded.conflict)})
+        # a name in conflict with another spelling is no spelling to offer (NIST seed 9880's
+        # spouse DUKA, read OUKA beside the wife's DUKA, made her child's 0UKA an OUKA),
+        # but for a check-valid MRZ's, which the cells spell too unclearly to take (seed
+        # 10220: the applicant's HYSA read N45A, her children's H45A and N4SA)
+        return sorted({v for k in keys if (r := out.get(k)) is not None
+                       and (v := _offered(r, model.field(k).kind))})
 
     for prefix in copies:
         for own, theirs in SPOUSE_FIELDS.items():
@@ -200,6 +203,16 @@ def _decode_family(readings: dict[str, FieldReading]) -> dict[str, FieldReading]
         for child in CHILD_BLOCKS:  # a block's first field: the surname
             _with_values(out, f"{prefix}.{child}", parents, near=True)
     return out
+
+
+def _offered(r: FieldReading, kind: FieldKind) -> str | None:
+    """A name field's value as a spelling to offer a family member's (`_decode_family`): its
+    value, or where that is in conflict the value a document gives it (`document_value`)."""
+    if not isinstance(r.value, str) or not r.value:
+        return None
+    if r.decoded is not None and r.decoded.conflict:
+        return document_value(r, kind)
+    return r.value
 
 
 def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
@@ -491,16 +504,17 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
             why = EMPTY_WHY[0] if i in blank_pages else EMPTY_WHY[1] if required(key) \
                 else EMPTY_WHY[2]
         status = _status(ctx, f, r, why)
+        value, alts = proposal(r, f.kind) if status == "review" else (r.value, [])
         changed = r.decoded.changed if r.decoded is not None \
             else f.kind is FieldKind.LINE and r.value != line_value(r.raw)
+        changed = changed or value != r.value
         read_as = " ".join(r.raw.split()) if changed else None
-        alts = alternatives(r, f.kind) if status == "review" else []
-        fields[key] = FieldValue(value=r.value, confidence=round(r.confidence, 4),
+        fields[key] = FieldValue(value=value, confidence=round(r.confidence, 4),
                                  status=status, page=i, bbox=r.bbox, crop=crop, read_as=read_as,
                                  alternatives=alts or None)
         if status == "review" and why not in (*EMPTY_WHY, FAINT_WHY):
             anomalies.append(Anomaly.make("low_confidence_field", fields=[key], pages=[i],
-                                          value=r.value, confidence=round(r.confidence, 3),
+                                          value=value, confidence=round(r.confidence, 3),
                                           read_as=read_as or r.value, repaired=changed,
                                           **({"reason": why} if why else {})))
     timings["read"] = round(time.perf_counter() - t, 4)
