@@ -351,9 +351,8 @@ def _line_reading(key: str, image: np.ndarray, f: Field, dpi: float,
     ink = measure_ink(crop, dpi)
     written, conf = _decision(ink.mm2, FILL_MM2)
     cap = 1.0
-    if unsure_empty(ink, faint):
-        written, conf = written or ink.traces >= FAINT_TRACES, UNSURE_EMPTY
-        cap = UNSURE_EMPTY
+    if not written and unsure_empty(ink, faint):
+        written, conf, cap = ink.traces >= FAINT_TRACES, UNSURE_EMPTY, UNSURE_EMPTY
     if not written:
         return FieldReading(key, "", conf, (), _bbox(f, dpi), "")
     scale = _LINE_HEIGHT_PX / (f.box.h * dpi / 72.0)
@@ -388,7 +387,7 @@ def read_page_fields(
     combs: dict[str, _Comb] = {}
     items: list[CellBatchItem] = []
     cells = {f.id: [(crop := cell_crop(image, c, dpi), measure_ink(crop, dpi)) for c in f.cells]
-             for f in page.fields if f.kind in COMB_KINDS}
+             for f in page.fields if f.kind in COMB_KINDS and read_combs}
     faint = faint_page([ink for measured in cells.values() for _, ink in measured])
     for f in page.fields:
         key = f"{prefix}.{f.id}"
