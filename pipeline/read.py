@@ -42,6 +42,8 @@ from pipeline.read_empty import (
 )
 from pipeline.record import Anomaly, Attachment, FieldValue, Kit, PageRef, Record
 from pipeline.split import KitPages
+from validators import codice_fiscale as cfm
+from validators import coded_tables
 from validators.rules import CHILD_BLOCKS
 
 # Machine print's classic confusions (S/5, I/1, O/0, B/8, Z/2, G/6) show as a letter among
@@ -316,6 +318,38 @@ def _decode_children_count(readings: dict[str, FieldReading]) -> dict[str, Field
     return out
 
 
+#: Each Modulo 1 copy's codici fiscali and the State of birth written beside each: the
+#: applicant's (section 2) and the spouse's (section 11).
+CF_STATES = (("31", "35"), ("135", "132"))
+
+
+def _decode_cf_place(readings: dict[str, FieldReading]) -> dict[str, FieldReading]:
+    """Each codice fiscale of a person born abroad decoded with the place code of the State
+    of birth written beside it (`coded_tables.place_codes`) as a document's value
+    (`kit_decode.with_document`): the code with that place and its check character made
+    anew. A place the cells could also spell is mended, or sent to review with that code
+    proposed; a code whose place the cells clearly spell otherwise is never accepted (NIST
+    seed 10250: LAADLA74D03Z330F, born in Morocco, Z330, read ...Z370J, a check character
+    that fits the misread place, and accepted)."""
+    out = dict(readings)
+    places = coded_tables.place_codes()
+    for o in m1_copies(out):
+        for cf_id, state_id in CF_STATES:
+            key, state = f"{o}.{cf_id}", out.get(f"{o}.{state_id}")
+            kf = _kit_field(out, key)
+            place = places.get(state.value) if state is not None else None
+            if kf is None or place is None or len(kf.decoded.text) != 16 \
+                    or kf.decoded.text[11:15] == place:
+                continue
+            code = kf.decoded.text[:11] + place
+            code += cfm.check_char(code)
+            _with_values(out, key, [code])
+            if (kf := _kit_field(out, key)) is not None and kit_decode.contradicted(kf, code):
+                out[key] = redecode(out[key], (kf.field, out[key].filled),
+                                    replace(out[key].decoded, conflict=True))
+    return out
+
+
 def _decode_sheet_count(readings: dict[str, FieldReading], counted: int
                         ) -> dict[str, FieldReading]:  # fmt: skip
     """Each copy's total of sheets (m1.25) weighed against the sheets counted in the
@@ -483,7 +517,7 @@ def read_kit(ctx: ReadContext, kit: KitPages, number: int) -> Record:
     sheets = sum(1 for p in kit.pages if p.kind not in ("label", "blank"))
     decoded = _decode_with_documents(_decode_kit(documented, fixed), attachments)
     for step in (_decode_with_questura, _decode_family, _decode_form_count,
-                 _decode_children_count):
+                 _decode_children_count, _decode_cf_place):
         decoded = step(decoded)
     decoded = _decode_sheet_count(decoded, sheets)
     unlisted = declared_children_empty(decoded)

@@ -1427,3 +1427,29 @@ def kit_decode_gap(f, d, value: str) -> float:
     from extractors.kit_decode import KitField, document_gap
 
     return document_gap(KitField(f, (True, True), d, D.decode_field(f, d)), value)
+
+
+def test_a_codice_fiscale_is_decoded_with_the_state_of_birth_beside_it():
+    """NIST seed 10250: LAADLA74D03Z330F, born in Morocco (Z330), read LAADLA74D03Z370J (a
+    check character that fits the misread place) and accepted. The place code of the State
+    of birth written beside the code (validators/tables/stato_belfiore.csv), with its check
+    character made anew, is a document's value: a code the cells could also spell is
+    mended; one whose place they clearly spell otherwise is never accepted."""
+    from validators.codice_fiscale import encode
+    from validators.coded_tables import place_codes
+    from pipeline.read import _decode_cf_place
+
+    assert place_codes()["MAR"] == "Z330" and place_codes()["ALB"] == "Z100"
+    assert "ITA" not in place_codes()
+    cf = encode("LAADRI", "LAILA", dt.date(1974, 4, 3), "M", "Z330")
+    misread = cf[:13] + "7" + cf[14] + "J"
+    state = field_reading("m1.35", "MAR", LETTERS, p=0.99)
+    near = field_reading("m1.31", misread, TEXT, p=0.8,
+                         doubt={13: ("3", 0.19), 15: (cf[15], 0.19)})
+    got = _decode_cf_place({"m1.31": near, "m1.35": state})["m1.31"]
+    assert got.value == cf
+    clear = field_reading("m1.31", misread, TEXT, p=0.9999)
+    got = _decode_cf_place({"m1.31": clear, "m1.35": state})["m1.31"]
+    assert got.value == misread and got.decoded.conflict
+    born_there = field_reading("m1.31", cf, TEXT, p=0.9999)
+    assert _decode_cf_place({"m1.31": born_there, "m1.35": state})["m1.31"] == born_there

@@ -69,3 +69,13 @@ def edition_on(table: str, on: dt.date | None) -> Edition:
 
 def is_valid(table: str, code: str, on: dt.date | None = None) -> bool:
     return code in edition_on(table, on)
+
+
+@cache
+def place_codes() -> dict[str, str]:
+    """Per State code of the MOD.209 table, the place code a codice fiscale gives a person
+    born there (Z and three digits; validators/tables/stato_belfiore.csv, written by
+    tools/stato_belfiore.py from python-codicefiscale's list of foreign States). States that
+    list does not name are absent."""
+    return {r["code"]: r["belfiore"] for r in csv.DictReader(_data("stato_belfiore.csv")
+                                                             .splitlines())}
