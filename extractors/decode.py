@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cache
@@ -205,7 +206,8 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
     person or place, a letter in a digit field, an impossible date or one outside its
     field's possible years (`possible_years`; a year field's, `date_years`), a comune of a
     comune field not in the ISTAT list (first `n_cells` characters, as the cells hold it), a
-    Questura's line naming no province's town (NIST seed 9530: MILANO read ANO, accepted)."""
+    Questura's line naming no province's chief town (NIST seed 9530: MILANO read ANO,
+    accepted; seed 10260: TORINO read TORNO, a comune of Como's, accepted)."""
     if not isinstance(value, str) or not value:
         return None
     if _is_name_field(f) and any(c.isdigit() for c in value):
@@ -228,7 +230,7 @@ def contradiction(f: Field, value: object, n_cells: int | None = None) -> str | 
         return "comune_not_in_istat"
     if is_cf_field(f) and not cfm.check(value).check_ok:
         return "codice_fiscale_check_fails"
-    if is_questura_line(f) and not province_siglas(value):
+    if is_questura_line(f) and _bare(value) not in _questura_towns():
         return "not_a_questura_city"
     return None
 
@@ -292,6 +294,27 @@ def _province_siglas() -> dict[str, tuple[str, ...]]:
 def _siglas_by_name() -> dict[str, tuple[str, ...]]:
     """`_province_siglas` and the ISTAT comuni's names with their province's code."""
     return _by_name(_province_pairs() + [(c.name, c.sigla) for c in comuni()])
+
+
+@cache
+def _questura_towns() -> frozenset[str]:
+    """The letters of the names a Questura's town goes by: each province's of the MOD.209
+    table (any edition: FORLI, REGGIO CALABRIA), and each comune whose first word is that of
+    its own province's name or of one of the towns the name joins (REGGIO DI CALABRIA;
+    ANDRIA of BARLETTA-ANDRIA-TRANI, URBINO of PESARO E URBINO). A Questura sits in its
+    province's chief town, not in any comune."""
+    firsts: dict[str, set[str]] = {}
+    for name, code in _province_pairs():
+        for sigla in (code, *SIGLA_ALIASES.get(code, ())):
+            firsts.setdefault(sigla, set()).update(
+                _first_word(part) for part in re.split(r"-| E ", plain_upper(name)))
+    return frozenset({_bare(name) for name, _ in _province_pairs()}
+                     | {_bare(c.name) for c in comuni()
+                        if _first_word(c.name) in firsts.get(c.sigla, ())})
+
+
+def _first_word(name: str) -> str:
+    return re.split(r"[^A-Z]+", plain_upper(name))[0]
 
 
 def _province_pairs() -> list[tuple[str, str]]:
