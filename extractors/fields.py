@@ -229,8 +229,7 @@ def alternatives(reading: FieldReading, kind: FieldKind, k: int = ALTERNATIVES_K
         # blocking missing_required_field)
         return [(not reading.value, round(1.0 - reading.confidence, 4))] \
             if reading.confidence < 1.0 else []
-    _, out = _shares(reading, kind)
-    return sorted(((v, round(p, 4)) for v, p in out.items()), key=lambda x: -x[1])[:k]
+    return _ranked(_shares(reading, kind)[1], k)
 
 
 def proposal(reading: FieldReading, kind: FieldKind, k: int = ALTERNATIVES_KEPT,
@@ -250,11 +249,15 @@ def proposal(reading: FieldReading, kind: FieldKind, k: int = ALTERNATIVES_KEPT,
         return reading.value, alternatives(reading, kind, k)
     own, out = _shares(reading, kind)
     if out.get(document, 0.0) <= own:
-        return reading.value, alternatives(reading, kind, k)
+        return reading.value, _ranked(out, k)
     out[reading.value] = own
     del out[document]
-    return document, sorted(((v, round(p, 4)) for v, p in out.items()),
-                            key=lambda x: -x[1])[:k]
+    return document, _ranked(out, k)
+
+
+def _ranked(shares: dict[str, float], k: int) -> list[tuple[str, float]]:
+    """Values with their shares, likeliest first, the first `k`."""
+    return sorted(((v, round(p, 4)) for v, p in shares.items()), key=lambda x: -x[1])[:k]
 
 
 def document_value(reading: FieldReading, kind: FieldKind) -> str | None:

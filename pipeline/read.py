@@ -147,8 +147,7 @@ def _decode_with_documents(readings: dict[str, FieldReading],
     doubted = [k for k, v in spelled.items()
                if (kf := _kit_field(out, k)) is not None and kit_decode.contradicted(kf, *v)]
     for key in doubted + allograph.echoes(out, doubted):
-        out[key] = redecode(out[key], (load_form_model().field(key), out[key].filled),
-                            replace(out[key].decoded, conflict=True))
+        _doubt(out, key)
     return out
 
 
@@ -233,8 +232,7 @@ def _decode_with_questura(readings: dict[str, FieldReading]) -> dict[str, FieldR
         _with_values(out, key, siglas)
         r = out[key]
         if r.decoded is not None and r.decoded.text not in siglas:
-            out[key] = redecode(r, (load_form_model().field(key), r.filled),
-                                replace(r.decoded, conflict=True))
+            _doubt(out, key)
     lines = {k: readings.get(k + "_sigla") for k in out if k.endswith(".questore")}
     for key, sigla in lines.items():
         out[key] = _questura_named(out[key], sigla, decode.near_province(out[key].value))
@@ -345,8 +343,7 @@ def _decode_cf_place(readings: dict[str, FieldReading]) -> dict[str, FieldReadin
             code += cfm.check_char(code)
             _with_values(out, key, [code])
             if (kf := _kit_field(out, key)) is not None and kit_decode.contradicted(kf, code):
-                out[key] = redecode(out[key], (kf.field, out[key].filled),
-                                    replace(out[key].decoded, conflict=True))
+                _doubt(out, key)
     return out
 
 
@@ -373,6 +370,14 @@ def _with_values(out: dict[str, FieldReading], key: str, values: list[str],
     if got is not None and got != kf.decoded:
         r = out[key]
         out[key] = redecode(r, (kf.field, r.filled), got)
+
+
+def _doubt(out: dict[str, FieldReading], key: str) -> None:
+    """Field `key` of `out` in conflict with the kit's other fields or documents: its value
+    as decoded, never accepted."""
+    r = out[key]
+    out[key] = redecode(r, (load_form_model().field(key), r.filled),
+                        replace(r.decoded, conflict=True))
 
 
 def _threshold(ctx: ReadContext, r: FieldReading) -> float:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import csv
 import json
-import re
-import unicodedata
 from importlib import resources
 from pathlib import Path
+
+from pipeline.normalise import plain_upper
 
 TABLES = Path(__file__).resolve().parent.parent / "validators" / "tables"
 
@@ -39,8 +39,7 @@ ALIASES = {
 
 
 def _key(name: str) -> str:
-    ascii_ = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^A-Z]", "", ascii_.upper())
+    return "".join(filter(str.isalpha, plain_upper(name)))
 
 
 def main() -> None:
